@@ -1,0 +1,60 @@
+# Two commands work on a fresh machine: `make report` and `make test`.
+# Both set up the environment first when needed (.venv from requirements.lock).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.setup-stamp
+PARAMS ?= params/default.yaml
+export PYTHONHASHSEED := 0
+export MPLBACKEND := Agg
+
+.DEFAULT_GOAL := help
+.PHONY: help setup test report phantom lab clean bench train lint lock browser
+
+help: ## Show this help
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
+
+setup: $(STAMP) ## Create .venv from requirements.lock (idempotent: a stamp file)
+
+browser: ## Install Debian's chromium for the report's rendering test, when missing
+	@bash tools/ensure_chromium.sh
+
+test: $(STAMP) browser ## Run the tests (lint, units, every notebook on params/ci.yaml)
+	$(PY) -m ruff check analysis tests
+	$(PY) -m pytest
+
+report: $(STAMP) ## Regenerate every table and figure: make report [PARAMS=params/x.yaml]
+	$(PY) -m analysis.report --params $(PARAMS)
+
+phantom: $(STAMP) ## Write the phantom department export: make phantom [PARAMS=...]
+	$(PY) -m analysis.phantom --params $(PARAMS)
+
+train: $(STAMP) ## Train the station segmentation model: make train [PARAMS=...]
+	$(PY) -m analysis.segment.train --params $(PARAMS)
+
+bench: $(STAMP) ## Speed and memory benchmarks (medians, side by side)
+	$(PY) -m analysis.bench
+
+lab: $(STAMP) ## Open JupyterLab on the notebooks
+	$(VENV)/bin/jupyter lab notebooks
+
+lint: $(STAMP) ## ruff on the package and tests
+	$(PY) -m ruff check analysis tests
+
+lock: ## Re-resolve requirements.in into requirements.lock (needs the registries)
+	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv
+	.lockvenv/bin/pip install --quiet -r requirements.in
+	.lockvenv/bin/pip freeze --exclude-editable | sort > requirements.lock
+	rm -rf .lockvenv
+
+clean: ## Remove generated data, reports and caches (keeps .venv and the pseudonym key)
+	rm -rf data reports/*/ .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,82 @@
+"""NIfTI volumes <-> (array in (z, y, x), Grid in LPS mm).
+
+NIfTI stores voxels as ``(i, j, k)`` with an affine to RAS+ millimetres. This package
+keeps ``(z, y, x)`` arrays and LPS coordinates, so on writing the array is transposed
+to ``(x, y, z)`` and the affine negates the first two axes (LPS -> RAS); reading undoes
+both. Only axis-aligned affines are accepted (oblique volumes are rejected by name).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from analysis.grid import Grid
+
+
+class NiftiError(ValueError):
+    """A NIfTI file that cannot be read into the package's convention."""
+
+
+def _affine(grid: Grid) -> np.ndarray:
+    sz, sy, sx = grid.spacing_mm
+    ox, oy, oz = grid.origin_mm
+    aff = np.diag([-sx, -sy, sz, 1.0])
+    aff[:3, 3] = [-ox, -oy, oz]
+    return aff
+
+
+def write_nifti(path: str | Path, array: np.ndarray, grid: Grid) -> Path:
+    """Write ``array`` (z, y, x) on ``grid`` as a (compressed when ``.gz``) NIfTI, atomically."""
+    path = Path(path)
+    if tuple(array.shape) != grid.shape_zyx:
+        raise NiftiError(f"{path}: array shape {array.shape} != grid shape {grid.shape_zyx}")
+    data = np.asarray(array)
+    if data.dtype == bool:
+        data = data.astype(np.uint8)
+    img = nib.Nifti1Image(np.ascontiguousarray(data.transpose(2, 1, 0)), _affine(grid))
+    img.header.set_xyzt_units("mm")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix="".join(path.suffixes))
+    os.close(fd)
+    try:
+        nib.save(img, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def read_nifti(path: str | Path, dtype: np.dtype | type | None = None) -> tuple[np.ndarray, Grid]:
+    """Read a NIfTI file -> (array in (z, y, x), Grid). Rejects oblique affines by name."""
+    path = Path(path)
+    try:
+        img = nib.load(str(path))
+        data = np.asarray(img.dataobj)
+    except Exception as err:  # nibabel raises many types for a damaged file
+        raise NiftiError(f"{path}: unreadable NIfTI ({err})") from None
+    if data.ndim != 3:
+        raise NiftiError(f"{path}: expected a 3D volume, got shape {data.shape}")
+    aff = img.affine
+    lin = aff[:3, :3]
+    if not np.allclose(lin, np.diag(np.diag(lin)), atol=1e-4):
+        raise NiftiError(f"{path}: oblique or rotated affine is not supported")
+    d = np.diag(lin)
+    # bring every axis to LPS order: x to the left (RAS x negative), y posterior, z superior
+    flips = [d[0] > 0, d[1] > 0, d[2] < 0]
+    for ax, flip in enumerate(flips):
+        if flip:
+            data = np.flip(data, axis=ax)
+    spacing_xyz = np.abs(d)
+    ras0 = aff[:3, 3] + np.where(flips, d * (np.array(data.shape) - 1), 0.0)
+    origin_lps = (-ras0[0], -ras0[1], ras0[2])
+    arr = np.ascontiguousarray(data.transpose(2, 1, 0))
+    if dtype is not None:
+        arr = arr.astype(dtype, copy=False)
+    grid = Grid(arr.shape, tuple(spacing_xyz[::-1]), origin_lps)
+    return arr, grid

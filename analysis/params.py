@@ -1,0 +1,245 @@
+"""Run parameters: one schema, loaded from YAML, checked on load.
+
+Every params file is validated against :class:`Params`. An unknown key or a value of
+the wrong type raises :class:`ParamsError` naming the file and the dotted key, e.g.
+``params/ci.yaml: phantom.n_included: Input should be a valid integer``.
+Papermill injects the path of a params file into each notebook's ``parameters`` cell;
+the notebook calls :func:`load_params` on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from analysis import paths
+
+
+class ParamsError(ValueError):
+    """A params file that does not follow the schema."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GridParams(_Strict):
+    """A CT grid: shape and spacing in the package's (z, y, x) order."""
+
+    shape_zyx: tuple[int, int, int]
+    spacing_mm: tuple[float, float, float]
+
+
+class PhantomParams(_Strict):
+    """The synthetic cohort (analysis.phantom)."""
+
+    n_included: int = Field(180, ge=1)
+    #: candidates screened; the surplus over n_included carries realistic defects
+    n_screened: int = Field(200, ge=1)
+    grid: GridParams
+    #: "nifti" (fast) or "dicom" (CT series + RTSTRUCT, the real path)
+    format: Literal["nifti", "dicom"] = "nifti"
+    #: planted Cox hazard ratio for primary diameter >= 5 cm
+    planted_hr_diameter: float = Field(1.635, gt=0)
+    #: scale every Table 3 count to n_included (True) or keep the paper's 180 (False)
+    scale_to_n: bool = True
+
+
+class CohortParams(_Strict):
+    """Where the cohort comes from and how its columns map to the canonical schema."""
+
+    #: phantom: generate from `phantom`; export: a department export folder;
+    #: clinical_only: a clinical table without images (e.g. Lung1)
+    source: Literal["phantom", "export", "clinical_only"] = "phantom"
+    #: folder of a department export (source = export); relative to the repo root
+    export_dir: str | None = None
+    #: clinical CSV (source = clinical_only, or to override the export's clinical.csv)
+    clinical_csv: str | None = None
+    #: name of the center, written in the cohort table's `center` column
+    center: str = "phantom"
+    #: source column -> canonical column (analysis.cohort.CANONICAL_COLUMNS)
+    column_map: dict[str, str] = Field(default_factory=dict)
+    #: canonical column -> {source value -> canonical value}
+    category_map: dict[str, dict[str, str]] = Field(default_factory=dict)
+    #: values read as missing
+    na_values: list[str] = Field(default_factory=lambda: ["", "NA", "NaN", "n/a"])
+
+
+class IngestParams(_Strict):
+    """Reading, validating and de-identifying a department export (analysis.io, cohort)."""
+
+    #: canonical structure -> accepted ROI names (case-insensitive)
+    roi_synonyms: dict[str, list[str]] = Field(
+        default_factory=lambda: {
+            "gtv": ["GTV", "GTVp", "GTV_primary", "GTV-T"],
+            "gtvnd": ["GTVnd", "GTV_LN", "GTVln", "GTV-N"],
+            "ctv": ["CTV", "CTV_initial"],
+        }
+    )
+    #: structures that must be present for a patient to be included
+    required_structures: list[str] = Field(default_factory=lambda: ["gtv", "ctv"])
+    #: geometry tolerance between a mask and its CT, in mm
+    geometry_tolerance_mm: float = Field(0.01, gt=0)
+    #: file holding the pseudonymisation key (kept outside reports/)
+    pseudonym_key_file: str = ".secrets/pseudonym.key"
+
+
+class SegmentParams(_Strict):
+    """DiUNet station segmentation (analysis.segment)."""
+
+    train: bool = False
+    checkpoint: str = "models/diunet_default.pt"
+    architecture: Literal["diunet", "unet_ct", "unet_ct_gtv"] = "diunet"
+    target_spacing_mm: tuple[float, float, float] = (5.0, 4.0, 4.0)
+    patch_zyx: tuple[int, int, int] = (32, 64, 64)
+    channels: tuple[int, ...] = (8, 16, 32, 64)
+    max_epochs: int = Field(50, ge=1)
+    batch_size: int = Field(2, ge=1)
+    learning_rate: float = Field(2e-3, gt=0)
+    early_stopping_patience: int = Field(8, ge=1)
+    val_fraction: float = Field(0.2, gt=0, lt=1)
+    #: connected components smaller than this are removed in post-processing (mm^3)
+    min_island_mm3: float = Field(500.0, ge=0)
+    num_threads: int = Field(2, ge=1)
+
+
+class PartitionParams(_Strict):
+    """The 110 partition parameters (analysis.partition)."""
+
+    #: "union": GTV means GTV ∪ GTVnd in the ratio features (SPEC); "primary": GTV only
+    gtv_definition: Literal["union", "primary"] = "union"
+    #: station maps to use: reference (from the export) or predicted (by DiUNet)
+    stations: Literal["reference", "predicted"] = "predicted"
+
+
+class RecurrenceParams(_Strict):
+    """Mapping recurrence sites to stations (analysis.recurrence)."""
+
+    tolerance_mm: float = Field(10.0, ge=0)
+
+
+class SurvivalParams(_Strict):
+    """Local control statistics (analysis.survival)."""
+
+    #: variables with a univariate p below this enter the multivariable Cox model
+    univariate_p_threshold: float = Field(0.05, gt=0, le=1)
+    #: horizon for "3-year local control"
+    horizon_months: float = Field(36.0, gt=0)
+    #: replicates of the planted-HR coverage simulation
+    coverage_replicates: int = Field(200, ge=1)
+    #: variables of Table 4 (canonical column names)
+    variables: list[str] = Field(
+        default_factory=lambda: [
+            "sex", "age_ge_60", "histology", "location", "t_stage", "n_stage",
+            "tnm_stage", "paraneoplastic", "svc_syndrome", "smoking_bin",
+            "diameter_ge_5cm", "chemo",
+        ]
+    )
+    #: time and event columns (canonical names)
+    time_col: str = "lc_time_months"
+    event_col: str = "lc_event"
+
+
+class ModelParams(_Strict):
+    """The recurrence model (analysis.model)."""
+
+    #: "any": recurrence within follow-up; "horizon": recurrence within horizon_months
+    label: Literal["any", "horizon"] = "any"
+    horizon_months: float = Field(36.0, gt=0)
+    corr_threshold: float = Field(0.9, gt=0, le=1)
+    test_size: float = Field(0.2, gt=0, lt=1)
+    cv_folds: int = Field(5, ge=2)
+    rfe_step: int = Field(1, ge=1)
+    grid_max_depth: list[int | None] = Field(default_factory=lambda: [3, 5, None])
+    grid_n_estimators: list[int] = Field(default_factory=lambda: [100, 300])
+    grid_min_samples_leaf: list[int] = Field(default_factory=lambda: [1, 5])
+    #: trees of the forest used inside RFECV
+    rfe_n_estimators: int = Field(100, ge=1)
+    n_bootstrap: int = Field(200, ge=1)
+    nested_repeats: int = Field(3, ge=1)
+    nested_outer_folds: int = Field(5, ge=2)
+    n_jobs: int = 2
+    #: add clinical variables to the 110 partition features
+    include_clinical: bool = False
+
+
+class ReportParams(_Strict):
+    """make report (analysis.report)."""
+
+    notebooks: list[str] = Field(
+        default_factory=lambda: [
+            "01_ingest", "02_segment", "03_partition", "04_recurrence", "05_survival",
+            "06_model", "07_model_eval",
+        ]
+    )
+
+
+class Params(_Strict):
+    """All run parameters."""
+
+    run_name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: int = 20250501
+    #: per-patient steps: serial | processes | dask:local | dask:tcp://host:port
+    scheduler: str = Field("processes", pattern=r"^(serial|processes|dask:.+)$")
+    n_workers: int = Field(2, ge=1)
+    cohort: CohortParams = CohortParams()
+    phantom: PhantomParams | None = None
+    ingest: IngestParams = IngestParams()
+    segment: SegmentParams = SegmentParams()
+    partition: PartitionParams = PartitionParams()
+    recurrence: RecurrenceParams = RecurrenceParams()
+    survival: SurvivalParams = SurvivalParams()
+    model: ModelParams = ModelParams()
+    report: ReportParams = ReportParams()
+
+    @property
+    def is_phantom(self) -> bool:
+        """True when the cohort is the synthetic phantom (every report must say so)."""
+        return self.cohort.source == "phantom"
+
+    def digest(self) -> str:
+        """SHA-256 of the canonical JSON of these parameters (for manifests and caches)."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+
+def _format_errors(source: str, err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        lines.append(f"{source}: {key}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_params(data: dict, source: str = "<dict>") -> Params:
+    """Validate a params mapping; errors name ``source`` and the dotted key."""
+    if not isinstance(data, dict):
+        raise ParamsError(f"{source}: top level must be a mapping, got {type(data).__name__}")
+    try:
+        params = Params.model_validate(data)
+    except ValidationError as err:
+        raise ParamsError(_format_errors(source, err)) from None
+    if params.is_phantom and params.phantom is None:
+        raise ParamsError(f"{source}: phantom: required when cohort.source is 'phantom'")
+    return params
+
+
+def load_params(path: str | Path) -> Params:
+    """Load and validate a params YAML file (path absolute or relative to the repo root)."""
+    p = paths.resolve(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ParamsError(f"{p}: cannot read params file ({err.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{p}: not valid YAML: {err}") from None
+    return parse_params(data, source=str(p.relative_to(paths.REPO_ROOT))
+                        if p.is_relative_to(paths.REPO_ROOT) else str(p))

@@ -1,0 +1,42 @@
+"""Every path the package uses, derived from the repository root, never from the cwd.
+
+Importing this module has no side effects: nothing is created until a caller asks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PARAMS_DIR = REPO_ROOT / "params"
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+REPORTS_DIR = REPO_ROOT / "reports"
+#: generated data (phantom exports, cohort stores, caches); ignored by git
+DATA_DIR = REPO_ROOT / "data"
+#: keys that must never reach reports/ (pseudonymisation key); ignored by git
+SECRETS_DIR = REPO_ROOT / ".secrets"
+#: committed model weights and their model cards
+MODELS_DIR = REPO_ROOT / "models"
+#: read-only files written by others (the study, real DICOM, a real clinical table)
+SHARED_DIR = REPO_ROOT.parent / "shared"
+
+
+def resolve(path: str | Path) -> Path:
+    """Resolve a path from a params file: absolute as given, else relative to the repo root."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else (REPO_ROOT / p).resolve()
+
+
+def phantom_dir(run_name: str) -> Path:
+    """Folder of the phantom department export generated for ``run_name``."""
+    return DATA_DIR / "phantom" / run_name
+
+
+def store_dir(run_name: str) -> Path:
+    """Folder of the pseudonymised cohort store written by ingest for ``run_name``."""
+    return DATA_DIR / "store" / run_name
+
+
+def report_dir(run_name: str) -> Path:
+    """Folder of the generated report for ``run_name``."""
+    return REPORTS_DIR / run_name
