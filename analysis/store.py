@@ -1,0 +1,144 @@
+"""The cohort store: one folder per pseudonymous patient, one cohort table.
+
+Layout (docs/data_layout.md)::
+
+    <root>/cohort.parquet        canonical columns, one row per included patient, index pid
+    <root>/screening.parquet     pid, included, reason (every screened patient)
+    <root>/recurrences.parquet   pid, site_no, x_mm, y_mm, z_mm
+    <root>/patients/<pid>/<name>.nii.gz   ct, gtv, gtvnd, ctv, stations_ref, stations_pred
+    <root>/patients/<pid>/meta.json       grid, input hash
+
+All volumes of a patient are on its CT grid. Every write is atomic (temporary file, then
+rename), so a crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis import paths
+from analysis.grid import Grid
+from analysis.io import read_nifti, write_nifti
+
+#: volume names a patient folder may hold, and their dtypes
+VOLUMES: dict[str, type] = {
+    "ct": np.int16,
+    "gtv": bool,
+    "gtvnd": bool,
+    "ctv": bool,
+    "stations_ref": np.uint8,
+    "stations_pred": np.uint8,
+}
+
+
+class StoreError(LookupError):
+    """A missing patient, volume or table in the cohort store."""
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+class CohortStore:
+    """Read and write a cohort store rooted at ``root``."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    @classmethod
+    def for_params(cls, params) -> CohortStore:
+        return cls(paths.store_dir(params.run_name))
+
+    # --- tables -------------------------------------------------------------------
+    def _table_path(self, name: str) -> Path:
+        return self.root / f"{name}.parquet"
+
+    def write_table(self, name: str, df: pd.DataFrame) -> Path:
+        """Write a table (cohort, screening, recurrences, ...) atomically as Parquet."""
+        path = self._table_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        os.close(fd)
+        try:
+            df.to_parquet(tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        return path
+
+    def read_table(self, name: str) -> pd.DataFrame:
+        path = self._table_path(name)
+        if not path.exists():
+            raise StoreError(f"{path}: no table {name!r} in the cohort store (run 01_ingest)")
+        return pd.read_parquet(path)
+
+    def cohort(self) -> pd.DataFrame:
+        return self.read_table("cohort")
+
+    def screening(self) -> pd.DataFrame:
+        return self.read_table("screening")
+
+    def recurrences(self) -> pd.DataFrame:
+        return self.read_table("recurrences")
+
+    # --- patients -----------------------------------------------------------------
+    def patient_dir(self, pid: str) -> Path:
+        return self.root / "patients" / pid
+
+    def patient_ids(self) -> list[str]:
+        """Included patients (the cohort table's index), sorted."""
+        return sorted(self.cohort().index.astype(str))
+
+    def has(self, pid: str, name: str) -> bool:
+        return (self.patient_dir(pid) / f"{name}.nii.gz").exists()
+
+    def read(self, pid: str, name: str) -> np.ndarray:
+        """Volume ``name`` of patient ``pid`` as an array (z, y, x) of its canonical dtype."""
+        if name not in VOLUMES:
+            raise StoreError(f"unknown volume {name!r}; known: {', '.join(VOLUMES)}")
+        path = self.patient_dir(pid) / f"{name}.nii.gz"
+        if not path.exists():
+            raise StoreError(f"patient {pid}: no {name} in the cohort store ({path})")
+        arr, _ = read_nifti(path)
+        return arr.astype(VOLUMES[name], copy=False)
+
+    def grid(self, pid: str) -> Grid:
+        """The CT grid of patient ``pid`` (from meta.json)."""
+        return Grid.from_dict(self.meta(pid)["grid"])
+
+    def meta(self, pid: str) -> dict:
+        path = self.patient_dir(pid) / "meta.json"
+        if not path.exists():
+            raise StoreError(f"patient {pid}: no meta.json in the cohort store ({path})")
+        return json.loads(path.read_text())
+
+    def write_meta(self, pid: str, meta: dict) -> None:
+        atomic_write_bytes(self.patient_dir(pid) / "meta.json",
+                           json.dumps(meta, indent=1, sort_keys=True).encode())
+
+    def write(self, pid: str, name: str, array: np.ndarray, grid: Grid) -> Path:
+        """Write volume ``name`` of ``pid`` atomically; it must lie on the patient's CT grid."""
+        if name not in VOLUMES:
+            raise StoreError(f"unknown volume {name!r}; known: {', '.join(VOLUMES)}")
+        meta_path = self.patient_dir(pid) / "meta.json"
+        if meta_path.exists() and not self.grid(pid).same_as(grid):
+            raise StoreError(f"patient {pid}: {name} grid {grid} differs from the CT grid "
+                             f"{self.grid(pid)}")
+        return write_nifti(self.patient_dir(pid) / f"{name}.nii.gz",
+                           np.asarray(array).astype(VOLUMES[name]), grid)
