@@ -1,0 +1,105 @@
+"""Table 4 / Figure 3 helpers on hand-computed examples."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from analysis import paper
+from analysis import survival as sv
+
+# 5 patients: times 1, 2, 2, 3, 4 months; events 1, 1, 0, 1, 0
+T = [1.0, 2.0, 2.0, 3.0, 4.0]
+E = [1, 1, 0, 1, 0]
+
+
+def test_km_table_by_hand():
+    """S: 4/5 = 0.8, then 0.8 * 3/4 = 0.6, then 0.6 * 1/2 = 0.3.
+    Greenwood at 3: 1/(5*4) + 1/(4*3) + 1/(2*1) = 0.05 + 0.083333 + 0.5."""
+    tab = sv.km_table(T, E)
+    assert tab["n_at_risk"].tolist() == [5, 4, 2, 1]
+    np.testing.assert_allclose(tab["survival"], [0.8, 0.6, 0.3, 0.3], rtol=1e-12)
+    assert tab.loc[3.0, "greenwood"] == pytest.approx(0.05 + 1 / 12 + 0.5, rel=1e-12)
+    # the "log" interval at t = 3: 0.3 * exp(-+1.959964 * sqrt(0.633333)), capped at 1
+    lo, hi = sv.km_confidence([0.3], [0.05 + 1 / 12 + 0.5], "log")
+    assert lo[0] == pytest.approx(0.3 * np.exp(-1.959964 * np.sqrt(0.6333333)), rel=1e-6)
+    assert hi[0] == 1.0
+
+
+def test_median_and_reverse_km_followup_by_hand():
+    """Median: S first <= 0.5 at t = 3. Reverse KM (censorings as events): at 2 one
+    'event' among 4 at risk -> 0.75; at 4 one among 1 -> 0: median follow-up 4."""
+    assert sv.median_survival(T, E)["median"] == 3.0
+    assert sv.median_followup(T, E)["median"] == 4.0
+
+
+def test_survival_at_horizon_with_note_beyond_follow_up():
+    r = sv.survival_at(T, E, 2.5)
+    assert r["survival"] == pytest.approx(0.6) and r["n_at_risk"] == 2
+    assert r["note"] == ""
+    r = sv.survival_at(T, E, 36.0)
+    assert r["survival"] == pytest.approx(0.3)
+    assert "carried forward" in r["note"]
+
+
+def test_chi2_relapse_by_hand():
+    """2 x 2 table [[10, 5], [5, 10]]: Yates-corrected Pearson chi-square
+    sum((|O - E| - 0.5)^2 / E) with E = 7.5 everywhere: 4 * 2^2 / 7.5 = 2.1333."""
+    r = sv.chi2_relapse(np.array([[10, 5], [5, 10]]))
+    assert r["chi2"] == pytest.approx(4 * 4 / 7.5, rel=1e-12)
+    assert r["p"] == pytest.approx(stats.chi2.sf(4 * 4 / 7.5, 1), rel=1e-12)
+
+
+def test_univariate_table_counts_and_paper_columns():
+    df = pd.DataFrame({
+        "lc_time_months": [5.0, 6, 7, 8, 9, 10, 11, 12],
+        "lc_event": [1, 1, 1, 0, 1, 0, 0, 0],
+        "diameter_ge_5cm": [">=5cm"] * 4 + ["<5cm"] * 4,
+    })
+    tab = sv.univariate_table(df, ["diameter_ge_5cm"], "lc_time_months", "lc_event",
+                              paper.TABLE4)
+    assert tab["level"].tolist() == ["<5cm", ">=5cm"]  # the paper's order
+    assert tab["relapse"].tolist() == [1, 3] and tab["no_relapse"].tolist() == [3, 1]
+    assert tab["paper_relapse"].tolist() == [31, 63]
+    assert tab["paper_no_relapse"].tolist() == [65, 21]
+    assert tab.loc[0, "paper_p"] == paper.TABLE4["diameter_ge_5cm"]["p"]
+    lr = sv.logrank(df["lc_time_months"], df["lc_event"], df["diameter_ge_5cm"])
+    assert tab.loc[0, "p_logrank"] == lr["p"]
+    # chi-square on the paper's own counts [[31, 65], [63, 21]] (Yates), recomputed here
+    assert tab.loc[0, "p_chi2_paper_counts"] == pytest.approx(
+        stats.chi2_contingency(np.array([[31, 65], [63, 21]]))[1], rel=1e-12)
+    assert sv.select_variables(tab, 1.0) == ["diameter_ge_5cm"]
+    assert sv.select_variables(tab, 1e-9) == []
+
+
+def test_missing_group_values_listed_per_variable():
+    df = pd.DataFrame({"sex": ["male", None, "female"], "t_stage": ["T1", "T2", "T3"]})
+    ex = sv.missing_group_exclusions(df, ["sex", "t_stage", "n_stage"])
+    assert ex.to_dict("records") == [
+        {"variable": "sex", "n_missing": 1,
+         "reason": "missing group value: left out of this variable only"},
+        {"variable": "n_stage", "n_missing": 3,
+         "reason": "column not in the cohort table: variable skipped"},
+    ]
+
+
+def test_cox_table_puts_paper_values_on_diameter_row():
+    rng = np.random.default_rng(1)
+    n = 120
+    big = rng.random(n) < 0.5
+    t = rng.exponential(np.where(big, 20.0, 40.0))
+    df = pd.DataFrame({"lc_time_months": np.minimum(t, 60), "lc_event": (t < 60).astype(int),
+                       "diameter_ge_5cm": np.where(big, ">=5cm", "<5cm")})
+    X, coding = sv.design_matrix(df, ["diameter_ge_5cm"])
+    assert coding.loc[0, "reference"] == "<5cm"
+    res = sv.fit_cox(X, df["lc_time_months"], df["lc_event"])
+    tab = sv.cox_table(res, coding)
+    row = tab.iloc[0]
+    assert row["level"] == ">=5cm" and row["paper_hr"] == paper.COX_DIAMETER_HR
+    assert row["paper_hr_lower"] == paper.COX_DIAMETER_CI[0]
+    assert row["hr_lower"] < row["hr"] < row["hr_upper"]
+    ph = sv.ph_test_table(res)
+    assert ph["column"].tolist() == ["diameter_ge_5cm[>=5cm]"]
+    assert 0 <= ph.loc[0, "p"] <= 1
