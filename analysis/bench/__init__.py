@@ -7,4 +7,4 @@ analysis.bench [topic ...]`` runs them and writes ``reports/bench/<topic>.json``
 
 from __future__ import annotations
 
-TOPICS: tuple[str, ...] = ("partition", "segment", "ingest", "model", "distributed")
+TOPICS: tuple[str, ...] = ("phantom", "partition", "segment", "ingest", "model", "distributed")
