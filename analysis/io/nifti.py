@@ -38,7 +38,8 @@ def write_nifti(path: str | Path, array: np.ndarray, grid: Grid) -> Path:
     data = np.asarray(array)
     if data.dtype == bool:
         data = data.astype(np.uint8)
-    img = nib.Nifti1Image(np.ascontiguousarray(data.transpose(2, 1, 0)), _affine(grid))
+    # a transposed view: F-ordered, so nibabel (which writes F order) copies nothing
+    img = nib.Nifti1Image(data.transpose(2, 1, 0), _affine(grid))
     img.header.set_xyzt_units("mm")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix="".join(path.suffixes))

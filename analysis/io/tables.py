@@ -1,0 +1,102 @@
+"""Clinical tables (CSV) read robustly, every cell as text.
+
+* Encoding: UTF-8 (with or without a byte-order mark) first; a file that is not valid
+  UTF-8 is read as cp1252 (Windows "ANSI", what spreadsheets export in Europe), and as
+  latin-1 when cp1252 cannot decode a byte; both fallbacks give a warning naming the file.
+* Delimiter: sniffed among ``, ; TAB |`` from the first lines; when the header then
+  lacks a required column, the error names the file, the columns found and the
+  delimiter used (a wrong delimiter shows up as one long column name).
+* Every cell is kept as a string (no float "2.0" for a T stage of 2); values in
+  ``na_values`` become missing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+DELIMITERS = ",;\t|"
+
+
+class TableError(ValueError):
+    """A clinical table that cannot be read."""
+
+
+def decode_text(path: str | Path) -> tuple[str, str]:
+    """Read ``path`` as text -> (text, encoding used). See the module docstring."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise TableError(f"{path}: cannot read table ({err.strerror})") from None
+    try:
+        return raw.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError as err:
+        first_bad = err.start
+    for enc in ("cp1252", "latin-1"):
+        try:
+            text = raw.decode(enc)
+        except UnicodeDecodeError:
+            continue
+        warnings.warn(f"{path}: not valid UTF-8 (byte {first_bad}); read as {enc}",
+                      stacklevel=2)
+        return text, enc
+    raise TableError(f"{path}: undecodable text")  # latin-1 decodes any byte: unreachable
+
+
+def sniff_delimiter(text: str) -> str:
+    """The delimiter of a CSV text, among ``, ; TAB |`` (comma when undecidable)."""
+    sample = "\n".join(text.splitlines()[:20])
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        header = text.splitlines()[0] if text else ""
+        counts = {d: header.count(d) for d in DELIMITERS}
+        best = max(counts, key=counts.get)
+        return best if counts[best] > 0 else ","
+
+
+def read_table(path: str | Path, *, required: Iterable[str] = (),
+               na_values: Iterable[str] = ("", "NA", "NaN", "n/a")) -> pd.DataFrame:
+    """Read a CSV table with every cell as a string (missing cells as ``NaN``).
+
+    Parameters
+    ----------
+    path : path
+        The CSV file.
+    required : iterable of str
+        Columns that must be present; their absence is a :class:`TableError` naming the
+        file, the columns found and the delimiter.
+    na_values : iterable of str
+        Cell values read as missing (after stripping spaces).
+
+    Returns
+    -------
+    DataFrame
+        Column names and cells stripped of surrounding spaces.
+    """
+    path = Path(path)
+    text, _ = decode_text(path)
+    if not text.strip():
+        raise TableError(f"{path}: empty table")
+    delim = sniff_delimiter(text)
+    try:
+        df = pd.read_csv(io.StringIO(text), sep=delim, dtype=str, keep_default_na=False,
+                         skipinitialspace=True)
+    except (pd.errors.ParserError, ValueError) as err:
+        raise TableError(f"{path}: cannot parse as CSV with delimiter {delim!r} ({err})") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        found = ", ".join(repr(c) for c in df.columns[:12])
+        hint = (" (one column only: wrong delimiter?)" if len(df.columns) == 1 else "")
+        raise TableError(f"{path}: missing column(s) {', '.join(missing)}; found {found} "
+                         f"with delimiter {delim!r}{hint}")
+    na = {str(v).strip() for v in na_values}
+    df = df.apply(lambda s: s.str.strip())
+    return df.mask(df.isin(na) | df.isna())
