@@ -82,6 +82,18 @@ TOP4_SHARE = 115 / 170
 #: Appendix 2: recurrence rate where a station was initially involved (as quoted in text)
 APPENDIX2_TEXT = {"10R": 1.0, "10L": 1.0, "4R_7_11R_11L_range": (0.416, 0.455)}
 
+#: Table 2 "Assignment": published range (min, max) of partition parameters; the ratio
+#: families are 0.00-1.00, the counts 0-16, the overlaps 0 or 1, the location 1-4
+TABLE2_RANGES: dict[str, tuple[float, float]] = {
+    "CTV_volume": (6412, 165390),
+    "GTVnd_volume": (0, 76514),
+    "image_resolution": (0.89, 1.37),
+    "n_LN_CTV": (0, 16),
+    "n_LN_GTVnd": (0, 16),
+    "GTV_lung_location": (1, 4),
+    "GTV_size_cm": (1.31, 11.72),
+}
+
 #: Model (Tables 6-7)
 N_FEATURES_KEPT = 27
 TABLE6_FEATURES: tuple[str, ...] = (

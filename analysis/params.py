@@ -96,16 +96,40 @@ class SegmentParams(_Strict):
     checkpoint: str = "models/diunet_default.pt"
     architecture: Literal["diunet", "unet_ct", "unet_ct_gtv"] = "diunet"
     target_spacing_mm: tuple[float, float, float] = (5.0, 4.0, 4.0)
-    patch_zyx: tuple[int, int, int] = (32, 64, 64)
+    patch_zyx: tuple[int, int, int] = (32, 48, 48)
     channels: tuple[int, ...] = (8, 16, 32, 64)
-    max_epochs: int = Field(50, ge=1)
+    #: convolutions per residual unit (MONAI ResidualUnit subunits / UNet num_res_units)
+    num_res_units: int = Field(1, ge=1)
+    max_epochs: int = Field(6, ge=1)
     batch_size: int = Field(2, ge=1)
     learning_rate: float = Field(2e-3, gt=0)
     early_stopping_patience: int = Field(8, ge=1)
-    val_fraction: float = Field(0.2, gt=0, lt=1)
+    val_fraction: float = Field(0.1, gt=0, lt=1)
     #: connected components smaller than this are removed in post-processing (mm^3)
     min_island_mm3: float = Field(500.0, ge=0)
     num_threads: int = Field(2, ge=1)
+    #: HU window mapped to [0, 1] for the CT input (low, high)
+    hu_window: tuple[float, float] = (-1000.0, 1000.0)
+    #: phantom patients generated for training (the last val_fraction validate)
+    n_train_patients: int = Field(120, ge=2)
+    #: phantom patients (other seeds) for the model card's held-out metrics
+    n_heldout_patients: int = Field(16, ge=1)
+    #: validate every this many epochs
+    val_every: int = Field(2, ge=1)
+    #: stop training after this many minutes (safety; the card says when it stopped)
+    max_train_minutes: float = Field(35.0, gt=0)
+    #: augmentation probabilities (left-right flip swaps R/L stations; the mediastinum is
+    #: asymmetric, so a mirrored patient is implausible: off by default)
+    flip_prob: float = Field(0.0, ge=0, le=1)
+    affine_prob: float = Field(0.2, ge=0, le=1)
+    intensity_prob: float = Field(0.3, ge=0, le=1)
+    #: sliding-window overlap (fraction of the patch)
+    sw_overlap: float = Field(0.25, ge=0, lt=1)
+    #: infer only inside the box around the lungs (found from the CT) plus margins
+    fast_path: bool = True
+    roi_margin_mm: float = Field(20.0, ge=0)
+    #: extra margin above the lung apices (supraclavicular stations 1R/1L)
+    roi_superior_mm: float = Field(40.0, ge=0)
 
 
 class PartitionParams(_Strict):
@@ -121,6 +145,8 @@ class RecurrenceParams(_Strict):
     """Mapping recurrence sites to stations (analysis.recurrence)."""
 
     tolerance_mm: float = Field(10.0, ge=0)
+    #: station maps: "auto" = predicted (02_segment) where present, else reference
+    stations: Literal["auto", "predicted", "reference"] = "auto"
 
 
 class SurvivalParams(_Strict):
@@ -143,6 +169,18 @@ class SurvivalParams(_Strict):
     #: time and event columns (canonical names)
     time_col: str = "lc_time_months"
     event_col: str = "lc_event"
+    #: what the time and event columns measure (axis labels, captions)
+    endpoint_label: str = "Local control"
+    #: variables with a Kaplan-Meier figure (Figure 3: diameter_ge_5cm)
+    km_groups: list[str] = Field(default_factory=lambda: ["diameter_ge_5cm"])
+    #: Greenwood confidence-interval transform of Kaplan-Meier estimates
+    #: ("log-log": lifelines' default; "log": R survfit's default)
+    conf_type: Literal["log-log", "log", "plain"] = "log-log"
+    #: cohort size of each coverage replicate (None: the phantom's n_included)
+    coverage_n: int | None = Field(None, ge=10)
+    #: show the paper's numbers beside ours (False for a cohort the paper did not study,
+    #: e.g. Lung1 overall survival)
+    show_paper: bool = True
 
 
 class ModelParams(_Strict):
@@ -154,18 +192,29 @@ class ModelParams(_Strict):
     corr_threshold: float = Field(0.9, gt=0, le=1)
     test_size: float = Field(0.2, gt=0, lt=1)
     cv_folds: int = Field(5, ge=2)
-    rfe_step: int = Field(1, ge=1)
+    #: features removed per RFE round (the paper's is unknown, presumably 1; 5 makes RFECV
+    #: ~5x cheaper: at n = 180 one fit of the procedure is then ~0.5 min on 2 cores)
+    rfe_step: int = Field(5, ge=1)
     grid_max_depth: list[int | None] = Field(default_factory=lambda: [3, 5, None])
-    grid_n_estimators: list[int] = Field(default_factory=lambda: [100, 300])
+    grid_n_estimators: list[int] = Field(default_factory=lambda: [100, 200])
     grid_min_samples_leaf: list[int] = Field(default_factory=lambda: [1, 5])
     #: trees of the forest used inside RFECV
-    rfe_n_estimators: int = Field(100, ge=1)
+    rfe_n_estimators: int = Field(50, ge=1)
+    #: bootstrap resamples of fixed predictions (Table 7 CIs, ROC bands, nested-CV CI)
     n_bootstrap: int = Field(200, ge=1)
-    nested_repeats: int = Field(3, ge=1)
+    nested_repeats: int = Field(2, ge=1)
     nested_outer_folds: int = Field(5, ge=2)
     n_jobs: int = 2
     #: add clinical variables to the 110 partition features
     include_clinical: bool = False
+    #: bootstrap refits of the whole procedure for the optimism-corrected AUC (Harrell)
+    n_optimism_bootstrap: int = Field(10, ge=1)
+    #: repeats of permutation importance on the validation split
+    permutation_repeats: int = Field(10, ge=1)
+    #: bins of the calibration curve (quantile bins of the out-of-fold risk)
+    calibration_bins: int = Field(5, ge=2)
+    #: thresholds of the decision curve (probability), from, to, step
+    decision_thresholds: tuple[float, float, float] = (0.05, 0.95, 0.05)
 
 
 class ReportParams(_Strict):
@@ -184,8 +233,11 @@ class Params(_Strict):
 
     run_name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     seed: int = 20250501
-    #: per-patient steps: serial | processes | dask:local | dask:tcp://host:port
-    scheduler: str = Field("processes", pattern=r"^(serial|processes|dask:.+)$")
+    #: per-patient steps (analysis.parallel.map_patients, docs/distributed.md):
+    #: serial | processes | dask:local | dask:tcp://host:port (an existing Dask cluster)
+    scheduler: str = Field(
+        "processes", pattern=r"^(serial|processes|dask:(local|(tcp|tls|ucx|ws|wss|inproc)://\S+))$")
+    #: worker processes (processes, dask:local); ignored when joining a cluster
     n_workers: int = Field(2, ge=1)
     cohort: CohortParams = CohortParams()
     phantom: PhantomParams | None = None

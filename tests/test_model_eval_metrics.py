@@ -1,0 +1,106 @@
+"""Evaluation formulas against hand-computed values on tiny arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.model_eval import (
+    bootstrap_metrics,
+    brier_score,
+    calibration_summary,
+    calibration_table,
+    ceiling_auc,
+    classification_metrics,
+    decision_curve,
+    net_benefit,
+    percentile_ci,
+    roc_band,
+    stratified_bootstrap_index,
+    threshold_grid,
+)
+
+Y = np.array([1, 1, 1, 0, 0, 0])
+P = np.array([0.9, 0.6, 0.4, 0.7, 0.2, 0.1])
+
+
+def test_metrics_by_hand():
+    # predictions at 0.5: 1 1 0 1 0 0 -> TP 2, FN 1, FP 1, TN 2
+    m = classification_metrics(Y, P)
+    assert m["accuracy"] == pytest.approx(4 / 6, abs=1e-12)
+    assert m["precision"] == pytest.approx(2 / 3, abs=1e-12)
+    assert m["recall"] == pytest.approx(2 / 3, abs=1e-12)
+    assert m["f1"] == pytest.approx(2 / 3, abs=1e-12)
+    # AUC: of 9 (pos, neg) pairs, 0.6 < 0.7 and 0.4 < 0.7 are misordered -> 7/9
+    assert m["auc"] == pytest.approx(7 / 9, abs=1e-12)
+
+
+def test_metrics_undefined_are_nan():
+    m = classification_metrics([1, 1], [0.2, 0.3])
+    assert np.isnan(m["auc"]) and np.isnan(m["precision"])
+
+
+def test_net_benefit_by_hand():
+    # t = 0.5: treat 0.9, 0.6, 0.7 -> TP 2, FP 1; NB = 2/6 - 1/6 * 1 = 1/6
+    assert net_benefit(Y, P, 0.5) == pytest.approx(1 / 6, abs=1e-12)
+    # t = 0.25: treat 0.9 0.6 0.4 0.7 -> TP 3, FP 1; NB = 3/6 - 1/6 * (1/3) = 4/9
+    assert net_benefit(Y, P, 0.25) == pytest.approx(4 / 9, abs=1e-12)
+    dc = decision_curve(Y, P, [0.25, 0.5])
+    # treat all: prevalence 0.5 - 0.5 * t/(1-t) -> 1/3 and 0
+    np.testing.assert_allclose(dc["treat_all"], [1 / 3, 0.0], atol=1e-12)  # float round-off
+    assert (dc["treat_none"] == 0).all()
+    with pytest.raises(ValueError, match="thresholds"):
+        decision_curve(Y, P, [0.0, 0.5])
+
+
+def test_threshold_grid():
+    np.testing.assert_allclose(threshold_grid((0.1, 0.3, 0.1)), [0.1, 0.2, 0.3], atol=1e-12)
+
+
+def test_brier_and_calibration_by_hand():
+    # Brier: mean of (0.1^2, 0.4^2, 0.6^2, 0.7^2, 0.2^2, 0.1^2) = 1.07 / 6
+    assert brier_score(Y, P) == pytest.approx(1.07 / 6, abs=1e-12)
+    cal = calibration_table(Y, P, 2)  # median of P is 0.5: bins {0.1,0.2,0.4}, {0.6,0.7,0.9}
+    np.testing.assert_allclose(cal["mean_predicted"], [0.7 / 3, 2.2 / 3], atol=1e-12)
+    np.testing.assert_allclose(cal["observed_rate"], [1 / 3, 2 / 3], atol=1e-12)
+    assert cal["n_patients"].tolist() == [3, 3]
+    cs = calibration_summary(Y, P)
+    assert cs.loc["Brier score, prevalence only", "value"] == pytest.approx(0.25, abs=1e-12)
+
+
+def test_bootstrap_is_seeded_and_brackets_point():
+    a = bootstrap_metrics(Y, P, 40, seed=3)
+    pd.testing.assert_frame_equal(a, bootstrap_metrics(Y, P, 40, seed=3))
+    lo, hi = percentile_ci(a["accuracy"])
+    assert lo <= 4 / 6 <= hi
+    band = roc_band(Y, P, 40, seed=3, n_grid=11)
+    assert (band["tpr_lo"] <= band["tpr"] + 1e-12).all()
+    assert band["tpr"].iloc[-1] == 1.0
+
+
+def test_stratified_bootstrap_keeps_class_sizes():
+    idx = stratified_bootstrap_index(Y, np.random.default_rng(0))
+    assert Y[idx].sum() == 3 and len(idx) == 6
+
+
+def test_ceiling_auc_limits():
+    # a risk that says nothing (all equal) -> 0.5; a risk of exactly 0 or 1 -> 1.0
+    assert ceiling_auc(np.full(50, 0.4), 30, seed=0)[0] == pytest.approx(0.5, abs=1e-12)
+    r = np.r_[np.zeros(20), np.ones(20)]
+    assert ceiling_auc(r, 10, seed=0)[0] == pytest.approx(1.0, abs=1e-12)
+    # two risk groups 0.2 / 0.8 of 500 each: AUC = P(score_pos > score_neg) + 0.5 ties;
+    # positives: 100 low, 400 high; negatives: 400 low, 100 high -> (high pos vs low neg
+    # + half the ties) = (400*400 + 0.5*(100*400 + 400*100)) / (500*500) = 0.8 expected
+    r2 = np.r_[np.full(500, 0.2), np.full(500, 0.8)]
+    assert ceiling_auc(r2, 50, seed=1)[0] == pytest.approx(0.8, abs=0.01)  # ~3 SE at n=1000
+
+
+def test_roc_band_staircase_by_hand():
+    # perfect separation: TPR = 1 from FPR = 0 on
+    band = roc_band([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9], 5, seed=0, n_grid=3)
+    np.testing.assert_array_equal(band["tpr"], [1.0, 1.0, 1.0])
+    # Y, P by hand, (FPR, TPR) by threshold: 0.9 (0, 1/3), 0.7 (1/3, 1/3),
+    # 0.6 (1/3, 2/3), 0.4 (1/3, 1), 0.2 (2/3, 1), 0.1 (1, 1)
+    band = roc_band(Y, P, 5, seed=0, n_grid=4)  # FPR grid 0, 1/3, 2/3, 1
+    np.testing.assert_allclose(band["tpr"], [1 / 3, 1.0, 1.0, 1.0], atol=1e-12)
