@@ -32,7 +32,12 @@ test: $(STAMP) browser ## Run the tests (lint, units, every notebook on params/c
 	$(PY) -m pytest
 
 report: $(STAMP) ## Regenerate every table and figure: make report [PARAMS=params/x.yaml]
-	$(PY) -m analysis.report --params $(PARAMS)
+	$(PY) -m analysis.report --params $(PARAMS) $(if $(FORCE),--force)
+
+# One step of the chain, e.g. `make report-05`: reruns it only when its inputs changed
+# (content-hash stamps in reports/<run>/stamps/, see analysis/report.py); FORCE=1 reruns.
+report-%: $(STAMP)
+	$(PY) -m analysis.report --params $(PARAMS) --only $* $(if $(FORCE),--force)
 
 phantom: $(STAMP) ## Write the phantom department export: make phantom [PARAMS=...]
 	$(PY) -m analysis.phantom --params $(PARAMS)

@@ -5,14 +5,17 @@ Importing this module has no side effects: nothing is created until a caller ask
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PARAMS_DIR = REPO_ROOT / "params"
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
-REPORTS_DIR = REPO_ROOT / "reports"
-#: generated data (phantom exports, cohort stores, caches); ignored by git
-DATA_DIR = REPO_ROOT / "data"
+#: generated reports; env SCLC_REPORTS_DIR overrides it (tests write to a temporary folder)
+REPORTS_DIR = Path(os.environ.get("SCLC_REPORTS_DIR") or REPO_ROOT / "reports")
+#: generated data (phantom exports, cohort stores, caches); ignored by git;
+#: env SCLC_DATA_DIR overrides it (tests)
+DATA_DIR = Path(os.environ.get("SCLC_DATA_DIR") or REPO_ROOT / "data")
 #: keys that must never reach reports/ (pseudonymisation key); ignored by git
 SECRETS_DIR = REPO_ROOT / ".secrets"
 #: committed model weights and their model cards

@@ -1,0 +1,559 @@
+"""``make report``: run the notebooks in order and assemble ``reports/<run>/``.
+
+``python -m analysis.report --params params/x.yaml [--force] [--only NN ...]``
+
+1. Runs ``params.report.notebooks`` in order through papermill (kernel ``python3`` of
+   this interpreter), injecting ``params_file``; 01_ingest generates the phantom when the
+   params name one (``analysis.phantom.generate`` skips when it is up to date). A
+   notebook missing from ``notebooks/`` is skipped with a printed note. A failing
+   notebook stops the chain with a message naming the notebook and the cell; the
+   executed notebook, with the error, stays in ``reports/<run>/notebooks/``.
+2. **Up-to-date steps are not rerun.** Instead of make's file timestamps (fragile under
+   git checkouts and copies), the runner keeps a stamp per notebook,
+   ``reports/<run>/stamps/<notebook>.json``, holding the SHA-256 of (the notebook's
+   bytes, ``params.digest()``, every ``analysis/**/*.py`` source file, the stamp of the
+   notebook before it in the chain). A notebook whose key equals its stamp, whose
+   executed copy exists and whose recorded outputs all exist is skipped; ``--force``
+   reruns everything; ``--only 05 06`` restricts the run to those notebooks (the
+   Makefile's ``report-NN`` targets call that).
+3. Writes ``html/<notebook>.html`` (with code) and ``html/<notebook>_nocode.html``.
+4. Tables (CSV + Markdown) and figures (PNG + SVG) are written by the notebooks through
+   :class:`analysis.outputs.Outputs`, which records them in ``outputs/<notebook>.json``.
+5. Writes ``manifest.json`` (package versions, params and digest, input hashes, seed,
+   git commit, seconds per notebook, start and end time) and ``index.html``: every
+   table and figure of the paper in the paper's order, beside the paper's value, then
+   the other outputs, with a banner on every page when the cohort is the phantom.
+
+Output names (the convention the index relies on; also in ``PAPER_ITEMS``)
+---------------------------------------------------------------------------
+An output belongs to a paper item when its name equals one of the item's stems or starts
+with ``<stem>_``; when several stems match, the longest wins (``table4_cox`` goes to the
+Cox item, ``table4_univariate`` to Table 4). Suggested names:
+
+================  ==============  ===================================================
+paper item        notebook        stems (suggested names)
+================  ==============  ===================================================
+Figure 1          01_ingest       ``figure1`` (``figure1_flowchart``, ``figure1_table``)
+Table 3           01_ingest       ``table3`` (``table3_baseline``)
+Table 4           05_survival     ``table4`` (``table4_univariate``)
+Table 4 (Cox)     05_survival     ``table4_cox``, ``table4_multivariable``, ``cox``
+Figure 3          05_survival     ``figure3`` (``figure3_km``)
+Table 5           04_recurrence   ``table5`` (``table5_recurrence``)
+Appendix 2        04_recurrence   ``appendix2``
+Table 6           06_model        ``table6`` (``table6_features``)
+Table 7           07_model_eval   ``table7`` (``table7_metrics``)
+Figure 4          07_model_eval   ``figure4`` (``figure4_roc``)
+Segmentation DSC  02_segment      ``seg_dice``, ``dice``, ``segmentation_dice``
+================  ==============  ===================================================
+
+Any other output is listed under "Other outputs" in notebook order; a paper item that no
+notebook produced is shown as "not produced in this run".
+
+Tests and CI redirect the generated folders with ``--reports-root`` / ``--data-root``,
+exported to the kernels as ``SCLC_REPORTS_DIR`` / ``SCLC_DATA_DIR`` (read by
+:mod:`analysis.paths`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from analysis import paper, paths
+from analysis.params import Params, load_params
+
+#: packages whose versions go into the manifest
+KEY_PACKAGES: tuple[str, ...] = (
+    "numpy", "scipy", "pandas", "pyarrow", "scikit-learn", "lifelines", "torch", "monai",
+    "SimpleITK", "pydicom", "rt-utils", "nibabel", "matplotlib", "pydantic", "PyYAML",
+    "papermill", "nbconvert", "ipykernel",
+)
+
+
+@dataclass(frozen=True)
+class PaperItem:
+    """One table or figure of the paper, where the report looks for it.
+
+    Parameters
+    ----------
+    label : str
+        As the paper names it ("Table 4", "Figure 3").
+    title : str
+        What it shows.
+    notebook : str
+        The notebook expected to produce it (a hint for the reader; matching is by name).
+    stems : tuple of str
+        Output names; an output matches a stem when its name equals it or starts with
+        ``<stem>_``; the longest matching stem over all items wins.
+    paper_value : str
+        The paper's headline value, from :mod:`analysis.paper`.
+    """
+
+    label: str
+    title: str
+    notebook: str
+    stems: tuple[str, ...]
+    paper_value: str
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _p(p: float) -> str:
+    """A p-value as the paper prints it; its 0.000 means below 0.001."""
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _t7(metric: str) -> str:
+    train, val = paper.TABLE7[metric]
+    return f"{metric} {train:.2f} / {val:.2f}"
+
+
+#: THE one place that orders the report like the paper (Figure 1, Tables 3-5,
+#: Figure 3, Appendix 2, Tables 6-7, Figure 4, segmentation DSC).
+PAPER_ITEMS: tuple[PaperItem, ...] = (
+    PaperItem("Figure 1", "Patient selection flowchart", "01_ingest", ("figure1",),
+              f"{paper.N_PATIENTS} patients included; {paper.N_RECURRED} recurred, "
+              f"{paper.N_NOT_RECURRED} did not"),
+    PaperItem("Table 3", "Baseline characteristics", "01_ingest", ("table3",),
+              f"n = {paper.N_PATIENTS}; male {paper.TABLE3['sex']['male']} / female "
+              f"{paper.TABLE3['sex']['female']}; median age {paper.AGE_MEDIAN}, mean "
+              f"{paper.AGE_MEAN}; T4 {paper.TABLE3['t_stage']['T4']}, N3 "
+              f"{paper.TABLE3['n_stage']['N3']}"),
+    PaperItem("Table 4", "Univariate analysis of local control", "05_survival",
+              ("table4",),
+              f"p: sex {_p(paper.TABLE4['sex']['p'])}, age >= 60 "
+              f"{_p(paper.TABLE4['age_ge_60']['p'])}, T stage "
+              f"{_p(paper.TABLE4['t_stage']['p'])}, smoking "
+              f"{_p(paper.TABLE4['smoking_bin']['p'])}, diameter >= 5 cm "
+              f"{_p(paper.TABLE4['diameter_ge_5cm']['p'])}"),
+    PaperItem("Table 4 (Cox)", "Multivariable Cox model", "05_survival", ("table4_cox", "table4_multivariable", "cox"),
+              f"diameter >= 5 cm: HR {paper.COX_DIAMETER_HR} (95% CI "
+              f"{paper.COX_DIAMETER_CI[0]}-{paper.COX_DIAMETER_CI[1]}), "
+              f"p = {paper.COX_DIAMETER_P}"),
+    PaperItem("Figure 3", "Local control by primary diameter (Kaplan-Meier)", "05_survival",
+              ("figure3",),
+              f"3-year local control {_pct(paper.LC3Y_SMALL)} (< 5 cm) vs "
+              f"{_pct(paper.LC3Y_LARGE)} (>= 5 cm); log-rank p = {paper.LOGRANK_P_DIAMETER}"),
+    PaperItem("Table 5", "Recurrences per lymph-node station", "04_recurrence",
+              ("table5",),
+              f"{paper.N_RECURRENCE_SITES} recurrence sites; stations "
+              f"{', '.join(paper.TOP4_STATIONS)} hold {_pct(paper.TOP4_SHARE)}"),
+    PaperItem("Appendix 2", "Recurrence where a station was initially involved",
+              "04_recurrence", ("appendix2",),
+              f"10R {_pct(paper.APPENDIX2_TEXT['10R'])}, 10L "
+              f"{_pct(paper.APPENDIX2_TEXT['10L'])}; 4R, 7, 11R, 11L "
+              f"{_pct(paper.APPENDIX2_TEXT['4R_7_11R_11L_range'][0])}-"
+              f"{_pct(paper.APPENDIX2_TEXT['4R_7_11R_11L_range'][1])}"),
+    PaperItem("Table 6", "Features kept by the model", "06_model", ("table6",),
+              f"{len(paper.TABLE6_FEATURES)} features listed (the text says "
+              f"{paper.N_FEATURES_KEPT})"),
+    PaperItem("Table 7", "Model performance (training / validation)", "07_model_eval",
+              ("table7",), "; ".join(_t7(m) for m in paper.TABLE7)),
+    PaperItem("Figure 4", "ROC curves of the recurrence model", "07_model_eval",
+              ("figure4",),
+              f"AUC {paper.TABLE7['auc'][0]:.2f} (training), "
+              f"{paper.TABLE7['auc'][1]:.2f} (validation)"),
+    PaperItem("Segmentation", "Station segmentation Dice (DSC)", "02_segment", ("seg_dice", "dice", "segmentation_dice"),
+              "DSC " + ", ".join(f"{s} {v}" for s, v in paper.DSC.items())),
+)
+
+
+class ReportError(RuntimeError):
+    """A notebook of the chain failed, or the report cannot be assembled."""
+
+
+# --- hashing --------------------------------------------------------------------------
+
+def _sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def source_digest(package_dir: Path | None = None) -> str:
+    """SHA-256 over (relative path, bytes) of every ``*.py`` under the package, sorted."""
+    root = package_dir or paths.REPO_ROOT / "analysis"
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        if "__pycache__" in f.parts:
+            continue
+        h.update(f.relative_to(root).as_posix().encode() + b"\0")
+        h.update(_sha256_file(f).encode())
+    return h.hexdigest()
+
+
+def stamp_key(notebook_file: Path, params_digest: str, src_digest: str,
+              upstream: str) -> str:
+    """Key of one step: notebook bytes, params digest, package sources, upstream stamp."""
+    blob = json.dumps([_sha256_file(notebook_file), params_digest, src_digest, upstream])
+    return _sha256_bytes(blob.encode())
+
+
+def folder_digest(root: Path) -> dict:
+    """Cheap, identifier-free summary of an input folder.
+
+    Text tables (``*.csv``, ``*.json``) are hashed by content; other files (images) by
+    (relative path, size). Only the digests and counts are returned, never a file name,
+    because folder names of an export are record numbers.
+    """
+    content, listing = hashlib.sha256(), hashlib.sha256()
+    n_files, n_bytes = 0, 0
+    for f in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = f.relative_to(root).as_posix()
+        size = f.stat().st_size
+        n_files += 1
+        n_bytes += size
+        listing.update(f"{rel}\0{size}\n".encode())
+        if f.suffix.lower() in {".csv", ".json"}:
+            content.update(f"{rel}\0{_sha256_file(f)}\n".encode())
+    return {"n_files": n_files, "n_bytes": n_bytes, "tables_sha256": content.hexdigest(),
+            "listing_sha256": listing.hexdigest()}
+
+
+def input_hashes(params: Params, data_root: Path | None = None) -> dict:
+    """Hashes of the cohort's inputs (the phantom export, a department export, a table)."""
+    out: dict = {"source": params.cohort.source}
+    if params.is_phantom:
+        pdir = phantom_dir(params, data_root)
+        truth = sorted(pdir.rglob("truth.json")) if pdir.is_dir() else []
+        out["truth_json_sha256"] = _sha256_file(truth[0]) if truth else None
+        out["phantom_export"] = folder_digest(pdir) if pdir.is_dir() else None
+    elif params.cohort.export_dir:
+        edir = paths.resolve(params.cohort.export_dir)
+        out["export"] = folder_digest(edir) if edir.is_dir() else None
+    if params.cohort.clinical_csv:
+        csv = paths.resolve(params.cohort.clinical_csv)
+        out["clinical_csv_sha256"] = _sha256_file(csv) if csv.is_file() else None
+    return out
+
+
+# --- environment ----------------------------------------------------------------------
+
+def package_versions() -> dict[str, str | None]:
+    """Versions of the key packages (None when one is not installed), and Python's."""
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in KEY_PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def git_state(repo: Path | None = None) -> dict:
+    """``{"commit": sha or None, "dirty": bool or None}``; no git is not an error."""
+    repo = repo or paths.REPO_ROOT
+    try:
+        sha = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], check=True,
+                             capture_output=True, text=True, timeout=20).stdout.strip()
+        status = subprocess.run(["git", "-C", str(repo), "status", "--porcelain",
+                                 "--untracked-files=no"], check=True, capture_output=True,
+                                text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": sha, "dirty": bool(status.strip())}
+
+
+def _check_kernel() -> None:
+    """Fail early when kernel ``python3`` would not run this interpreter."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec("python3")
+    except NoSuchKernel:
+        return  # jupyter_client falls back to ipykernel's native kernel (sys.executable)
+    exe = spec.argv[0] if spec.argv else ""
+    # jupyter_client replaces a bare "python"/"python3" by sys.executable
+    if exe in {"python", "python3", f"python{sys.version_info[0]}.{sys.version_info[1]}"}:
+        return
+    if Path(exe).resolve() != Path(sys.executable).resolve():
+        raise ReportError(
+            f"kernel 'python3' ({spec.resource_dir}) runs {exe}, not {sys.executable}; "
+            f"run: {sys.executable} -m ipykernel install --sys-prefix")
+
+
+# --- running --------------------------------------------------------------------------
+
+@dataclass
+class StepResult:
+    """What happened to one notebook of the chain."""
+
+    notebook: str
+    status: str  # "ran" | "up to date" | "missing" | "failed" | "not selected"
+    seconds: float | None = None
+    message: str = ""
+    outputs: list[dict] = field(default_factory=list)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _recorded_outputs(run_dir: Path, notebook: str) -> list[dict]:
+    data = _read_json(run_dir / "outputs" / f"{notebook}.json")
+    return list(data.get("items", [])) if data else []
+
+
+def _outputs_exist(run_dir: Path, items: list[dict]) -> bool:
+    return all((run_dir / f).is_file() for it in items for f in it.get("files", []))
+
+
+def _params_arg(params_file: Path) -> str:
+    p = paths.resolve(params_file)
+    return p.relative_to(paths.REPO_ROOT).as_posix() if p.is_relative_to(paths.REPO_ROOT) \
+        else str(p)
+
+
+def _failure_message(notebook: str, out_nb: Path, err: Exception) -> str:
+    cell = getattr(err, "cell_index", None)
+    count = getattr(err, "exec_count", None)
+    ename = getattr(err, "ename", type(err).__name__)
+    evalue = getattr(err, "evalue", str(err))
+    src = (getattr(err, "source", "") or "").strip().splitlines()
+    first = f" (first line: {src[0][:100]!r})" if src else ""
+    where = (f"code cell In [{count}] (cell {cell} of the executed notebook){first}"
+             if cell is not None else "before any cell ran")
+    return (f"notebook {notebook} failed in {where}: {ename}: {evalue}\n"
+            f"  the executed notebook, with the traceback, is {out_nb}")
+
+
+def execute_notebook(src: Path, dest: Path, params_arg: str, cwd: Path) -> None:
+    """Run one notebook through papermill (kernel ``python3``), injecting ``params_file``."""
+    import papermill
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    papermill.execute_notebook(str(src), str(dest), parameters={"params_file": params_arg},
+                               cwd=str(cwd), kernel_name="python3", progress_bar=False,
+                               log_output=False)
+
+
+def run_report(params_file: str | Path, *, force: bool = False,
+               only: list[str] | None = None, notebooks_dir: Path | None = None,
+               reports_root: Path | None = None, data_root: Path | None = None,
+               echo=print) -> Path:
+    """Run the chain and assemble the report; return ``reports/<run>/``.
+
+    Parameters
+    ----------
+    params_file : str or Path
+        A params YAML file (absolute, or relative to the repo root).
+    force : bool
+        Rerun every selected notebook even when its stamp says it is up to date.
+    only : list of str, optional
+        Notebooks to run, by number ("05") or stem ("05_survival"); others are untouched.
+    notebooks_dir, reports_root, data_root : Path, optional
+        Overrides of ``notebooks/``, ``reports/`` and ``data/`` (tests). The two roots are
+        exported to the kernels as ``SCLC_REPORTS_DIR`` and ``SCLC_DATA_DIR``.
+
+    Raises
+    ------
+    ReportError
+        When a notebook fails (after the manifest and index are written) or ``only``
+        names a notebook that is not in ``params.report.notebooks``.
+    """
+    started = datetime.now(UTC)
+    params = load_params(params_file)
+    params_arg = _params_arg(Path(params_file))
+    nb_dir = Path(notebooks_dir or paths.NOTEBOOKS_DIR).resolve()
+    reports_root = Path(reports_root or paths.REPORTS_DIR).resolve()
+    run_dir = reports_root / params.run_name
+    chain = list(params.report.notebooks)
+    selected = _select(chain, only)
+
+    env = {"SCLC_REPORTS_DIR": str(reports_root), "PYTHONHASHSEED":
+           os.environ.get("PYTHONHASHSEED", "0"), "MPLBACKEND": "Agg"}
+    if data_root is not None:
+        env["SCLC_DATA_DIR"] = str(Path(data_root).resolve())
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # the kernels inherit this process's environment
+    try:
+        _check_kernel()
+        return _run_chain(params, params_file, params_arg, nb_dir, run_dir, chain,
+                          selected, force, data_root, started, echo)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _run_chain(params: Params, params_file, params_arg: str, nb_dir: Path, run_dir: Path,
+               chain: list[str], selected: set[str], force: bool, data_root, started,
+               echo) -> Path:
+    """The body of :func:`run_report`, once the kernels' environment is set."""
+    from analysis import report_html
+
+    phantom_seconds = None
+    if params.is_phantom and chain and chain[0] in selected:
+        phantom_seconds = _generate_phantom(params, data_root, echo)
+    p_digest, s_digest = params.digest(), source_digest()
+    stamps_dir = run_dir / "stamps"
+    results: list[StepResult] = []
+    upstream = "start"
+    failure: str | None = None
+    for name in chain:
+        src = nb_dir / f"{name}.ipynb"
+        out_nb = run_dir / "notebooks" / f"{name}.ipynb"
+        stamp_file = stamps_dir / f"{name}.json"
+        if not src.is_file():
+            echo(f"[report] {name}: not in {nb_dir}, skipped")
+            results.append(StepResult(name, "missing"))
+            continue
+        key = stamp_key(src, p_digest, s_digest, upstream)
+        stamp = _read_json(stamp_file) or {}
+        if name not in selected or failure is not None:
+            results.append(StepResult(name, "not selected" if failure is None else
+                                      "not run", stamp.get("seconds"),
+                                      outputs=_recorded_outputs(run_dir, name)))
+            upstream = stamp.get("key", "unknown")
+            continue
+        prior = _recorded_outputs(run_dir, name)
+        if (not force and stamp.get("key") == key and out_nb.is_file()
+                and _outputs_exist(run_dir, prior)):
+            echo(f"[report] {name}: up to date, skipped")
+            results.append(StepResult(name, "up to date", stamp.get("seconds"),
+                                      outputs=prior))
+            upstream = key
+            continue
+        echo(f"[report] {name}: running ...")
+        (run_dir / "outputs" / f"{name}.json").unlink(missing_ok=True)
+        stamp_file.unlink(missing_ok=True)
+        t0 = time.perf_counter()
+        try:
+            execute_notebook(src, out_nb, params_arg, nb_dir)
+        except Exception as err:  # noqa: BLE001 - any failure stops the chain, named
+            seconds = time.perf_counter() - t0
+            failure = _failure_message(name, out_nb, err)
+            echo(f"[report] {failure}")
+            results.append(StepResult(name, "failed", seconds, failure,
+                                      _recorded_outputs(run_dir, name)))
+            if out_nb.is_file():
+                report_html.export_html(out_nb, run_dir / "html", params.is_phantom)
+            upstream = "failed"
+            continue
+        seconds = time.perf_counter() - t0
+        echo(f"[report] {name}: done in {seconds:.1f} s")
+        report_html.export_html(out_nb, run_dir / "html", params.is_phantom)
+        stamp_file.parent.mkdir(parents=True, exist_ok=True)
+        stamp_file.write_text(json.dumps({"key": key, "seconds": round(seconds, 2),
+                                          "finished": _now()}, indent=1))
+        results.append(StepResult(name, "ran", seconds,
+                                  outputs=_recorded_outputs(run_dir, name)))
+        upstream = key
+
+    manifest = build_manifest(params, params_file, results, started, data_root)
+    manifest["phantom_seconds"] = phantom_seconds
+    (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    report_html.write_index(run_dir, params, results, PAPER_ITEMS)
+    echo(f"[report] {run_dir / 'index.html'}")
+    if failure is not None:
+        raise ReportError(failure)
+    return run_dir
+
+
+def phantom_dir(params: Params, data_root: Path | None = None) -> Path:
+    """``analysis.paths.phantom_dir`` of the run, moved under ``data_root`` when given."""
+    pdir = paths.phantom_dir(params.run_name)
+    return pdir if data_root is None else Path(data_root) / pdir.relative_to(paths.DATA_DIR)
+
+
+def _generate_phantom(params: Params, data_root: Path | None, echo) -> float:
+    """Generate the phantom export (a no-op when its stamp is current); return seconds.
+
+    01_ingest calls the generator too; calling it here first puts its time in the
+    manifest on its own.
+    """
+    from analysis.phantom import generate
+
+    t0 = time.perf_counter()
+    echo("[report] phantom: generating (skipped at once when up to date) ...")
+    generate(params, out_dir=phantom_dir(params, data_root))
+    seconds = time.perf_counter() - t0
+    echo(f"[report] phantom: ready in {seconds:.1f} s")
+    return round(seconds, 2)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _select(chain: list[str], only: list[str] | None) -> set[str]:
+    if not only:
+        return set(chain)
+    chosen = set()
+    for o in only:
+        hits = [n for n in chain if n == o or n.split("_", 1)[0] == o]
+        if not hits:
+            raise ReportError(f"--only {o}: not one of params.report.notebooks {chain}")
+        chosen.update(hits)
+    return chosen
+
+
+def build_manifest(params: Params, params_file: str | Path, results: list[StepResult],
+                   started: datetime, data_root: Path | None = None) -> dict:
+    """The run's manifest (no identifier: digests and counts only)."""
+    return {
+        "run_name": params.run_name,
+        "params_file": _params_arg(Path(params_file)),
+        "params_digest": params.digest(),
+        "params": params.model_dump(mode="json"),
+        "seed": params.seed,
+        "phantom": params.is_phantom,
+        "packages": package_versions(),
+        "platform": {"system": platform.system(), "machine": platform.machine(),
+                     "cpu_count": os.cpu_count()},
+        "git": git_state(),
+        "source_digest": source_digest(),
+        "inputs": input_hashes(params, data_root),
+        "notebooks": [{"notebook": r.notebook, "status": r.status,
+                       "seconds": None if r.seconds is None else round(r.seconds, 2),
+                       "n_outputs": len(r.outputs)} for r in results],
+        "started": started.isoformat(timespec="seconds"),
+        "finished": _now(),
+        "wall_seconds": round((datetime.now(UTC) - started).total_seconds(), 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m analysis.report", description=__doc__
+                                 .split("\n")[0])
+    ap.add_argument("--params", default="params/default.yaml", help="params YAML file")
+    ap.add_argument("--force", action="store_true", help="rerun up-to-date notebooks too")
+    ap.add_argument("--only", nargs="+", metavar="NN", help="run only these notebooks")
+    ap.add_argument("--notebooks-dir", type=Path, help="override notebooks/ (tests)")
+    ap.add_argument("--reports-root", "--out", type=Path, help="override reports/ (tests)")
+    ap.add_argument("--data-root", type=Path, help="override data/ (tests)")
+    a = ap.parse_args(argv)
+    try:
+        run_report(a.params, force=a.force, only=a.only, notebooks_dir=a.notebooks_dir,
+                   reports_root=a.reports_root, data_root=a.data_root)
+    except ReportError as err:
+        print(f"make report: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

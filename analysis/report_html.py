@@ -1,0 +1,219 @@
+"""HTML of the report: notebooks exported with and without code, and the index page.
+
+Every page carries a fixed banner when the cohort is the synthetic phantom. All links are
+relative to ``reports/<run>/``, so the folder can be zipped and opened anywhere.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import paper
+from analysis.outputs import PHANTOM_MARK
+
+#: rows of a table shown in the index (the CSV beside it holds them all)
+MAX_INDEX_ROWS = 300
+
+BANNER_HTML = (
+    '<div id="phantom-banner" class="phantom-banner" style="position:sticky;top:0;'
+    'z-index:10000;background:#b00020;color:#fff;padding:8px 12px;font:bold 15px '
+    'sans-serif;text-align:center">'
+    f"{html.escape(PHANTOM_MARK)}: every number on this page is synthetic</div>"
+)
+
+_CSS = """
+body{font-family:sans-serif;max-width:1200px;margin:0 auto;padding:0 16px 48px;color:#222}
+h1{margin-top:16px} h2{border-bottom:1px solid #ccc;padding-bottom:4px;margin-top:36px}
+.paper{background:#eef4ff;border-left:4px solid #3366cc;padding:6px 10px;margin:8px 0}
+.missing{color:#a00;font-style:italic}
+.caption{font-weight:bold;margin:14px 0 4px}
+.files{font-size:12px;color:#555}
+table.tbl{border-collapse:collapse;font-size:13px;margin:6px 0}
+table.tbl th,table.tbl td{border:1px solid #ccc;padding:2px 6px;text-align:right;
+max-width:28em;overflow-wrap:anywhere}
+table.tbl th{background:#f3f3f3}
+table.runs td,table.runs th{border:1px solid #ccc;padding:2px 8px}
+img.fig{max-width:100%;border:1px solid #ddd}
+.failed{background:#fdd;padding:8px;white-space:pre-wrap;font-family:monospace}
+"""
+
+
+def inject_banner(page: str, banner: str) -> str:
+    """Insert ``banner`` right after the ``<body>`` tag of an HTML page."""
+    m = re.search(r"<body[^>]*>", page, flags=re.IGNORECASE)
+    if m is None:
+        return banner + page
+    return page[:m.end()] + banner + page[m.end():]
+
+
+def export_html(notebook_file: Path, html_dir: Path, phantom: bool) -> tuple[Path, Path]:
+    """Write ``<stem>.html`` (with code) and ``<stem>_nocode.html`` of an executed notebook.
+
+    Returns
+    -------
+    (with_code, without_code) : tuple of Path
+    """
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(notebook_file, as_version=4)
+    html_dir.mkdir(parents=True, exist_ok=True)
+    stem = notebook_file.stem
+    nav = ('<div style="font:13px sans-serif;padding:4px 12px"><a href="../index.html">'
+           f'&larr; report index</a> | <a href="{stem}.html">with code</a> | '
+           f'<a href="{stem}_nocode.html">without code</a> | '
+           f'<a href="../notebooks/{stem}.ipynb">executed notebook</a></div>')
+    written = []
+    for exclude, suffix in ((False, ""), (True, "_nocode")):
+        exporter = HTMLExporter(template_name="lab", exclude_input=exclude,
+                                exclude_input_prompt=exclude, exclude_output_prompt=exclude)
+        body, _ = exporter.from_notebook_node(nb)
+        body = inject_banner(body, (BANNER_HTML if phantom else "") + nav)
+        out = html_dir / f"{stem}{suffix}.html"
+        out.write_text(body, encoding="utf-8")
+        written.append(out)
+    return written[0], written[1]
+
+
+def matches(name: str, stem: str) -> bool:
+    """An output ``name`` belongs to ``stem`` when equal to it or prefixed ``<stem>_``."""
+    return name == stem or name.startswith(stem + "_")
+
+
+def assign_outputs(outputs: Sequence[tuple[str, dict]], paper_items: Sequence
+                   ) -> tuple[dict[str, list[tuple[str, dict]]], list[tuple[str, dict]]]:
+    """Split recorded outputs into paper items (in order) and the others.
+
+    Parameters
+    ----------
+    outputs : sequence of (notebook, item)
+        Items as recorded by :class:`analysis.outputs.Outputs`, in notebook order.
+    paper_items : sequence of PaperItem
+        Each output goes to the item with the longest matching stem (the first such
+        item on a tie).
+
+    Returns
+    -------
+    by_label : dict
+        Paper item label -> its outputs (an empty list when none matched).
+    others : list of (notebook, item)
+        Outputs of no paper item, in notebook order.
+    """
+    by_label: dict[str, list[tuple[str, dict]]] = {p.label: [] for p in paper_items}
+    others = []
+    for nb, item in outputs:
+        hits = [(len(s), -k, p) for k, p in enumerate(paper_items) for s in p.stems
+                if matches(item["name"], s)]
+        if not hits:
+            others.append((nb, item))
+        else:
+            by_label[max(hits, key=lambda h: h[:2])[2].label].append((nb, item))
+    return by_label, others
+
+
+def table_html(csv_file: Path, table_id: str) -> str:
+    """A CSV table as an HTML table, cells exactly as written in the CSV."""
+    df = pd.read_csv(csv_file, dtype=str, keep_default_na=False)
+    df.columns = ["" if str(c).startswith("Unnamed:") else c for c in df.columns]
+    note = ""
+    if len(df) > MAX_INDEX_ROWS:
+        note = (f'<div class="files">first {MAX_INDEX_ROWS} of {len(df)} rows; all in '
+                "the CSV</div>")
+        df = df.head(MAX_INDEX_ROWS)
+    return df.to_html(index=False, border=0, classes="tbl", table_id=table_id) + note
+
+
+def _item_html(run_dir: Path, nb: str, item: dict) -> str:
+    name, kind = item["name"], item.get("kind", "")
+    files = item.get("files", [])
+    links = " | ".join(f'<a href="{html.escape(f)}">{html.escape(Path(f).suffix[1:])}</a>'
+                       for f in files)
+    head = (f'<div class="caption">{html.escape(item.get("caption", name))}</div>'
+            f'<div class="files">{html.escape(name)} from '
+            f'<a href="html/{nb}_nocode.html">{nb}</a> | {links}</div>')
+    if kind == "table":
+        csv = next((f for f in files if f.endswith(".csv")), None)
+        if csv is None or not (run_dir / csv).is_file():
+            return head + '<p class="missing">table file missing</p>'
+        return head + table_html(run_dir / csv, f"tbl-{name}")
+    png = next((f for f in files if f.endswith(".png")), None)
+    if png is None:
+        return head + '<p class="missing">figure file missing</p>'
+    return head + (f'<img class="fig" id="fig-{html.escape(name)}" src="{html.escape(png)}" '
+                   f'alt="{html.escape(item.get("caption", name))}">')
+
+
+def _runs_table(results: Sequence) -> str:
+    rows = []
+    for r in results:
+        nb = r.notebook
+        have = r.status in {"ran", "up to date", "failed", "not selected", "not run"}
+        link = (f'<a href="notebooks/{nb}.ipynb">ipynb</a> | <a href="html/{nb}.html">'
+                f'html</a> | <a href="html/{nb}_nocode.html">html without code</a>'
+                if have else "")
+        sec = "" if r.seconds is None else f"{r.seconds:.1f}"
+        rows.append(f"<tr><td>{nb}</td><td>{html.escape(r.status)}</td><td>{sec}</td>"
+                    f"<td>{len(r.outputs)}</td><td>{link}</td></tr>")
+    return ('<table class="runs"><tr><th>notebook</th><th>status</th><th>seconds</th>'
+            "<th>outputs</th><th>links</th></tr>" + "".join(rows) + "</table>")
+
+
+def write_index(run_dir: Path, params, results: Sequence, paper_items: Sequence) -> Path:
+    """Write ``index.html``: the paper's items in order, then other outputs."""
+    outputs = [(r.notebook, it) for r in results for it in r.outputs]
+    by_label, others = assign_outputs(outputs, paper_items)
+    manifest = {}
+    if (run_dir / "manifest.json").is_file():
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+    git = manifest.get("git", {})
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        f"<title>Report {html.escape(params.run_name)}</title><style>{_CSS}</style>",
+        "</head><body>",
+        BANNER_HTML if params.is_phantom else "",
+        f"<h1>SCLC lymph-node stations and recurrence: run "
+        f"<code>{html.escape(params.run_name)}</code></h1>",
+        f"<p>params <code>{html.escape(str(manifest.get('params_file', '')))}</code>, "
+        f"digest <code>{params.digest()[:12]}</code>, seed {params.seed}, git "
+        f"<code>{html.escape(str(git.get('commit')))}</code>"
+        f"{' (dirty)' if git.get('dirty') else ''}; started "
+        f"{html.escape(str(manifest.get('started', '')))}, finished "
+        f"{html.escape(str(manifest.get('finished', '')))}; "
+        '<a href="manifest.json">manifest.json</a></p>',
+        _runs_table(results),
+    ]
+    parts += [f'<div class="failed">{html.escape(r.message)}</div>'
+              for r in results if r.status == "failed"]
+    parts.append("<h1>The paper's tables and figures, in the paper's order</h1>")
+    for p in paper_items:
+        parts.append(f'<h2 id="{html.escape(p.stems[0])}">{html.escape(p.label)}: '
+                     f"{html.escape(p.title)}</h2>")
+        parts.append(f'<div class="paper">paper: {html.escape(p.paper_value)}</div>')
+        got = by_label[p.label]
+        if not got:
+            parts.append(f'<p class="missing">not produced in this run (expected from '
+                         f"{html.escape(p.notebook)} as <code>{html.escape(p.stems[0])}"
+                         "</code>)</p>")
+        parts += [_item_html(run_dir, nb, it) for nb, it in got]
+    parts.append("<h1>Beyond the paper: other outputs</h1>")
+    if not others:
+        parts.append("<p>none</p>")
+    current = None
+    for nb, it in others:
+        if nb != current:
+            parts.append(f"<h2>{html.escape(nb)}</h2>")
+            current = nb
+        parts.append(_item_html(run_dir, nb, it))
+    parts.append("<h1>Where the paper contradicts itself</h1><ul>")
+    parts += [f"<li>{html.escape(c)}</li>" for c in paper.CONFLICTS]
+    parts.append("</ul></body></html>")
+    out = run_dir / "index.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(parts), encoding="utf-8")
+    return out

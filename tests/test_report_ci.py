@@ -1,0 +1,180 @@
+"""``make report`` on ``params/ci.yaml``: the real chain of notebooks, end to end.
+
+The report runs twice, into two temporary report roots and data folders: once
+normally, once with ``--force`` so that every notebook re-executes on a fresh cohort
+store (ingest, segmentation, partition, ... all recomputed); only the phantom export is
+shared (copied), since generating it twice would add its time for no new check. Every CSV table of the two runs must be
+identical byte for byte. The index page is then opened in headless Chromium: every image
+it references exists and decodes, every table is in the rendered DOM, and the screenshot
+(kept in the test's temporary folder) is not blank.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from analysis import paths, report
+from analysis.params import load_params
+from analysis.report import PAPER_ITEMS
+
+pytestmark = pytest.mark.slow
+
+CI_PARAMS = "params/ci.yaml"
+#: generous: the ci chain takes a few minutes on 2 cores (README, "Measured")
+RUN_TIMEOUT_S = 1500
+PARAMS = load_params(CI_PARAMS)
+
+
+def _run(reports_root, data_root, *extra) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONHASHSEED="0", MPLBACKEND="Agg")
+    cmd = [sys.executable, "-m", "analysis.report", "--params", CI_PARAMS,
+           "--reports-root", str(reports_root), "--data-root", str(data_root), *extra]
+    proc = subprocess.run(cmd, cwd=paths.REPO_ROOT, env=env, capture_output=True, text=True,
+                          timeout=RUN_TIMEOUT_S)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    missing = [n for n in PARAMS.report.notebooks
+               if not (paths.NOTEBOOKS_DIR / f"{n}.ipynb").is_file()]
+    assert not missing, f"notebooks missing from notebooks/: {missing}"
+    tmp = tmp_path_factory.mktemp("report_ci")
+    _run(tmp / "reports_a", tmp / "data_a")
+    # the second run re-executes every notebook (--force) on a fresh cohort store; it
+    # shares only the phantom export (same seed and code give the same bytes, tested by
+    # the phantom's own tests), copied so that its stamp lets the generator skip it
+    phantom = report.phantom_dir(PARAMS)
+    rel = phantom.relative_to(paths.DATA_DIR)
+    shutil.copytree(tmp / "data_a" / rel, tmp / "data_b" / rel)
+    _run(tmp / "reports_b", tmp / "data_b", "--force")
+    return tmp / "reports_a" / PARAMS.run_name, tmp / "reports_b" / PARAMS.run_name
+
+
+def _items(run_dir):
+    for f in sorted((run_dir / "outputs").glob("*.json")):
+        data = json.loads(f.read_text())
+        for item in data["items"]:
+            yield data["notebook"], item
+
+
+def test_every_notebook_ran_without_error(runs):
+    run_dir, _ = runs
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert [n["notebook"] for n in manifest["notebooks"]] == PARAMS.report.notebooks
+    assert {n["status"] for n in manifest["notebooks"]} == {"ran"}
+    for name in PARAMS.report.notebooks:
+        executed = json.loads((run_dir / "notebooks" / f"{name}.ipynb").read_text())
+        errors = [o for c in executed["cells"] for o in c.get("outputs", [])
+                  if o.get("output_type") == "error"]
+        assert not errors, f"{name}: {errors[0]['ename']}"
+        for html in (f"{name}.html", f"{name}_nocode.html"):
+            page = (run_dir / "html" / html).read_text()
+            assert 'id="phantom-banner"' in page, html  # ci is the phantom
+
+
+def test_every_recorded_output_exists_and_is_not_empty(runs):
+    run_dir, _ = runs
+    items = list(_items(run_dir))
+    assert items, "no notebook recorded any output"
+    for nb, item in items:
+        assert item["files"], f"{nb}: {item['name']} records no file"
+        for f in item["files"]:
+            assert (run_dir / f).stat().st_size > 0, f"{nb}: {f} is empty"
+
+
+def test_manifest_fields(runs):
+    run_dir, _ = runs
+    m = json.loads((run_dir / "manifest.json").read_text())
+    assert m["params_digest"] == PARAMS.digest() and m["seed"] == PARAMS.seed
+    assert m["params"]["run_name"] == PARAMS.run_name and m["phantom"] is True
+    assert m["packages"]["python"] and m["packages"]["pandas"]
+    assert m["inputs"]["truth_json_sha256"], "phantom truth.json not hashed"
+    assert m["inputs"]["phantom_export"]["n_files"] > 0
+    assert all(isinstance(n["seconds"], float | int) for n in m["notebooks"])
+    assert {"commit", "dirty"} <= set(m["git"]) and m["started"] <= m["finished"]
+
+
+def test_index_shows_every_paper_item(runs):
+    run_dir, _ = runs
+    index = (run_dir / "index.html").read_text()
+    assert 'id="phantom-banner"' in index
+    missing = [p.label for p in PAPER_ITEMS
+               if f"expected from {p.notebook} as <code>{p.stems[0]}</code>" in index]
+    assert not missing, f"paper items no notebook produced: {missing}"
+
+
+def test_no_patient_identifier_reaches_the_report(runs):
+    """No MRN, name, birth or treatment date of the phantom's clinical.csv appears in any report file."""
+    run_dir, _ = runs
+    data_a = run_dir.parent.parent / "data_a"
+    export = report.phantom_dir(PARAMS, data_a) / "export"
+    clinical = pd.read_csv(export / "clinical.csv", dtype=str, keep_default_na=False)
+    secrets = {v for col in ("MRN", "Name", "BirthDate", "RT_Start") for v in clinical[col] if len(v) >= 5}
+    assert secrets, "no identifier read from the phantom's clinical.csv"
+    for f in sorted(p for p in run_dir.rglob("*") if p.is_file() and p.suffix != ".png"):
+        text = f.read_text(encoding="utf-8", errors="replace")
+        leaked = sorted(v for v in secrets if v in text)
+        assert not leaked, f"{f.relative_to(run_dir)} holds identifiers, e.g. {leaked[:3]}"
+
+
+def test_two_runs_give_identical_tables(runs):
+    a, b = runs
+    tables_a = sorted(p.name for p in (a / "tables").glob("*.csv"))
+    tables_b = sorted(p.name for p in (b / "tables").glob("*.csv"))
+    assert tables_a and tables_a == tables_b
+    differ = [t for t in tables_a
+              if (a / "tables" / t).read_bytes() != (b / "tables" / t).read_bytes()]
+    assert not differ, f"tables differ between two runs of {CI_PARAMS}: {differ}"
+
+
+def _chromium() -> str:
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            pytest.fail("chromium missing; `make test` installs it (tools/ensure_chromium.sh)")
+        pytest.skip("chromium missing; as root: apt-get install -y chromium "
+                    "(or bash tools/ensure_chromium.sh)")
+    return exe
+
+
+def test_index_renders_in_headless_chromium(runs, tmp_path):
+    run_dir, _ = runs
+    exe = _chromium()
+    url = (run_dir / "index.html").as_uri()
+    base = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'prof'}"]
+    shot = tmp_path / "index.png"
+    dom = subprocess.run(base + ["--dump-dom", url], capture_output=True, text=True,
+                         timeout=120).stdout
+    subprocess.run(base + [f"--screenshot={shot}", "--window-size=1280,4000", url],
+                   capture_output=True, timeout=120)
+    assert "<body" in dom and 'id="phantom-banner"' in dom
+
+    srcs = re.findall(r'<img[^>]*\ssrc="([^"]+)"', dom)
+    assert srcs, "the rendered index shows no figure"
+    for src in srcs:
+        img = Image.open(run_dir / src)
+        img.load()  # raises on a broken image
+        assert min(img.size) > 10, src
+    source = (run_dir / "index.html").read_text()
+    tables = re.findall(r'<table[^>]*id="(tbl-[^"]+)"', source)
+    assert tables, "the index shows no table"
+    for tid in tables:
+        assert f'id="{tid}"' in dom, f"table {tid} missing from the rendered DOM"
+
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
+    assert pixels.shape == (4000, 1280)
+    assert pixels.std() > 5.0  # a blank page has std 0; text and figures give far more

@@ -1,0 +1,207 @@
+"""The report runner on small dummy notebooks built in tmp_path (not the study's chain).
+
+Checks order, stamps (an unchanged step is not rerun, a changed one is), ``--only``,
+``--force``, a failing notebook named with its cell, the manifest, the index's paper
+order and the phantom banner.
+"""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+from analysis import report, report_html
+from analysis.report import PAPER_ITEMS, ReportError, run_report
+
+SETUP = (
+    "import matplotlib.pyplot as plt\n"
+    "import pandas as pd\n"
+    "import analysis.params\n"
+    "from analysis.outputs import Outputs\n"
+    "params = analysis.params.load_params(params_file)\n"
+    "out = Outputs.for_params(params, {stem!r})\n"
+    # DataFrame.to_markdown needs the optional package tabulate; the runner is under test
+    # here, not Outputs, so stand in for it when it is absent
+    "try:\n"
+    "    import tabulate  # noqa: F401\n"
+    "except ImportError:\n"
+    "    pd.DataFrame.to_markdown = lambda self, index=True, **kw: self.to_string(index=index)"
+)
+
+
+def _notebook(path, cells: list[str]) -> None:
+    nb = nbformat.v4.new_notebook()
+    first = nbformat.v4.new_code_cell('params_file = "params/default.yaml"')
+    first.metadata["tags"] = ["parameters"]
+    nb.cells = [first] + [nbformat.v4.new_code_cell(c) for c in cells]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, path)
+
+
+def _params(tmp_path, notebooks: list[str], phantom: bool) -> str:
+    cohort = ("cohort: {source: phantom}\nphantom: {grid: {shape_zyx: [4, 4, 4], "
+              "spacing_mm: [1.0, 1.0, 1.0]}}\n" if phantom else
+              "cohort: {source: clinical_only}\n")
+    f = tmp_path / "dummy.yaml"
+    f.write_text(f"run_name: dummy\nseed: 11\n{cohort}report: {{notebooks: {notebooks}}}\n")
+    return str(f)
+
+
+@pytest.fixture()
+def chain(tmp_path):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _notebook(nbs / "01_a.ipynb", [
+        SETUP.format(stem="01_a"),
+        'out.table(pd.DataFrame({"station": ["4R", "7"], "n": [params.seed, 2], '
+        '"paper": [24, 18]}), "table5_recurrence", "Recurrences per station")',
+        "fig, ax = plt.subplots(figsize=(2, 2)); ax.plot([0, 1], [0, 1])\n"
+        'out.figure(fig, "figure4_roc", "ROC")',
+    ])
+    _notebook(nbs / "02_b.ipynb", [
+        SETUP.format(stem="02_b"),
+        'out.table(pd.DataFrame({"k": [1]}), "extra_counts", "An extra table")',
+    ])
+    return nbs
+
+
+def test_chain_order_stamps_only_force(tmp_path, chain, monkeypatch):
+    # the package's sources are part of every stamp; hold them fixed here
+    monkeypatch.setattr(report, "source_digest", lambda: "fixed")
+    # the dummy params name a phantom only for the banner; generating it is not tested here
+    monkeypatch.setattr(report, "_generate_phantom", lambda *_: 0.0)
+    params = _params(tmp_path, ["01_a", "02_b", "03_missing"], phantom=True)
+    root = tmp_path / "reports"
+    kw = {"notebooks_dir": chain, "reports_root": root, "data_root": tmp_path / "data",
+          "echo": lambda *_: None}
+    run_dir = run_report(params, **kw)
+    assert run_dir == root / "dummy"
+
+    def statuses():
+        m = json.loads((run_dir / "manifest.json").read_text())
+        return [n["status"] for n in m["notebooks"]]
+
+    assert statuses() == ["ran", "ran", "missing"]
+    m = json.loads((run_dir / "manifest.json").read_text())
+    for key in ("packages", "params", "params_digest", "inputs", "seed", "git", "started",
+                "finished"):
+        assert key in m, key
+    assert m["seed"] == 11 and m["packages"]["papermill"]
+    # the kernel wrote into the redirected reports root, with the injected params
+    assert (run_dir / "tables/table5_recurrence.csv").read_text().splitlines()[1] \
+        == "0,4R,11,24"
+    for f in ("figures/figure4_roc.png", "figures/figure4_roc.svg", "notebooks/01_a.ipynb",
+              "html/01_a.html", "html/01_a_nocode.html", "html/02_b_nocode.html"):
+        assert (run_dir / f).stat().st_size > 0, f
+    index = (run_dir / "index.html").read_text()
+    assert index.count('id="phantom-banner"') == 1
+    assert 'id="phantom-banner"' in (run_dir / "html/01_a_nocode.html").read_text()
+    nocode = (run_dir / "html/01_a_nocode.html").read_text()
+    assert "load_params" not in nocode  # code cells hidden
+    assert "load_params" in (run_dir / "html/01_a.html").read_text()
+    # paper order: Table 5 before Figure 4; other outputs after the paper's items
+    t5, f4 = index.index('id="tbl-table5_recurrence"'), index.index('id="fig-figure4_roc"')
+    assert t5 < f4 < index.index('id="tbl-extra_counts"')
+    assert index.count("not produced in this run") == len(PAPER_ITEMS) - 2
+
+    # nothing changed: nothing reruns
+    run_report(params, **kw)
+    assert statuses() == ["up to date", "up to date", "missing"]
+    # a changed notebook reruns (02 is downstream of nothing that changed)
+    nb = nbformat.read(chain / "02_b.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("x = 1"))
+    nbformat.write(nb, chain / "02_b.ipynb")
+    run_report(params, **kw)
+    assert statuses() == ["up to date", "ran", "missing"]
+    # --force reruns an up-to-date step; --only leaves the others alone
+    run_report(params, force=True, only=["01"], **kw)
+    assert statuses() == ["ran", "not selected", "missing"]
+
+
+def test_stamp_key_covers_notebook_params_sources_and_upstream(tmp_path):
+    nb = tmp_path / "a.ipynb"
+    nb.write_bytes(b"{}")
+    base = report.stamp_key(nb, "p", "s", "u")
+    assert len({base, report.stamp_key(nb, "p2", "s", "u"), report.stamp_key(nb, "p", "s2", "u"),
+                report.stamp_key(nb, "p", "s", "u2")}) == 4
+    nb.write_bytes(b"{ }")
+    assert report.stamp_key(nb, "p", "s", "u") != base
+
+
+def test_failing_notebook_is_named_and_stops_the_chain(tmp_path, chain):
+    _notebook(chain / "01_a.ipynb", [SETUP.format(stem="01_a"),
+                                     'raise ValueError("planted failure")'])
+    params = _params(tmp_path, ["01_a", "02_b"], phantom=False)
+    root = tmp_path / "reports"
+    # In [1] parameters, [2] papermill's injected parameters, [3] setup, [4] the failure
+    with pytest.raises(ReportError,
+                       match=r"notebook 01_a failed in code cell In \[4\].*planted failure"):
+        run_report(params, notebooks_dir=chain, reports_root=root, echo=lambda *_: None)
+    run_dir = root / "dummy"
+    executed = nbformat.read(run_dir / "notebooks/01_a.ipynb", as_version=4)
+    assert any(o.get("ename") == "ValueError" for c in executed.cells
+               for o in c.get("outputs", []))
+    m = json.loads((run_dir / "manifest.json").read_text())
+    assert [n["status"] for n in m["notebooks"]] == ["failed", "not run"]
+    assert not (run_dir / "notebooks/02_b.ipynb").exists()
+    assert 'id="phantom-banner"' not in (run_dir / "index.html").read_text()
+
+
+def test_only_rejects_unknown_notebook(tmp_path, chain):
+    params = _params(tmp_path, ["01_a"], phantom=False)
+    with pytest.raises(ReportError, match="--only 09"):
+        run_report(params, only=["09"], notebooks_dir=chain, reports_root=tmp_path)
+
+
+def test_assign_outputs_follows_the_paper_and_keeps_the_rest():
+    outs = [("05", {"name": "table4_cox"}), ("05", {"name": "table4_univariate"}),
+            ("05", {"name": "table4x"}), ("01", {"name": "figure1_flowchart"}),
+            ("01", {"name": "figure1_table"}), ("02", {"name": "seg_dice_plot"}),
+            ("05", {"name": "table4"})]
+    by_label, others = report_html.assign_outputs(outs, PAPER_ITEMS)
+    assert [i["name"] for _, i in by_label["Table 4"]] == ["table4_univariate", "table4"]
+    assert [i["name"] for _, i in by_label["Table 4 (Cox)"]] == ["table4_cox"]
+    assert [i["name"] for _, i in by_label["Figure 1"]] == ["figure1_flowchart",
+                                                           "figure1_table"]
+    assert [i["name"] for _, i in by_label["Segmentation"]] == ["seg_dice_plot"]
+    assert [i["name"] for _, i in others] == ["table4x"]
+    assert by_label["Table 7"] == []
+
+
+def test_paper_items_in_the_papers_order_and_values_from_analysis_paper():
+    labels = [p.label for p in PAPER_ITEMS]
+    assert labels == ["Figure 1", "Table 3", "Table 4", "Table 4 (Cox)", "Figure 3",
+                      "Table 5", "Appendix 2", "Table 6", "Table 7", "Figure 4",
+                      "Segmentation"]
+    fig3 = next(p for p in PAPER_ITEMS if p.label == "Figure 3").paper_value
+    assert "86.7%" in fig3 and "61.1%" in fig3  # analysis.paper.LC3Y_SMALL / LC3Y_LARGE
+
+
+def test_inject_banner_after_body_tag():
+    page = '<html><head></head><body class="x">text</body></html>'
+    assert report_html.inject_banner(page, "<b>B</b>") == \
+        '<html><head></head><body class="x"><b>B</b>text</body></html>'
+
+
+def test_source_digest_follows_the_sources(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.py").write_text("x = 1\n")
+    d1 = report.source_digest(tmp_path)
+    (tmp_path / "sub" / "a.py").write_text("x = 2\n")
+    assert report.source_digest(tmp_path) != d1
+
+
+def test_folder_digest_names_no_file(tmp_path):
+    (tmp_path / "images" / "MRN12345").mkdir(parents=True)
+    (tmp_path / "images" / "MRN12345" / "CT.nii.gz").write_bytes(b"abc")
+    (tmp_path / "clinical.csv").write_text("MRN,Sex\nMRN12345,M\n")
+    d = report.folder_digest(tmp_path)
+    assert d["n_files"] == 2 and d["n_bytes"] == 3 + 19  # b"abc" + the 19-byte CSV
+    assert "MRN12345" not in json.dumps(d)
+    (tmp_path / "clinical.csv").write_text("MRN,Sex\nMRN12345,F\n")
+    d2 = report.folder_digest(tmp_path)
+    assert d2["tables_sha256"] != d["tables_sha256"]
+    assert d2["listing_sha256"] == d["listing_sha256"]  # same names and sizes
