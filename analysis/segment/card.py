@@ -1,0 +1,125 @@
+"""The model card ``models/MODEL_CARD.md``, written from the checkpoints' JSON sidecars.
+
+:func:`comparison_table` (held-out Dice and HD95 of DiUNet and the two baselines, per
+station) is also what notebook 02_segment shows.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import paths
+from analysis.labels import STATIONS
+from analysis.paper import DSC
+from analysis.segment.checkpoint import read_sidecar
+from analysis.segment.networks import ARCHITECTURES
+
+ARCH_LABEL = {"diunet": "DiUNet (CT + GTV encoders)", "unet_ct": "UNet, CT only",
+              "unet_ct_gtv": "UNet, CT + GTV channels"}
+
+
+def checkpoint_paths(params) -> dict[str, Path]:
+    """Architecture -> checkpoint path (the params' own, and its siblings)."""
+    from analysis.segment.train import default_checkpoint_path
+
+    return {a: default_checkpoint_path(params, a) for a in ARCHITECTURES}
+
+
+def load_cards(params) -> dict[str, dict]:
+    """Architecture -> JSON sidecar, for the checkpoints that exist."""
+    out = {}
+    for arch, p in checkpoint_paths(params).items():
+        if p.exists() and p.with_suffix(".json").exists():
+            out[arch] = read_sidecar(p)
+    return out
+
+
+def station_table(card: dict) -> pd.DataFrame:
+    """Per-station held-out Dice (mean, SD, min) and HD95 (mm) of one checkpoint, with the
+    paper's DSC beside them; index: station names."""
+    held = card["metrics"].get("heldout", {})
+    rows = []
+    for st in STATIONS:
+        m = held.get(st, {})
+        rows.append({"station": st, "dice_mean": m.get("dice_mean"),
+                     "dice_sd": m.get("dice_sd"), "dice_min": m.get("dice_min"),
+                     "hd95_mm_mean": m.get("hd95_mm_mean"),
+                     "hd95_mm_median": m.get("hd95_mm_median"),
+                     "paper_dsc": DSC.get(st, "")})
+    return pd.DataFrame(rows).set_index("station")
+
+
+def comparison_table(cards: dict[str, dict]) -> pd.DataFrame:
+    """Held-out mean Dice and mean HD95 per station for every architecture, plus the
+    mean over stations, epochs and training time."""
+    cols = {}
+    for arch, card in cards.items():
+        held = card["metrics"].get("heldout", {})
+        d = {st: held.get(st, {}).get("dice_mean") for st in STATIONS}
+        d["mean over stations"] = held.get("mean_over_stations", {}).get("dice_mean")
+        h = {st: held.get(st, {}).get("hd95_mm_mean") for st in STATIONS}
+        h["mean over stations"] = held.get("mean_over_stations", {}).get("hd95_mm_mean")
+        cols[(arch, "dice")] = d
+        cols[(arch, "hd95_mm")] = h
+    df = pd.DataFrame(cols)
+    df.index.name = "station"
+    df["paper_dsc"] = [DSC.get(s, "") for s in df.index]
+    return df
+
+
+def training_summary(cards: dict[str, dict]) -> pd.DataFrame:
+    """One row per architecture: parameters, epochs, best epoch, stop reason, minutes."""
+    rows = []
+    for arch, card in cards.items():
+        m = card["metrics"]
+        rows.append({"architecture": arch, "description": ARCH_LABEL[arch],
+                     "parameters": m.get("n_parameters"), "epochs_run": m.get("epochs_run"),
+                     "best_epoch": m.get("best_epoch"),
+                     "best_val_dice": m.get("best_val_dice"),
+                     "stop_reason": m.get("stop_reason"),
+                     "train_minutes": (m.get("train_seconds") or 0) / 60,
+                     "torch_threads": m.get("hardware", {}).get("torch_threads"),
+                     "heldout_mean_dice": m.get("heldout", {}).get(
+                         "mean_over_stations", {}).get("dice_mean"),
+                     "data_hash": card["data_hash"][:16]})
+    return pd.DataFrame(rows).set_index("architecture")
+
+
+def write_model_card(params, path: Path | None = None, notes: str = "") -> Path:
+    """Write ``models/MODEL_CARD.md`` from the checkpoints' JSON sidecars."""
+    cards = load_cards(params)
+    path = path or paths.MODELS_DIR / "MODEL_CARD.md"
+    lines = ["# Station segmentation models (DiUNet and baselines)", "",
+             "**Trained on the synthetic phantom only: every number here is synthetic.** "
+             "Written by `python -m analysis.segment.train` from the JSON beside each "
+             "checkpoint.", ""]
+    if notes:
+        lines += [notes, ""]
+    if not cards:
+        lines.append("No checkpoint found.")
+    else:
+        lines += ["## Training runs", "", training_summary(cards).to_markdown(floatfmt=".4g"),
+                  ""]
+        first = next(iter(cards.values()))
+        hw = first["metrics"].get("hardware", {})
+        lines += [f"- Hardware: {hw.get('cpu')}, torch {hw.get('torch')}, "
+                  f"MONAI {hw.get('monai')}, Python {hw.get('python')}",
+                  f"- Seed: {first['seed']}; data hash (SHA-256 of the training patients' "
+                  f"arrays): `{first['data_hash']}`",
+                  f"- Phantom code SHA-256: `{first['metrics'].get('phantom_code_sha256')}`",
+                  f"- Phantom grid: {first['metrics'].get('phantom_grid')}",
+                  f"- Held-out patients (other seeds): "
+                  f"{first['metrics'].get('heldout_n_patients')}", "",
+                  "## Segment parameters", "", "```json",
+                  json.dumps(first["segment_params"], indent=1), "```", ""]
+        lines += ["## Held-out Dice and HD95 (mm) per station, all architectures", "",
+                  comparison_table(cards).to_markdown(floatfmt=".3f"), ""]
+        for arch, card in cards.items():
+            lines += [f"## {ARCH_LABEL[arch]} (`{arch}`): held-out per station", "",
+                      station_table(card).to_markdown(floatfmt=".3f"), ""]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path

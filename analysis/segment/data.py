@@ -1,0 +1,136 @@
+"""Training data for station segmentation: phantom patients generated in memory.
+
+Patients are drawn with ``analysis.phantom.make_patient(rng, grid)`` from seeds derived
+from ``params.seed`` and a split code, so that training, validation and held-out
+patients never share a seed and every run with the same params sees the same data:
+
+* ``"train"`` (split code 1): ``segment.n_train_patients`` patients, of which the last
+  ``round(val_fraction * n)`` are the validation set (early stopping, model choice);
+* ``"heldout"`` (split code 2): ``segment.n_heldout_patients`` patients, used once after
+  training for the model card's per-station Dice / HD95.
+
+The data hash is the SHA-256 of every training patient's arrays (CT, mask, labels) and
+grid, so it changes with the phantom's code or the params that generated the data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from analysis.grid import Grid
+from analysis.segment.transforms import (
+    gross_tumour_mask,
+    resample_to_spacing,
+    window_hu,
+)
+
+SPLIT_CODES: dict[str, int] = {"train": 1, "heldout": 2}
+
+
+def patient_rng(seed: int, split: str, index: int) -> np.random.Generator:
+    """The random generator of patient ``index`` of ``split`` (independent streams)."""
+    if split not in SPLIT_CODES:
+        raise ValueError(f"split: unknown {split!r}; known: {', '.join(SPLIT_CODES)}")
+    return np.random.default_rng(np.random.SeedSequence([int(seed), SPLIT_CODES[split],
+                                                         int(index)]))
+
+
+def _default_make_patient() -> Callable:
+    try:
+        from analysis.phantom import make_patient
+    except ImportError as err:  # pragma: no cover - depends on the phantom package
+        raise ImportError("analysis.phantom.make_patient is needed to generate training "
+                          f"patients ({err})") from None
+    return make_patient
+
+
+def _one_patient(args: tuple) -> dict:
+    seed, split, index, grid, make_patient = args
+    make_patient = make_patient or _default_make_patient()
+    p = make_patient(patient_rng(seed, split, index), grid)
+    return model_arrays(p["ct"], p["gtv"], p.get("gtvnd"), p["stations"], p["grid"])
+
+
+def model_arrays(ct_hu: np.ndarray, gtv: np.ndarray, gtvnd: np.ndarray | None,
+                 stations: np.ndarray | None, grid: Grid,
+                 target_spacing_mm: Sequence[float] | None = None) -> dict:
+    """One patient's arrays as the trainer keeps them (compact dtypes).
+
+    Returns
+    -------
+    dict with ``ct`` int16 HU (z, y, x), ``mask`` bool (GTV ∪ GTVnd), ``label`` uint8
+    (or None) and ``spacing_mm``; resampled to ``target_spacing_mm`` when given.
+    """
+    ct = np.asarray(ct_hu)
+    mask = gross_tumour_mask(gtv, gtvnd)
+    if mask.shape != ct.shape:
+        raise ValueError(f"gtv: shape {mask.shape} differs from ct shape {ct.shape}")
+    label = None if stations is None else np.asarray(stations, dtype=np.uint8)
+    spacing = tuple(grid.spacing_mm)
+    if target_spacing_mm is not None and not np.allclose(spacing, target_spacing_mm):
+        ct = resample_to_spacing(ct[None].astype(np.float32), spacing,
+                                 target_spacing_mm)[0].round().numpy().astype(np.int16)
+        mask = (resample_to_spacing(mask[None].astype(np.float32), spacing,
+                                    target_spacing_mm)[0] > 0.5).numpy()
+        if label is not None:
+            label = resample_to_spacing(label[None], spacing, target_spacing_mm,
+                                        mode="nearest")[0].numpy()
+        spacing = tuple(float(s) for s in target_spacing_mm)
+    return {"ct": ct.astype(np.int16), "mask": mask, "label": label, "spacing_mm": spacing}
+
+
+def generate_patients(seed: int, split: str, n: int, grid: Grid, *,
+                      target_spacing_mm: Sequence[float] | None = None,
+                      make_patient: Callable | None = None,
+                      scheduler: str = "serial", n_workers: int = 1,
+                      desc: str | None = None) -> list[dict]:
+    """Generate ``n`` phantom patients of ``split`` on ``grid`` (see :func:`model_arrays`).
+
+    ``make_patient`` defaults to :func:`analysis.phantom.make_patient`; a failing patient
+    raises (training data must be complete).
+    """
+    from analysis.parallel import map_patients
+
+    items = {f"{split}{i:04d}": (seed, split, i, grid, make_patient) for i in range(n)}
+    res = map_patients(_one_patient, items, scheduler=scheduler, n_workers=n_workers,
+                       desc=desc or f"phantom {split}")
+    if res.failures:
+        k, v = next(iter(res.failures.items()))
+        raise RuntimeError(f"{len(res.failures)} phantom patients failed, first {k}: {v}")
+    out = [res.results[k] for k in sorted(res.results)]
+    if target_spacing_mm is not None:
+        out = [model_arrays(p["ct"], p["mask"], None, p["label"],
+                            Grid(p["ct"].shape, p["spacing_mm"]), target_spacing_mm)
+               for p in out]
+    return out
+
+
+def data_hash(patients: Sequence[dict]) -> str:
+    """SHA-256 over every patient's ``ct``, ``mask``, ``label`` bytes, shape and spacing."""
+    h = hashlib.sha256()
+    for p in patients:
+        for key in ("ct", "mask", "label"):
+            a = p[key]
+            if a is None:
+                h.update(b"none")
+                continue
+            a = np.ascontiguousarray(a)
+            h.update(f"{key}{a.shape}{a.dtype}".encode())
+            h.update(a.tobytes())
+        h.update(repr(tuple(float(s) for s in p["spacing_mm"])).encode())
+    return h.hexdigest()
+
+
+def to_sample(patient: dict, window: Sequence[float]) -> dict:
+    """A patient as the dict the MONAI transforms expect: float ``ct``/``mask`` (1, z, y, x),
+    int ``label`` (1, z, y, x)."""
+    import torch
+
+    return {
+        "ct": torch.from_numpy(window_hu(patient["ct"], window)[None]),
+        "mask": torch.from_numpy(patient["mask"].astype(np.float32)[None]),
+        "label": torch.from_numpy(patient["label"].astype(np.int64)[None]),
+    }

@@ -1,0 +1,180 @@
+"""Pre-processing and augmentation for station segmentation (array functions first).
+
+Array functions (numpy / torch, no dictionaries):
+
+* :func:`window_hu` maps Hounsfield units to [0, 1] through a window;
+* :func:`gross_tumour_mask` is the mask input of DiUNet: GTV ∪ GTVnd (SPEC's "gross
+  disease"; the stations a node sits in are what the network must place);
+* :func:`resample_to_spacing` / :func:`resample_to_shape` change the voxel size;
+* :func:`swap_left_right_labels` maps every lateralised station to its mirror (1R <-> 1L,
+  2R <-> 2L, 4R <-> 4L, 10R <-> 10L, 11R <-> 11L), used with a left-right flip.
+
+Dictionary transforms (MONAI ``Compose``) for training: :func:`train_transforms` builds
+random crops centred on stations, a left-right flip with label swap, a small affine
+(rotation about z, scaling) and small intensity scale and shift on the CT channel.
+Keys: ``"ct"`` (1, z, y, x) float in [0, 1], ``"mask"`` (1, z, y, x) float {0, 1},
+``"label"`` (1, z, y, x) int labels 0..16; the output adds ``"image"`` (2, z, y, x).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from monai.transforms import (
+    Compose,
+    ConcatItemsd,
+    MapTransform,
+    RandAffined,
+    RandCropByPosNegLabeld,
+    RandomizableTransform,
+    RandScaleIntensityd,
+    RandShiftIntensityd,
+    SpatialPadd,
+)
+
+from analysis.labels import N_CLASSES, STATION_LABEL
+
+#: label value -> label value of the mirrored station (identity for midline stations)
+_LR_PAIRS = (("1R", "1L"), ("2R", "2L"), ("4R", "4L"), ("10R", "10L"), ("11R", "11L"))
+
+
+def left_right_lut() -> np.ndarray:
+    """Lookup table (N_CLASSES,) mapping each label to its left-right mirror label."""
+    lut = np.arange(N_CLASSES, dtype=np.int64)
+    for right, left in _LR_PAIRS:
+        lut[STATION_LABEL[right]], lut[STATION_LABEL[left]] = (STATION_LABEL[left],
+                                                                STATION_LABEL[right])
+    return lut
+
+
+def swap_left_right_labels(labels: np.ndarray) -> np.ndarray:
+    """Replace every lateralised station label by its mirror (1R <-> 1L, ...); same shape."""
+    lab = np.asarray(labels)
+    return left_right_lut()[lab.astype(np.int64)].astype(lab.dtype)
+
+
+def window_hu(ct_hu: np.ndarray, window_hu: Sequence[float] = (-1000.0, 1000.0)) -> np.ndarray:
+    """Clip ``ct_hu`` to ``window_hu = (low, high)`` and scale linearly to [0, 1].
+
+    .. math:: I = \\min(1, \\max(0, (HU - low) / (high - low)))
+
+    Example: with the window (-1000, 1000), -1000 HU -> 0, 0 HU -> 0.5, 3000 HU -> 1.
+    """
+    lo, hi = (float(w) for w in window_hu)
+    if not hi > lo:
+        raise ValueError(f"window_hu: high must exceed low, got {window_hu!r}")
+    out = (np.asarray(ct_hu, dtype=np.float32) - lo) / (hi - lo)
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def gross_tumour_mask(gtv: np.ndarray, gtvnd: np.ndarray | None) -> np.ndarray:
+    """DiUNet's mask input: GTV ∪ GTVnd (bool, same shape); ``gtvnd`` may be None."""
+    g = np.asarray(gtv, dtype=bool)
+    if gtvnd is None:
+        return g.copy()
+    n = np.asarray(gtvnd, dtype=bool)
+    if n.shape != g.shape:
+        raise ValueError(f"gtvnd: shape {n.shape} differs from gtv shape {g.shape}")
+    return g | n
+
+
+def shape_at_spacing(shape_zyx: Sequence[int], spacing_mm: Sequence[float],
+                     target_spacing_mm: Sequence[float]) -> tuple[int, int, int]:
+    """Shape of the same field of view at ``target_spacing_mm`` (rounded, at least 1)."""
+    return tuple(max(1, int(round(n * s / t)))
+                 for n, s, t in zip(shape_zyx, spacing_mm, target_spacing_mm,
+                                    strict=True))
+
+
+def resample_to_shape(volume: torch.Tensor | np.ndarray, shape_zyx: Sequence[int],
+                      mode: str = "trilinear") -> torch.Tensor:
+    """Resample ``volume`` of shape (C, z, y, x) to (C, *shape_zyx), same field of view.
+
+    ``mode`` is ``"trilinear"`` (images, probabilities) or ``"nearest"`` (labels).
+    Voxel centres follow ``align_corners=False`` (the field of view's edges match).
+    """
+    t = torch.as_tensor(volume)
+    if t.ndim != 4:
+        raise ValueError(f"volume: expected (C, z, y, x), got shape {tuple(t.shape)}")
+    shape = tuple(int(s) for s in shape_zyx)
+    if tuple(t.shape[1:]) == shape:
+        return t
+    if mode == "nearest":
+        return F.interpolate(t[None].float(), size=shape, mode="nearest-exact")[0].to(t.dtype)
+    return F.interpolate(t[None].float(), size=shape, mode="trilinear",
+                         align_corners=False)[0]
+
+
+def resample_to_spacing(volume: torch.Tensor | np.ndarray, spacing_mm: Sequence[float],
+                        target_spacing_mm: Sequence[float],
+                        mode: str = "trilinear") -> torch.Tensor:
+    """Resample (C, z, y, x) from ``spacing_mm`` to ``target_spacing_mm`` (same FOV)."""
+    t = torch.as_tensor(volume)
+    shape = shape_at_spacing(t.shape[1:], spacing_mm, target_spacing_mm)
+    return resample_to_shape(t, shape, mode)
+
+
+def network_input(ct_hu: np.ndarray, mask: np.ndarray,
+                  window: Sequence[float] = (-1000.0, 1000.0)) -> np.ndarray:
+    """Stack the windowed CT and the mask -> float32 array (2, z, y, x)."""
+    ct = np.asarray(ct_hu)
+    m = np.asarray(mask)
+    if ct.shape != m.shape:
+        raise ValueError(f"mask: shape {m.shape} differs from ct shape {ct.shape}")
+    return np.stack([window_hu(ct, window), m.astype(np.float32)])
+
+
+class RandFlipLeftRightd(RandomizableTransform, MapTransform):
+    """Flip along x (the patient's left-right axis) and swap lateralised station labels.
+
+    Parameters
+    ----------
+    keys : image keys to flip (e.g. ``("ct", "mask")``)
+    label_key : the station label key (flipped and relabelled)
+    prob : probability of the flip
+    """
+
+    def __init__(self, keys: Sequence[str], label_key: str = "label", prob: float = 0.5):
+        MapTransform.__init__(self, list(keys) + [label_key])
+        RandomizableTransform.__init__(self, prob)
+        self.image_keys = tuple(keys)
+        self.label_key = label_key
+        self._lut = torch.as_tensor(left_right_lut())
+
+    def __call__(self, data: dict) -> dict:
+        d = dict(data)
+        self.randomize(None)
+        if not self._do_transform:
+            return d
+        for k in self.image_keys:
+            d[k] = torch.flip(torch.as_tensor(d[k]), dims=(-1,))
+        lab = torch.flip(torch.as_tensor(d[self.label_key]), dims=(-1,))
+        d[self.label_key] = self._lut[lab.long()].to(lab.dtype)
+        return d
+
+
+def train_transforms(patch_zyx: Sequence[int], *, flip_prob: float = 0.0,
+                     affine_prob: float = 0.2, intensity_prob: float = 0.3) -> Compose:
+    """Random training transforms on a dict of ``ct``, ``mask``, ``label`` tensors.
+
+    Crops one patch of ``patch_zyx`` centred, 4 times in 5, on a station voxel (the
+    stations fill a small part of the chest, so random crops would mostly see
+    background); pads first when the volume is smaller than the patch.
+    """
+    patch = tuple(int(p) for p in patch_zyx)
+    keys = ["ct", "mask", "label"]
+    return Compose([
+        SpatialPadd(keys, spatial_size=patch),
+        RandCropByPosNegLabeld(keys, label_key="label", spatial_size=patch, pos=4, neg=1,
+                               num_samples=1, allow_smaller=False),
+        RandFlipLeftRightd(["ct", "mask"], "label", prob=flip_prob),
+        RandAffined(keys, prob=affine_prob, rotate_range=(0.1, 0.0, 0.0),
+                    scale_range=(0.05, 0.05, 0.05), mode=("bilinear", "bilinear", "nearest"),
+                    padding_mode="zeros"),
+        RandScaleIntensityd(["ct"], factors=0.05, prob=intensity_prob),
+        RandShiftIntensityd(["ct"], offsets=0.03, prob=intensity_prob),
+        ConcatItemsd(["ct", "mask"], "image"),
+    ])

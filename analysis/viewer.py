@@ -1,0 +1,252 @@
+"""Inspect a CT with its station map: an offline slice viewer and an online 3D view.
+
+``analysis.viewer.show(ct, stations, gtv=None, ctv=None, grid=None, mode="slices")``
+returns an ipywidgets viewer (three planes with sliders, station overlay with legend and
+opacity, stations toggled on and off, GTV/CTV outlines) rendered by matplotlib into an
+``ipywidgets.Output``: it needs no internet. ``mode="3d"`` returns an itkwidgets 3D view
+of the station masks instead (itkwidgets 1.0a55 loads its viewer code from the internet
+when displayed; it is imported only then, with a clear message when it is missing).
+
+The pure functions (:func:`station_rgba`, :func:`slice_of`, :func:`overlay_rgba`,
+:func:`outline`, :func:`compose`) hold the logic and are tested without a browser.
+Planes: ``"axial"`` (z fixed; rows y, columns x), ``"coronal"`` (y fixed; rows z with
+superior at the top, columns x), ``"sagittal"`` (x fixed; rows z superior at the top,
+columns y). Images are shown in radiological convention as stored (x runs from the
+patient's right to left, so the patient's right is on the left of the screen).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+from scipy import ndimage
+
+from analysis.labels import N_CLASSES, STATIONS
+
+PLANES: tuple[str, ...] = ("axial", "coronal", "sagittal")
+#: outline colours (RGB 0..1) of the gross tumour and the CTV
+GTV_RGB = (1.0, 0.15, 0.15)
+CTV_RGB = (1.0, 0.9, 0.1)
+
+
+def station_rgba(alpha: float = 1.0) -> np.ndarray:
+    """Colour table (N_CLASSES, 4), RGBA in 0..1; row 0 (background) is transparent."""
+    from analysis.segment.export import STATION_COLORS
+
+    lut = np.zeros((N_CLASSES, 4), dtype=np.float32)
+    for k, st in enumerate(STATIONS, start=1):
+        lut[k, :3] = np.asarray(STATION_COLORS[st], dtype=np.float32) / 255.0
+        lut[k, 3] = alpha
+    return lut
+
+
+def slice_of(volume: np.ndarray, plane: str, index: int) -> np.ndarray:
+    """2-D slice of a (z, y, x) volume in display orientation (see module docstring)."""
+    v = np.asarray(volume)
+    if plane not in PLANES:
+        raise ValueError(f"plane: unknown {plane!r}; known: {', '.join(PLANES)}")
+    ax = PLANES.index(plane)
+    if not 0 <= index < v.shape[ax]:
+        raise IndexError(f"index: {index} outside 0..{v.shape[ax] - 1} for the {plane} plane")
+    if plane == "axial":
+        return v[index]
+    if plane == "coronal":
+        return v[::-1, index, :]
+    return v[::-1, :, index]
+
+
+def plane_aspect(spacing_mm: Sequence[float], plane: str) -> float:
+    """matplotlib ``aspect`` (row spacing / column spacing) of a plane."""
+    sz, sy, sx = (float(s) for s in spacing_mm)
+    return {"axial": sy / sx, "coronal": sz / sx, "sagittal": sz / sy}[plane]
+
+
+def outline(mask2d: np.ndarray) -> np.ndarray:
+    """Boundary pixels of a 2-D mask (pixels of the mask with a 4-neighbour outside it)."""
+    m = np.asarray(mask2d, dtype=bool)
+    return m & ~ndimage.binary_erosion(m, border_value=0)
+
+
+def grey(ct2d_hu: np.ndarray, window_hu: Sequence[float] = (-400.0, 400.0)) -> np.ndarray:
+    """CT slice (HU) -> RGB (h, w, 3) grey levels in 0..1 through ``window_hu``."""
+    lo, hi = window_hu
+    g = np.clip((np.asarray(ct2d_hu, dtype=np.float32) - lo) / (hi - lo), 0.0, 1.0)
+    return np.repeat(g[..., None], 3, axis=-1)
+
+
+def overlay_rgba(base_rgb: np.ndarray, labels2d: np.ndarray, visible: Iterable[int] | None,
+                 opacity: float) -> np.ndarray:
+    """Blend station colours over an RGB image: ``out = (1 - a) base + a colour``.
+
+    Parameters
+    ----------
+    base_rgb : (h, w, 3) floats in 0..1
+    labels2d : (h, w) ints 0..16
+    visible : labels to draw (None: all stations)
+    opacity : a in 0..1
+
+    Returns
+    -------
+    (h, w, 4) RGBA, alpha 1. Example: base 0.0 and a visible station of colour (1, 0, 0)
+    at opacity 0.5 -> (0.5, 0, 0, 1); a hidden station leaves the base unchanged.
+    """
+    if not 0.0 <= opacity <= 1.0:
+        raise ValueError(f"opacity: must be in [0, 1], got {opacity}")
+    base = np.asarray(base_rgb, dtype=np.float32)
+    lab = np.asarray(labels2d).astype(np.int64)
+    if base.shape[:2] != lab.shape:
+        raise ValueError(f"labels2d: shape {lab.shape} differs from the image {base.shape[:2]}")
+    lut = station_rgba()
+    show = np.zeros(N_CLASSES, dtype=bool)
+    show[1:] = True
+    if visible is not None:
+        show[:] = False
+        idx = [int(v) for v in visible]
+        if any(not 1 <= v < N_CLASSES for v in idx):
+            raise ValueError(f"visible: labels must be in 1..{N_CLASSES - 1}, got {idx}")
+        show[idx] = True
+    a = np.where(show[lab], opacity, 0.0)[..., None].astype(np.float32)
+    rgb = (1.0 - a) * base + a * lut[lab, :3]
+    return np.concatenate([rgb, np.ones(lab.shape + (1,), dtype=np.float32)], axis=-1)
+
+
+def compose(ct: np.ndarray, stations: np.ndarray, plane: str, index: int, *,
+            visible: Iterable[int] | None = None, opacity: float = 0.5,
+            gtv: np.ndarray | None = None, ctv: np.ndarray | None = None,
+            window_hu: Sequence[float] = (-400.0, 400.0)) -> np.ndarray:
+    """The RGBA image (h, w, 4) of one plane: grey CT, station colours, GTV/CTV outlines."""
+    ct = np.asarray(ct)
+    if np.shape(stations) != ct.shape:
+        raise ValueError(f"stations: shape {np.shape(stations)} differs from ct {ct.shape}")
+    img = overlay_rgba(grey(slice_of(ct, plane, index), window_hu),
+                       slice_of(stations, plane, index), visible, opacity)
+    for mask, rgb, name in ((ctv, CTV_RGB, "ctv"), (gtv, GTV_RGB, "gtv")):
+        if mask is None:
+            continue
+        if np.shape(mask) != ct.shape:
+            raise ValueError(f"{name}: shape {np.shape(mask)} differs from ct {ct.shape}")
+        edge = outline(slice_of(mask, plane, index))
+        img[edge, :3] = rgb
+    return img
+
+
+def _legend_handles(visible: Iterable[int]):
+    from matplotlib.patches import Patch
+
+    lut = station_rgba()
+    return [Patch(color=lut[k, :3], label=STATIONS[k - 1]) for k in sorted(visible)]
+
+
+def render(ct, stations, index_zyx: Sequence[int], *, visible=None, opacity=0.5, gtv=None,
+           ctv=None, spacing_mm=(1.0, 1.0, 1.0), window_hu=(-400.0, 400.0)):
+    """A matplotlib figure with the three planes through ``index_zyx`` and a legend."""
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.6))
+    for ax, plane, idx in zip(axes, PLANES, index_zyx, strict=True):
+        ax.imshow(compose(ct, stations, plane, int(idx), visible=visible, opacity=opacity,
+                          gtv=gtv, ctv=ctv, window_hu=window_hu),
+                  aspect=plane_aspect(spacing_mm, plane), interpolation="nearest")
+        ax.set_title(f"{plane} {idx}")
+        ax.axis("off")
+    vis = range(1, N_CLASSES) if visible is None else visible
+    present = set(np.unique(stations).tolist())
+    handles = _legend_handles([k for k in vis if k in present])
+    if gtv is not None:
+        handles.append(Line2D([], [], color=GTV_RGB, label="GTV ∪ GTVnd"))
+    if ctv is not None:
+        handles.append(Line2D([], [], color=CTV_RGB, label="CTV"))
+    fig.legend(handles=handles, loc="center right", fontsize=8, frameon=False)
+    fig.subplots_adjust(left=0.01, right=0.9, wspace=0.05)
+    return fig
+
+
+def _show_slices(ct, stations, gtv, ctv, spacing_mm, window_hu):
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    nz, ny, nx = np.shape(ct)
+    present = [int(k) for k in np.unique(stations) if k > 0]
+    sz = w.IntSlider(nz // 2, 0, nz - 1, description="axial z")
+    sy = w.IntSlider(ny // 2, 0, ny - 1, description="coronal y")
+    sx = w.IntSlider(nx // 2, 0, nx - 1, description="sagittal x")
+    op = w.FloatSlider(0.5, min=0.0, max=1.0, step=0.05, description="opacity")
+    pick = w.SelectMultiple(options=[(STATIONS[k - 1], k) for k in range(1, N_CLASSES)],
+                            value=tuple(present), rows=8, description="stations")
+    show_gtv = w.Checkbox(gtv is not None, description="GTV outline",
+                          disabled=gtv is None)
+    show_ctv = w.Checkbox(ctv is not None, description="CTV outline",
+                          disabled=ctv is None)
+    out = w.Output()
+
+    def redraw(*_):
+        with out:
+            out.clear_output(wait=True)
+            fig = render(ct, stations, (sz.value, sy.value, sx.value), visible=pick.value,
+                         opacity=op.value, gtv=gtv if show_gtv.value else None,
+                         ctv=ctv if show_ctv.value else None, spacing_mm=spacing_mm,
+                         window_hu=window_hu)
+            display(fig)
+            plt.close(fig)
+
+    for c in (sz, sy, sx, op, pick, show_gtv, show_ctv):
+        c.observe(redraw, names="value")
+    redraw()
+    controls = w.HBox([w.VBox([sz, sy, sx, op, show_gtv, show_ctv]), pick])
+    return w.VBox([controls, out])
+
+
+def _show_3d(stations, spacing_mm, ct=None):
+    try:
+        from itkwidgets import view
+    except ImportError as err:
+        raise ImportError("the 3D view needs itkwidgets 1.0a55 (with ngff-zarr<0.33 and "
+                          f"zarr<3), and internet access when displayed ({err}); use "
+                          'mode="slices" offline') from None
+    label = np.ascontiguousarray(np.asarray(stations, dtype=np.uint8))
+    try:
+        import itk
+
+        lab_img = itk.image_from_array(label)
+        lab_img.SetSpacing([float(s) for s in spacing_mm[::-1]])
+        img = None
+        if ct is not None:
+            img = itk.image_from_array(np.ascontiguousarray(np.asarray(ct, dtype=np.int16)))
+            img.SetSpacing([float(s) for s in spacing_mm[::-1]])
+    except ImportError:
+        lab_img, img = label, (None if ct is None else np.asarray(ct))
+    return view(image=img, label_image=lab_img) if img is not None else view(
+        label_image=lab_img)
+
+
+def show(ct: np.ndarray, stations: np.ndarray, gtv: np.ndarray | None = None,
+         ctv: np.ndarray | None = None, grid=None, mode: str = "slices",
+         window_hu: Sequence[float] = (-400.0, 400.0)):
+    """Open a viewer on a CT and its station map (one call from a notebook).
+
+    Parameters
+    ----------
+    ct : ndarray (z, y, x), HU
+    stations : ndarray (z, y, x), labels 0..16
+    gtv, ctv : optional bool masks (z, y, x), drawn as outlines
+    grid : Grid, optional (voxel aspect; isotropic if None)
+    mode : ``"slices"`` (offline ipywidgets viewer) or ``"3d"`` (itkwidgets, online)
+
+    Returns
+    -------
+    The widget (display it, or leave it as the cell's last expression).
+    """
+    ct = np.asarray(ct)
+    if ct.ndim != 3:
+        raise ValueError(f"ct: expected (z, y, x), got shape {ct.shape}")
+    if np.shape(stations) != ct.shape:
+        raise ValueError(f"stations: shape {np.shape(stations)} differs from ct {ct.shape}")
+    spacing = tuple(grid.spacing_mm) if grid is not None else (1.0, 1.0, 1.0)
+    if mode == "slices":
+        return _show_slices(ct, np.asarray(stations), gtv, ctv, spacing, window_hu)
+    if mode == "3d":
+        return _show_3d(stations, spacing, ct)
+    raise ValueError(f"mode: unknown {mode!r} (slices, 3d)")
