@@ -93,6 +93,8 @@ class SegmentParams(_Strict):
     """DiUNet station segmentation (analysis.segment)."""
 
     train: bool = False
+    #: the committed default is DiUNet (models/MODEL_CARD.md); the two UNet baselines
+    #: (unet_ct, unet_ct_gtv) are trained in the same harness for the comparison
     checkpoint: str = "models/diunet_default.pt"
     architecture: Literal["diunet", "unet_ct", "unet_ct_gtv"] = "diunet"
     target_spacing_mm: tuple[float, float, float] = (5.0, 4.0, 4.0)

@@ -1,4 +1,4 @@
-"""Inference with the committed default checkpoint (CT + GTV UNet, models/MODEL_CARD.md) on grids it was not trained on: an
+"""Inference with the committed default checkpoint (DiUNet, models/MODEL_CARD.md) on grids it was not trained on: an
 odd-sized volume, a CT whose GTV is empty, another spacing; fast path vs plain path.
 
 Floors are literals justified by models/MODEL_CARD.md (held-out mean Dice over stations
@@ -20,8 +20,8 @@ from analysis.segment.infer import predict_stations
 from analysis.segment.metrics import station_metrics
 
 torch.set_num_threads(1)
-#: held-out mean Dice over stations of unet_ct_gtv_default.pt (models/MODEL_CARD.md)
-MEAN_DICE_HELDOUT = 0.69
+#: held-out mean Dice over stations of diunet_default.pt (models/MODEL_CARD.md)
+MEAN_DICE_HELDOUT = 0.74
 #: one patient's mean Dice may fall this far below the held-out mean (card: patient SD)
 FLOOR = 0.45
 
