@@ -43,7 +43,7 @@ Appendix 2        04_recurrence   ``appendix2``
 Table 6           06_model        ``table6`` (``table6_features``)
 Table 7           07_model_eval   ``table7`` (``table7_metrics``)
 Figure 4          07_model_eval   ``figure4`` (``figure4_roc``)
-Segmentation DSC  02_segment      ``seg_dice``, ``dice``, ``segmentation_dice``
+Segmentation DSC  02_segment      ``segment_dice``, ``seg_dice``, ``dice``, ``segmentation_dice``
 ================  ==============  ===================================================
 
 Any other output is listed under "Other outputs" in notebook order; a paper item that no
@@ -165,7 +165,7 @@ PAPER_ITEMS: tuple[PaperItem, ...] = (
               ("figure4",),
               f"AUC {paper.TABLE7['auc'][0]:.2f} (training), "
               f"{paper.TABLE7['auc'][1]:.2f} (validation)"),
-    PaperItem("Segmentation", "Station segmentation Dice (DSC)", "02_segment", ("seg_dice", "dice", "segmentation_dice"),
+    PaperItem("Segmentation", "Station segmentation Dice (DSC)", "02_segment", ("segment_dice", "seg_dice", "dice", "segmentation_dice"),
               "DSC " + ", ".join(f"{s} {v}" for s, v in paper.DSC.items())),
 )
 
