@@ -41,6 +41,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing as mp
 import os
 import pickle
 import re
@@ -303,7 +304,10 @@ def _iter_serial(fn: Callable[[Any], Any], items: Mapping[str, Any],
 def _run_pool(fn: Callable[[Any], Any], items: Mapping[str, Any], keys: list[str],
               n_workers: int, lost: list[str]) -> Iterator[Outcome]:
     """Run ``keys`` in one pool; yield the outcomes; append to ``lost`` what a crash lost."""
-    pool = ProcessPoolExecutor(max_workers=n_workers)
+    # spawn, not fork: a process that has already started torch / OpenMP threads (a notebook
+    # kernel after loading a model) can fork children that deadlock on a lock one of those
+    # threads held (seen: 02_segment on the default cohort hung with idle workers)
+    pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=mp.get_context("spawn"))
     try:
         futs = {pool.submit(_call, fn, k, items[k]): k for k in keys}
         for fut in as_completed(futs):
