@@ -20,8 +20,8 @@ DATA_DIR = Path(os.environ.get("SCLC_DATA_DIR") or REPO_ROOT / "data")
 SECRETS_DIR = REPO_ROOT / ".secrets"
 #: committed model weights and their model cards
 MODELS_DIR = REPO_ROOT / "models"
-#: read-only files written by others (the study, real DICOM, a real clinical table)
-SHARED_DIR = REPO_ROOT.parent / "shared"
+#: real files written by others (rt-utils DICOM, the Lung1 table), with their licences
+REFERENCE_DATA_DIR = REPO_ROOT / "tests" / "data"
 
 
 def resolve(path: str | Path) -> Path:

@@ -13,7 +13,7 @@ from analysis import paths
 from analysis.grid import Grid
 from analysis.io import DicomError, match_roi_names, read_ct_series, read_rtstruct
 
-MOCK = paths.SHARED_DIR / "data" / "rtutils-mock"
+MOCK = paths.REFERENCE_DATA_DIR / "rtutils-mock"
 
 
 def test_ct_series_geometry_and_hu(tmp_path):

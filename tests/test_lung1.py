@@ -10,13 +10,11 @@ from analysis.ingest import run_ingest
 from analysis.params import load_params
 from analysis.store import CohortStore
 
-CSV = paths.SHARED_DIR / "data" / "lung1" / "Lung1.clinical.csv"
+CSV = paths.REFERENCE_DATA_DIR / "lung1" / "Lung1.clinical.csv"
 
 
 @pytest.fixture(scope="module")
 def lung1(tmp_path_factory):
-    if not CSV.exists():
-        pytest.skip(f"{CSV} not present")
     tmp = tmp_path_factory.mktemp("lung1")
     p = load_params("params/lung1.yaml")
     p = p.model_copy(update={"ingest": p.ingest.model_copy(
