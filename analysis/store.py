@@ -5,7 +5,8 @@ Layout (docs/data_layout.md)::
     <root>/cohort.parquet        canonical columns, one row per included patient, index pid
     <root>/screening.parquet     pid, included, reason (every screened patient)
     <root>/recurrences.parquet   pid, site_no, x_mm, y_mm, z_mm
-    <root>/patients/<pid>/<name>.nii.gz   ct, gtv, gtvnd, ctv, stations_ref, stations_pred
+    <root>/patients/<pid>/<name>.nii.gz   ct, gtv, gtvnd, ctv, stations_ref, stations_pred,
+                                          stations_cv
     <root>/patients/<pid>/meta.json       grid, input hash
 
 All volumes of a patient are on its CT grid. Every write is atomic (temporary file, then
@@ -34,6 +35,7 @@ VOLUMES: dict[str, type] = {
     "ctv": bool,
     "stations_ref": np.uint8,
     "stations_pred": np.uint8,
+    "stations_cv": np.uint8,  # out-of-fold prediction of segment.cv_folds
 }
 
 
