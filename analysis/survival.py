@@ -38,7 +38,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis import paper
-from analysis.recurrence import wilson_interval
+from analysis.stats.intervals import wilson_interval
 
 #: reference level of each canonical categorical variable in the Cox model: the level
 #: of "no exposure" or the lowest stage, so that HR > 1 means worse local control for

@@ -10,6 +10,7 @@ from analysis import paper
 from analysis import recurrence as rc
 from analysis.grid import Grid
 from analysis.labels import STATION_LABEL, STATIONS
+from analysis.stats.intervals import wilson_interval
 
 
 def test_wilson_interval_by_hand():
@@ -17,16 +18,16 @@ def test_wilson_interval_by_hand():
     / 1.384146 = 0.263407 -> (0.236593, 0.763407), as R
     ``prop.test(5, 10, correct = FALSE)$conf.int`` (0.2365931 0.7634069).
     k = 0, n = 10: upper 0.2775328 (R ``binom::binom.wilson(0, 10)``). atol 1e-6."""
-    lo, hi = rc.wilson_interval(5, 10)
+    lo, hi = wilson_interval(5, 10)
     assert (lo, hi) == pytest.approx((0.2365931, 0.7634069), abs=1e-6)
-    lo, hi = rc.wilson_interval(0, 10)
+    lo, hi = wilson_interval(0, 10)
     assert lo == 0.0 and hi == pytest.approx(0.2775328, abs=1e-6)
-    lo, hi = rc.wilson_interval(10, 10)
+    lo, hi = wilson_interval(10, 10)
     assert hi == 1.0 and lo == pytest.approx(1 - 0.2775328, abs=1e-6)
     with pytest.raises(ValueError, match="n must be >= 1"):
-        rc.wilson_interval(0, 0)
+        wilson_interval(0, 0)
     with pytest.raises(ValueError, match="k must lie"):
-        rc.wilson_interval(4, 3)
+        wilson_interval(4, 3)
 
 
 @pytest.fixture
@@ -121,7 +122,7 @@ def test_appendix2_by_hand():
     assert (t.loc["10R", "n_involved"], t.loc["10R", "n_same"], t.loc["10R", "n_any"]) == \
         (3, 2, 2)
     assert (t.loc["10R", "same_lower"], t.loc["10R", "same_upper"]) == \
-        rc.wilson_interval(2, 3)
+        wilson_interval(2, 3)
     assert t.loc["7", "rate_same"] == 1.0
     assert t.loc["1R", "note"] == "never initially involved: no rate"
     assert t.loc["10R", "paper_rate"] == "100.0%"
