@@ -10,7 +10,7 @@ export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test report phantom lab clean bench train lint lock browser
+.PHONY: help setup test report phantom lab clean bench train lint lock env browser
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -59,6 +59,10 @@ lock: ## Re-resolve requirements.in into requirements.lock (needs the registries
 	.lockvenv/bin/pip install --quiet -r requirements.in
 	.lockvenv/bin/pip freeze --exclude-editable | sort > requirements.lock
 	rm -rf .lockvenv
+	$(PYTHON) tools/lock_to_env.py
+
+env: ## Regenerate environment.yml (conda) from requirements.lock
+	$(PYTHON) tools/lock_to_env.py
 
 clean: ## Remove generated data, reports and caches (keeps .venv and the pseudonym key)
 	rm -rf data reports/*/ .pytest_cache .ruff_cache
