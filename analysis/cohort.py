@@ -102,10 +102,19 @@ def reason_code(reason_text: str) -> str:
 
 
 # --- derived variables: one pure function each -------------------------------------
+#: the paper's cut-offs (Table 4), defined here only: age in years (>= is the upper
+#: group), smoking index in cigarettes a day x years (> is the upper group), primary
+#: diameter in cm (>= is the upper group)
+AGE_CUT_YEARS = 60.0
+SMOKING_INDEX_CUT = 400.0
+DIAMETER_CUT_CM = 5.0
+
+
 def age_ge_60(age_years: pd.Series) -> pd.Series:
     """``">=60"`` when age >= 60 years, ``"<60"`` otherwise, missing stays missing."""
     a = pd.to_numeric(age_years, errors="coerce")
-    return pd.Series(np.where(a >= 60, ">=60", "<60"), index=a.index).where(a.notna())
+    return pd.Series(np.where(a >= AGE_CUT_YEARS, ">=60", "<60"),
+                     index=a.index).where(a.notna())
 
 
 def smoking_bin(smoking_index: pd.Series) -> pd.Series:
@@ -116,14 +125,15 @@ def smoking_bin(smoking_index: pd.Series) -> pd.Series:
     Example: [0, 1, 400, 401] -> ["0", "0-400", "0-400", ">400"].
     """
     s = pd.to_numeric(smoking_index, errors="coerce")
-    out = np.where(s <= 0, "0", np.where(s <= 400, "0-400", ">400"))
+    out = np.where(s <= 0, "0", np.where(s <= SMOKING_INDEX_CUT, "0-400", ">400"))
     return pd.Series(out, index=s.index).where(s.notna())
 
 
 def diameter_ge_5cm(diameter_cm: pd.Series) -> pd.Series:
     """``">=5cm"`` when the primary's greatest diameter is >= 5 cm, else ``"<5cm"``."""
     d = pd.to_numeric(diameter_cm, errors="coerce")
-    return pd.Series(np.where(d >= 5.0, ">=5cm", "<5cm"), index=d.index).where(d.notna())
+    return pd.Series(np.where(d >= DIAMETER_CUT_CM, ">=5cm", "<5cm"),
+                     index=d.index).where(d.notna())
 
 
 def add_derived(df: pd.DataFrame) -> pd.DataFrame:

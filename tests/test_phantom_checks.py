@@ -1,4 +1,4 @@
-"""Planted truth: the phantom's outcome model -> Cox recovers the planted diameter HR.
+"""Planted truth (analysis.phantom.checks): Cox recovers the planted diameter HR.
 
 The truth dict is built here from the phantom's own outcome-model functions (no file
 left behind by another script): the planted coefficients for HR 1.635, a small pool of
@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import survival as sv
-from analysis.phantom import clinical
+from analysis.phantom import checks, clinical
 from analysis.phantom import outcomes as oc
+from analysis.stats.cox import cox_newton
 
 PLANTED_HR = 1.635
 
@@ -35,11 +35,11 @@ def truth() -> dict:
 
 
 def test_planted_covariates_read_from_truth(truth):
-    covs, hr = sv.planted_covariates(truth)
+    covs, hr = checks.planted_covariates(truth)
     assert covs[0] == "diameter_ge_5cm" and "sex_male" in covs and "RgtvLN_13" in covs
     assert hr == pytest.approx(PLANTED_HR, rel=1e-12)
     with pytest.raises(KeyError, match="no planted outcome model"):
-        sv.planted_covariates({})
+        checks.planted_covariates({})
 
 
 def test_cox_newton_equals_lifelines_without_ties():
@@ -53,7 +53,7 @@ def test_cox_newton_equals_lifelines_without_ties():
     t = rng.exponential(np.exp(-(0.5 * X["a"] - 0.3 * X["b"])))
     c = rng.uniform(0.5, 2.0, n)
     time, event = np.minimum(t, c), (t <= c).astype(int)
-    fit = sv.cox_newton(X, time, event)
+    fit = cox_newton(X, time, event)
     ref = CoxPHFitter().fit(X.assign(T=time, E=event), "T", "E")
     assert fit["converged"]
     np.testing.assert_allclose(fit["coef"], ref.params_.to_numpy(), rtol=1e-5)
@@ -70,7 +70,7 @@ def test_planted_hr_recovered_on_one_cohort(truth):
     for c in pool:
         clin[c] = pool[c].to_numpy()[pick]
     table = clin.join(oc.sample_outcomes(clin, truth, rng)[["lc_time_months", "lc_event"]])
-    check = sv.planted_hr_check(table, truth)
+    check = checks.planted_hr_check(table, truth)
     row = check.loc["diameter_ge_5cm"]
     assert row["planted_hr"] == pytest.approx(PLANTED_HR)
     assert bool(row["covered"]), row
@@ -85,7 +85,7 @@ def test_coverage_of_planted_hr(truth):
     probability < 6e-4; a CI that is too narrow (coverage 0.85) or a biased HR (e.g. from
     leaving out planted covariates) falls below the band. The mean log-HR bias must stay
     within 0.07 (about 4 standard errors of a mean of 150 log HRs with SD ~0.22)."""
-    per, summ = sv.coverage_simulation(truth, 180, 150, np.random.default_rng(3),
+    per, summ = checks.coverage_simulation(truth, 180, 150, np.random.default_rng(3),
                                        clinical.sample_clinical, oc.sample_outcomes)
     assert len(per) == 150 and summ["n_failed"] == 0
     assert 131 <= int(per["covered"].sum()) <= 149
