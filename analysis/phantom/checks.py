@@ -10,7 +10,7 @@ on the phantom only.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,7 +94,9 @@ def planted_hr_check(table: pd.DataFrame, truth: dict, time_col: str = "lc_time_
 def coverage_simulation(truth: dict, n: int, replicates: int, rng: np.random.Generator,
                         sample_clinical: Callable | None = None,
                         sample_outcomes: Callable | None = None,
-                        progress: bool = False) -> tuple[pd.DataFrame, dict]:
+                        progress: bool = False,
+                        fit_covariates: Sequence[str] | None = None,
+                        ) -> tuple[pd.DataFrame, dict]:
     """Coverage of the planted diameter HR by the Cox 95% CI over replicate cohorts.
 
     Each replicate draws ``n`` clinical rows (``sample_clinical``), gives each row the
@@ -106,13 +108,25 @@ def coverage_simulation(truth: dict, n: int, replicates: int, rng: np.random.Gen
     are needed. A replicate whose fit fails is listed (``note``) and left out of the
     coverage, and ``n_failed`` counts it.
 
+    Besides coverage, the summary compares the mean Wald standard error of the diameter
+    log HR with the empirical SD of the estimates over replicates (``se_sd_ratio``, 1
+    when the SEs are right) and gives the mean bias of the log HR.
+
+    Parameters
+    ----------
+    fit_covariates : sequence of str, optional
+        Covariates of the fitted model (default: every planted covariate, the right
+        model). A subset fits a misspecified model on purpose: leaving out prognostic
+        covariates attenuates the conditional HR (it is not collapsible).
+
     Returns
     -------
-    per_replicate : DataFrame with ``hr``, ``hr_lower``, ``hr_upper``, ``covered``,
-        ``n_events``, ``note``
-    summary : dict with ``planted_hr``, ``covariates``, ``n``, ``replicates``,
+    per_replicate : DataFrame with ``hr``, ``hr_lower``, ``hr_upper``, ``log_hr``,
+        ``se_log_hr``, ``covered``, ``n_events``, ``note``
+    summary : dict with ``planted_hr``, ``covariates`` (fitted), ``n``, ``replicates``,
         ``n_failed``, ``coverage``, ``coverage_lower``, ``coverage_upper`` (Wilson 95%),
-        ``median_hr``, ``mean_log_hr_bias``
+        ``median_hr``, ``mean_log_hr_bias``, ``mean_se_log_hr``, ``sd_log_hr``,
+        ``se_sd_ratio``
     """
     sample_clinical = sample_clinical or _sample_clinical
     sample_outcomes = sample_outcomes or _sample_outcomes
@@ -120,6 +134,11 @@ def coverage_simulation(truth: dict, n: int, replicates: int, rng: np.random.Gen
         raise ValueError(f"n must be >= 2 and replicates >= 1, got n={n}, "
                          f"replicates={replicates}")
     covs, hr_true = planted_covariates(truth)
+    fit_covs = list(fit_covariates) if fit_covariates is not None else covs
+    if PLANTED_DIAMETER not in fit_covs or not set(fit_covs) <= set(covs):
+        raise ValueError(f"fit_covariates must include {PLANTED_DIAMETER} and be planted "
+                         f"covariates ({', '.join(covs)}), got {fit_covs}")
+    j = fit_covs.index(PLANTED_DIAMETER)
     pool = pd.DataFrame(truth.get("partition_feature_pool", {}))
     rows = []
     from tqdm.auto import tqdm
@@ -133,9 +152,8 @@ def coverage_simulation(truth: dict, n: int, replicates: int, rng: np.random.Gen
             for c in extra:
                 clin[c] = pool[c].to_numpy(dtype=float)[pick]
         out = sample_outcomes(clin, truth, rng)
-        X = planted_design(clin, truth)
+        X = planted_design(clin, truth)[fit_covs]
         n_events = int(out["lc_event"].sum())
-        j = covs.index(PLANTED_DIAMETER)
         fit = cox_newton(X, out["lc_time_months"], out["lc_event"]) if n_events else \
             {"converged": False}
         if fit["converged"] and np.isfinite(fit["se"][j]) \
@@ -143,22 +161,28 @@ def coverage_simulation(truth: dict, n: int, replicates: int, rng: np.random.Gen
             b, se = fit["coef"][j], fit["se"][j]
             lo, hi = np.exp(b - _Z95 * se), np.exp(b + _Z95 * se)
             rows.append({"hr": float(np.exp(b)), "hr_lower": float(lo), "hr_upper": float(hi),
+                         "log_hr": float(b), "se_log_hr": float(se),
                          "covered": bool(lo <= hr_true <= hi), "n_events": n_events,
                          "note": ""})
         else:
             rows.append({"hr": np.nan, "hr_lower": np.nan, "hr_upper": np.nan,
+                         "log_hr": np.nan, "se_log_hr": np.nan,
                          "covered": False, "n_events": n_events,
                          "note": "fit failed: no convergence or separation (not counted)"})
     per = pd.DataFrame(rows)
     ok = per["hr"].notna()
     k, m = int(per.loc[ok, "covered"].sum()), int(ok.sum())
     lo, hi = wilson_interval(k, m) if m else (np.nan, np.nan)
-    summary = {"planted_hr": hr_true, "covariates": covs, "n": n, "replicates": replicates,
+    mean_se = float(per.loc[ok, "se_log_hr"].mean()) if m else np.nan
+    sd = float(per.loc[ok, "log_hr"].std(ddof=1)) if m > 1 else np.nan
+    summary = {"planted_hr": hr_true, "covariates": fit_covs, "n": n, "replicates": replicates,
                "n_failed": int((~ok).sum()), "coverage": k / m if m else np.nan,
                "coverage_lower": lo, "coverage_upper": hi,
                "median_hr": float(per.loc[ok, "hr"].median()) if m else np.nan,
                "mean_log_hr_bias": float(np.log(per.loc[ok, "hr"]).mean() - np.log(hr_true))
-               if m else np.nan}
+               if m else np.nan,
+               "mean_se_log_hr": mean_se, "sd_log_hr": sd,
+               "se_sd_ratio": mean_se / sd if m > 1 and sd > 0 else np.nan}
     return per, summary
 
 

@@ -109,10 +109,10 @@ def clinical_design(table: pd.DataFrame) -> pd.DataFrame:
     Accepts either the raw columns (``diameter_cm``, ``age``, ``smoking_index``) or the
     derived ones (``diameter_ge_5cm``, ``age_ge_60``, ``smoking_bin``); ``sex`` always.
     """
-    def col(raw: str, derived: str, to_level, upper: str) -> np.ndarray:
+    def col(raw: str, derived: str, is_upper, upper: str) -> np.ndarray:
         # the cut-offs are cohort's (one definition): raw values are binned by it
         if raw in table:
-            return (to_level(table[raw]) == upper).to_numpy(dtype=float)
+            return is_upper(table[raw].to_numpy(dtype=float)).astype(float)
         if derived in table:
             return (table[derived].astype(str) == upper).to_numpy(dtype=float)
         raise KeyError(f"clinical_design: table needs column {raw!r} or {derived!r}")
@@ -120,11 +120,12 @@ def clinical_design(table: pd.DataFrame) -> pd.DataFrame:
     if "sex" not in table:
         raise KeyError("clinical_design: table needs column 'sex'")
     return pd.DataFrame({
-        "diameter_ge_5cm": col("diameter_cm", "diameter_ge_5cm", cohort.diameter_ge_5cm,
+        "diameter_ge_5cm": col("diameter_cm", "diameter_ge_5cm", cohort.is_diameter_ge_5cm,
                                ">=5cm"),
         "sex_male": (table["sex"].astype(str) == "male").to_numpy(dtype=float),
-        "age_ge_60": col("age", "age_ge_60", cohort.age_ge_60, ">=60"),
-        "smoking_gt_400": col("smoking_index", "smoking_bin", cohort.smoking_bin, ">400"),
+        "age_ge_60": col("age", "age_ge_60", cohort.is_age_ge_60, ">=60"),
+        "smoking_gt_400": col("smoking_index", "smoking_bin", cohort.is_smoking_gt_400,
+                              ">400"),
     }, index=table.index)
 
 
