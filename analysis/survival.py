@@ -39,7 +39,13 @@ import numpy as np
 import pandas as pd
 
 from analysis import paper
-from analysis.stats.cox import CoxResult, cox_newton, fit_cox, separating_columns
+from analysis.stats.cox import (
+    CoxResult,
+    cox_newton,
+    fit_cox,
+    model_summary,
+    separating_columns,
+)
 from analysis.stats.group_tests import chi2_relapse, logrank
 from analysis.stats.km import (
     km_confidence,
@@ -60,6 +66,7 @@ from analysis.stats.survdata import (
 __all__ = [
     "CoxResult", "SurvivalInputError", "chi2_relapse", "cox_newton", "fit_cox", "km_confidence",
     "km_table", "logrank", "median_followup", "median_survival", "missing_group_exclusions",
+    "model_summary",
     "ph_test_table", "prepare_survival_data", "separating_columns", "survival_at",
     "validate_survival",
 ]
@@ -90,9 +97,42 @@ def _levels(values: pd.Series, var: str) -> list:
     return ordered + sorted((lv for lv in present if lv not in ordered), key=str)
 
 
+def by_horizon_counts(time_months, event, horizon_months: float) -> dict:
+    """Relapse / no relapse *by* the horizon, and patients censored before it.
+
+    - ``relapse_by``: event at or before the horizon (``event == 1`` and ``t <= h``);
+    - ``no_relapse_by``: followed to the horizon without an event (``t >= h`` and not a
+      relapse by it);
+    - ``censored_before``: censored before the horizon (``event == 0`` and ``t < h``):
+      whether they relapsed by it is unknown, so they are in neither column.
+
+    Example: times 10, 40, 20, 50 months, events 1, 1, 0, 0, h = 36 -> relapse_by 1
+    (the relapse at 40 is after 36: counted as no relapse by 36), no_relapse_by 2,
+    censored_before 1.
+    """
+    t, e = np.asarray(time_months, dtype=float), np.asarray(event, dtype=int)
+    rel = (e == 1) & (t <= horizon_months)
+    return {"relapse_by": int(rel.sum()),
+            "no_relapse_by": int(((t >= horizon_months) & ~rel).sum()),
+            "censored_before": int(((e == 0) & (t < horizon_months)).sum())}
+
+
 def univariate_table(df: pd.DataFrame, variables: Sequence[str], time_col: str,
-                     event_col: str, paper_table: dict | None = None) -> pd.DataFrame:
+                     event_col: str, paper_table: dict | None = None,
+                     horizon_months: float = 36.0, conf_type: str = "log-log",
+                     ) -> pd.DataFrame:
     """Paper Table 4, univariate part: counts per level and p-values, paper beside ours.
+
+    Exploratory screening: the p-values select the variables of the multivariable model
+    and are not corrected for the number of variables tested.
+
+    What the paper's "3-year LC" columns can mean, both shown: ``relapse`` /
+    ``no_relapse`` count relapse *ever* over each patient's follow-up (the paper's counts
+    add up to 94 / 86, so this is what they count); ``km_at_horizon`` (with ``km_at_horizon_lower``,
+    ``km_at_horizon_upper``: Greenwood, ``conf_type``) is the Kaplan-Meier local control at
+    ``horizon_months`` per level, and ``relapse_by_horizon`` / ``no_relapse_by_horizon`` count
+    relapses by the horizon with ``censored_before_horizon`` (censored earlier: unknown at
+    the horizon) apart (:func:`by_horizon_counts`).
 
     Parameters
     ----------
@@ -105,8 +145,11 @@ def univariate_table(df: pd.DataFrame, variables: Sequence[str], time_col: str,
     Returns
     -------
     DataFrame, one row per (variable, level): ``n``, ``relapse``, ``no_relapse``,
-    ``paper_relapse``, ``paper_no_relapse``, ``p_logrank``, ``p_chi2``, ``paper_p``,
-    ``p_chi2_paper_counts`` (the chi-square on the paper's own counts), ``note``.
+    ``paper_relapse``, ``paper_no_relapse``, ``km_at_horizon``, ``km_at_horizon_lower``,
+    ``km_at_horizon_upper``, ``relapse_by_horizon``, ``no_relapse_by_horizon``,
+    ``censored_before_horizon``,
+    ``p_logrank``, ``p_chi2``, ``paper_p``, ``p_chi2_paper_counts`` (the chi-square on
+    the paper's own counts), ``note``.
     P-values sit on the first level's row of each variable.
     """
     paper_table = paper_table or {}
@@ -137,7 +180,15 @@ def univariate_table(df: pd.DataFrame, variables: Sequence[str], time_col: str,
         for k, lv in enumerate(levels):
             first = k == 0
             pr = p_levels.get(lv)
+            lv_rows = sub.loc[sub[var] == lv]
+            km = survival_at(lv_rows[time_col], lv_rows[event_col], horizon_months,
+                             conf_type)
+            by = by_horizon_counts(lv_rows[time_col], lv_rows[event_col], horizon_months)
             rows.append({
+                "km_at_horizon": km["survival"], "km_at_horizon_lower": km["lower"],
+                "km_at_horizon_upper": km["upper"], "relapse_by_horizon": by["relapse_by"],
+                "no_relapse_by_horizon": by["no_relapse_by"],
+                "censored_before_horizon": by["censored_before"], "km_note": km["note"],
                 "variable": var, "level": lv, "n": int(counts[k].sum()),
                 "relapse": int(counts[k, 0]), "no_relapse": int(counts[k, 1]),
                 "paper_relapse": pr[0] if pr else None,
@@ -156,10 +207,16 @@ def univariate_table(df: pd.DataFrame, variables: Sequence[str], time_col: str,
                              "paper_no_relapse": pr[1],
                              "note": "level absent from this cohort"})
     cols = ["variable", "level", "n", "relapse", "no_relapse", "paper_relapse",
-            "paper_no_relapse", "p_logrank", "p_chi2", "paper_p", "p_chi2_paper_counts",
-            "note"]
-    out = pd.DataFrame(rows).reindex(columns=cols)
-    return out.astype({"n": int})
+            "paper_no_relapse", "km_at_horizon", "km_at_horizon_lower", "km_at_horizon_upper",
+            "relapse_by_horizon",
+            "no_relapse_by_horizon", "censored_before_horizon", "p_logrank", "p_chi2", "paper_p",
+            "p_chi2_paper_counts", "note"]
+    out = pd.DataFrame(rows)
+    if "km_note" in out:
+        notes = out["km_note"].fillna("")
+        out["note"] = ["; ".join(x for x in (a, b) if isinstance(x, str) and x)
+                       for a, b in zip(out["note"].fillna(""), notes, strict=True)]
+    return out.reindex(columns=cols).astype({"n": int})
 
 
 def select_variables(univariate: pd.DataFrame, threshold: float) -> list[str]:
@@ -227,6 +284,54 @@ def design_matrix(df: pd.DataFrame, variables: Sequence[str],
     return X, pd.DataFrame(coding, columns=["variable", "column", "level", "reference",
                                             "note"])
 
+
+
+def merge_eventless_levels(df: pd.DataFrame, variables: Sequence[str], event_col: str,
+                           ) -> tuple[pd.DataFrame, dict[str, str], list[str]]:
+    """Merge each level without events into its neighbour in table order, with a note.
+
+    A level without events makes the Cox coefficient of its dummy run to minus infinity
+    (monotone likelihood). Rather than drop it, it is merged into the next level in
+    Table 4's order (the previous one for the last level), named ``"a+b"``; this
+    repeats until every level has an event or one level is left. The reference level
+    becomes the merged level that contains it. Example: T1 (0 events), T2, T3, T4 ->
+    ``"T1+T2"``, T3, T4, reference ``"T1+T2"``.
+
+    Returns
+    -------
+    data : DataFrame
+        A copy with the merged labels in ``variables``.
+    references : dict
+        Variable -> reference level (merged where needed).
+    notes : list of str
+        One note per merge, naming both levels and the event count.
+    """
+    out = df.copy()
+    refs, notes = {}, []
+    for var in variables:
+        col = out[var].astype(object)
+        levels = _levels(col, var)
+        ref = REFERENCE_LEVEL.get(var)
+        ref = ref if ref in levels else None
+        while len(levels) > 1:
+            events = {lv: int(out.loc[col == lv, event_col].sum()) for lv in levels}
+            empty = [lv for lv in levels if events[lv] == 0]
+            if not empty:
+                break
+            lv = empty[0]
+            i = levels.index(lv)
+            nb = levels[i + 1] if i + 1 < len(levels) else levels[i - 1]
+            merged = f"{lv}+{nb}" if i + 1 < len(levels) else f"{nb}+{lv}"
+            notes.append(f"{var}: level {lv} has no event ({int((col == lv).sum())} "
+                         f"patients): merged with {nb} into {merged}")
+            col = col.where(~col.isin([lv, nb]), merged)
+            levels = [merged if x in (lv, nb) else x for x in levels]
+            levels = list(dict.fromkeys(levels))
+            ref = merged if ref in (lv, nb) else ref
+        out[var] = col
+        if ref is not None:
+            refs[var] = ref
+    return out, refs, notes
 
 
 def cox_table(result: CoxResult, coding: pd.DataFrame) -> pd.DataFrame:
@@ -370,12 +475,15 @@ def table4_univariate(data: pd.DataFrame, sp) -> pd.DataFrame:
     ``sp.show_paper``, else without them and with ``event`` / ``no_event`` columns
     (another endpoint than the paper's local failure)."""
     uni = univariate_table(data, sp.variables, sp.time_col, sp.event_col,
-                           paper.TABLE4 if sp.show_paper else None)
+                           paper.TABLE4 if sp.show_paper else None, sp.horizon_months,
+                           sp.conf_type)
     if sp.show_paper:
         return uni
     uni = uni.drop(columns=[c for c in uni.columns if c.startswith("paper")
                             or c == "p_chi2_paper_counts"])
-    return uni.rename(columns={"relapse": "event", "no_relapse": "no_event"})
+    return uni.rename(columns={"relapse": "event", "no_relapse": "no_event",
+                               "relapse_by_horizon": "event_by_horizon",
+                               "no_relapse_by_horizon": "no_event_by_horizon"})
 
 
 def _drop_paper(df: pd.DataFrame, sp) -> pd.DataFrame:
@@ -397,6 +505,8 @@ class MultivariableResult:
     table: pd.DataFrame
     #: proportional-hazards check (a ``note`` row when no model was fitted)
     ph: pd.DataFrame
+    #: n, events, EPV, LR test, C-index (:func:`analysis.stats.cox.model_summary`)
+    summary: pd.DataFrame
     #: fit notes and what was left out
     notes: list[str] = field(default_factory=list)
 
@@ -405,22 +515,31 @@ def table4_multivariable(data: pd.DataFrame, univariate: pd.DataFrame, sp,
                          ) -> MultivariableResult:
     """Multivariable Cox model on the variables selected by univariate log-rank p.
 
-    Complete cases only; categorical variables one-hot coded against
-    :data:`REFERENCE_LEVEL`; paper columns dropped unless ``sp.show_paper``.
+    Complete cases only; a level without events is merged into its neighbour with a note
+    (:func:`merge_eventless_levels`); categorical variables are one-hot coded against
+    :data:`REFERENCE_LEVEL`; paper columns dropped unless ``sp.show_paper``. The result
+    carries the model summary (n, events, EPV, LR test, C-index) and the PH tests (KM
+    and rank transforms, per column and global).
     """
     selected = select_variables(univariate, sp.univariate_p_threshold)
     if not selected:
         note = pd.DataFrame([{"note": "no variable passed the univariate threshold: "
                                       "no multivariable model"}])
-        return MultivariableResult([], 0, None, note, note.copy(), [])
+        return MultivariableResult([], 0, None, note, note.copy(), note.copy(), [])
     cc = data.dropna(subset=selected)
-    X, coding = design_matrix(cc, selected)
-    cox = fit_cox(X, cc[sp.time_col], cc[sp.event_col])
+    merged, refs, merge_notes = merge_eventless_levels(cc, selected, sp.event_col)
+    X, coding = design_matrix(merged, selected, refs)
+    cox = fit_cox(X, merged[sp.time_col], merged[sp.event_col])
     notes = [f"{len(data) - len(cc)} row(s) with a missing value in a selected variable "
-             "left out.", *cox.notes]
-    return MultivariableResult(selected, len(data) - len(cc), cox,
-                               _drop_paper(cox_table(cox, coding), sp), ph_test_table(cox),
-                               notes)
+             "left out.", *merge_notes, *cox.notes]
+    table = cox_table(cox, coding)
+    for note in merge_notes:
+        var = note.split(":", 1)[0]
+        table.loc[table["variable"] == var, "note"] = [
+            "; ".join(x for x in (old, note) if x) for old in
+            table.loc[table["variable"] == var, "note"].fillna("")]
+    return MultivariableResult(selected, len(data) - len(cc), cox, _drop_paper(table, sp),
+                               ph_test_table(cox), model_summary(cox), notes)
 
 
 @dataclass

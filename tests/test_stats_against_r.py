@@ -97,3 +97,18 @@ def test_cox_categorical_coding_matches_numeric_sex(lung):
     assert list(X.columns) == ["sex[2.0]"] and coding.loc[0, "reference"] == "1.0"
     res = cox.fit_cox(X, d["time"], d["status"])
     assert res.table.loc[0, "coef"] == pytest.approx(-0.531022, rel=1e-5)
+
+
+def test_model_summary_matches_r_coxph_sex(lung):
+    """R: ``summary(coxph(Surv(time, status) ~ sex, data = lung))`` prints n = 228,
+    number of events = 165, Likelihood ratio test = 10.63 on 1 df, p = 0.001 (exact
+    0.00111), Concordance = 0.579. atol: half the last printed digit (p: rtol 1e-2
+    on 0.00111 = 1 - pchisq(10.63, 1))."""
+    res = cox.fit_cox(lung[["sex"]].astype(float), lung["time"], lung["status"])
+    s = cox.model_summary(res).set_index("quantity")["value"]
+    assert s["patients (complete cases)"] == 228 and s["events"] == 165
+    assert s["events per variable"] == 165.0
+    assert s["LR test chi2"] == pytest.approx(10.63, abs=5e-3)
+    assert s["LR test df"] == 1
+    assert s["LR test p"] == pytest.approx(0.00111, rel=1e-2)
+    assert s["C-index (Harrell, apparent)"] == pytest.approx(0.579, abs=5e-4)

@@ -60,5 +60,45 @@ def test_cox_table_puts_paper_values_on_diameter_row():
     assert row["paper_hr_lower"] == paper.COX_DIAMETER_CI[0]
     assert row["hr_lower"] < row["hr"] < row["hr_upper"]
     ph = sv.ph_test_table(res)
-    assert ph["column"].tolist() == ["diameter_ge_5cm[>=5cm]"]
-    assert 0 <= ph.loc[0, "p"] <= 1
+    assert ph["column"].tolist() == ["diameter_ge_5cm[>=5cm]", "GLOBAL"]
+    assert 0 <= ph.loc[0, "p_km"] <= 1 and 0 <= ph.loc[0, "p_rank"] <= 1
+
+
+def test_by_horizon_counts_by_hand():
+    """Times 10, 40, 20, 50, 36 months, events 1, 1, 0, 0, 1, horizon 36: relapses by 36
+    are those at 10 and 36 (2); the relapse at 40 comes after 36 and the patient was
+    followed to 36, so with the censoring at 50 it counts as no relapse by 36 (2); the
+    censoring at 20 is unknown at 36 (1)."""
+    r = sv.by_horizon_counts([10, 40, 20, 50, 36], [1, 1, 0, 0, 1], 36.0)
+    assert r == {"relapse_by": 2, "no_relapse_by": 2, "censored_before": 1}
+
+
+def test_univariate_table_per_level_km_at_horizon():
+    """Level a: times 5, 6, 7, 8 with events 1, 0, 1, 0 -> S(36) = 3/4 * 1/2 = 0.375
+    (KM by hand: 1 - 1/4, then 1 - 1/2 at t = 7); no one reaches 36 months, so the
+    relapse-by-36 counts are 2 and 0 with 2 censored before 36. Level b: 40, 50 months
+    without an event -> S(36) = 1, both no relapse by 36."""
+    df = pd.DataFrame({"lc_time_months": [5.0, 6, 7, 8, 40, 50],
+                       "lc_event": [1, 0, 1, 0, 0, 0],
+                       "g": ["a"] * 4 + ["b"] * 2})
+    tab = sv.univariate_table(df, ["g"], "lc_time_months", "lc_event", None, 36.0, "log")
+    a, b = tab.iloc[0], tab.iloc[1]
+    assert a["km_at_horizon"] == pytest.approx(0.375, rel=1e-12)
+    assert (a["relapse_by_horizon"], a["no_relapse_by_horizon"],
+            a["censored_before_horizon"]) == (2, 0, 2)
+    assert b["km_at_horizon"] == 1.0 and b["no_relapse_by_horizon"] == 2
+    assert "carried forward" in a["note"]
+
+
+def test_eventless_level_merged_into_named_neighbour():
+    """T1 has no event: merged with T2 (next in table order) into "T1+T2", which becomes
+    the reference (it holds T1); the note names both levels. A last level without events
+    merges with the one before it."""
+    df = pd.DataFrame({"t_stage": ["T1", "T1", "T2", "T2", "T3", "T3", "T4", "T4"],
+                       "lc_event": [0, 0, 1, 0, 1, 1, 0, 0]})
+    out, refs, notes = sv.merge_eventless_levels(df, ["t_stage"], "lc_event")
+    assert out["t_stage"].tolist() == ["T1+T2"] * 4 + ["T3+T4"] * 4
+    assert refs == {"t_stage": "T1+T2"}
+    assert notes == ["t_stage: level T1 has no event (2 patients): merged with T2 into T1+T2",
+                     "t_stage: level T4 has no event (2 patients): merged with T3 into "
+                     "T3+T4"]

@@ -18,6 +18,9 @@ from analysis.stats.survdata import SurvivalInputError, validate_survival
 #: a Cox coefficient beyond this (|log HR| > 15, HR > 3e6) means monotone likelihood
 #: (perfect separation): the estimate runs off to infinity
 SEPARATION_COEF = 15.0
+#: what a penalised row says instead of a Wald CI
+PENALIZED_NOTE = ("HR shrunk toward 1 by the penalty; Wald CI and p of a penalised fit "
+                  "are not valid and are not reported")
 #: ridge penalty of the documented fallback fit when the plain Cox fit fails
 FALLBACK_PENALIZER = 0.1
 
@@ -74,7 +77,11 @@ def fit_cox(X: pd.DataFrame, time_months, event, *, penalizer: float = 0.0) -> C
     2. The plain fit. If lifelines raises ``ConvergenceError``, warns of non-convergence,
        or returns a non-finite or runaway (|log HR| > :data:`SEPARATION_COEF`)
        coefficient, the model is refitted with a ridge penalty
-       :data:`FALLBACK_PENALIZER` and every row says so (its CI is then approximate).
+       :data:`FALLBACK_PENALIZER` and every row says so. The penalised HR is shrunk
+       toward 1, and the Wald CI and p that lifelines prints for it treat it as an
+       unpenalised estimate: they are not valid, so they are not reported (NaN, with
+       the note saying why). A fit asked for with ``penalizer > 0`` is reported the
+       same way.
 
     Returns
     -------
@@ -107,7 +114,7 @@ def fit_cox(X: pd.DataFrame, time_months, event, *, penalizer: float = 0.0) -> C
     if problems and penalizer == 0.0:
         used_pen = FALLBACK_PENALIZER
         fit_note = (f"plain fit failed ({'; '.join(problems)}): refitted with ridge "
-                    f"penalizer {FALLBACK_PENALIZER:g}, CI approximate")
+                    f"penalizer {FALLBACK_PENALIZER:g}; {PENALIZED_NOTE}")
         notes.append(fit_note)
         cph, problems2 = _fit_lifelines(data, "_time", "_event", used_pen)
         if problems2:
@@ -115,7 +122,11 @@ def fit_cox(X: pd.DataFrame, time_months, event, *, penalizer: float = 0.0) -> C
     elif problems:
         fit_note = "; ".join(problems)
         notes.append(fit_note)
-    s = cph.summary
+    if used_pen and not fit_note:
+        fit_note = f"ridge penalizer {used_pen:g}; {PENALIZED_NOTE}"
+    s = cph.summary.copy()
+    if used_pen:
+        s[["exp(coef) lower 95%", "exp(coef) upper 95%", "p"]] = np.nan
     for c in keep:
         rows.append({"column": c, "hr": float(s.loc[c, "exp(coef)"]),
                      "hr_lower": float(s.loc[c, "exp(coef) lower 95%"]),
@@ -207,3 +218,44 @@ def cox_newton(X, time_months, event, *, max_iter: int = 50, tol: float = 1e-10,
         se = np.full(p, np.nan)
         converged = False
     return {"coef": beta, "se": se, "loglik": ll, "converged": converged, "n_iter": n_iter}
+
+
+def model_summary(result: CoxResult) -> pd.DataFrame:
+    """n, events, events per variable, likelihood-ratio test and C-index of a Cox fit.
+
+    .. math::
+        \\mathrm{EPV} = \frac{\text{events}}{p}, \\qquad
+        LR = 2\\,[\\ell(\\hat\beta) - \\ell(0)] \\sim \\chi^2_p
+
+    and Harrell's C (lifelines ``concordance_index_``: the share of usable pairs whose
+    predicted risk orders them as their event times do; 0.5 = no discrimination). It is
+    apparent (computed on the fitting data), so optimistic. For a penalised fit the LR
+    statistic is computed at the penalised estimate and is not chi-square: its p is not
+    reported.
+
+    Returns
+    -------
+    DataFrame with one row per quantity: ``quantity``, ``value``, ``note``.
+    """
+    data = result.data
+    n, events = len(data), int(data["_event"].sum()) if "_event" in data else 0
+    p = int(len(result.model.params_)) if result.model is not None else 0
+    rows = [("patients (complete cases)", n, ""), ("events", events, ""),
+            ("parameters", p, "design columns fitted"),
+            ("events per variable", events / p if p else np.nan,
+             "below 10: estimates unstable (Peduzzi et al. 1996)"
+             if p and events / p < 10 else "")]
+    if result.model is None:
+        rows.append(("LR test chi2", np.nan, "no model fitted"))
+        return pd.DataFrame(rows, columns=["quantity", "value", "note"])
+    lr = result.model.log_likelihood_ratio_test()
+    pen = bool(result.penalizer)
+    rows += [("LR test chi2", float(lr.test_statistic),
+              "penalised fit: not chi-square" if pen else ""),
+             ("LR test df", int(lr.degrees_freedom), ""),
+             ("LR test p", np.nan if pen else float(lr.p_value),
+              "not reported for a penalised fit" if pen else ""),
+             ("C-index (Harrell, apparent)", float(result.model.concordance_index_),
+              "on the fitting data: optimistic"),
+             ("penalizer", float(result.penalizer), "")]
+    return pd.DataFrame(rows, columns=["quantity", "value", "note"])
