@@ -102,10 +102,36 @@ def reason_code(reason_text: str) -> str:
 
 
 # --- derived variables: one pure function each -------------------------------------
+#: the paper's cut-offs (Table 4), defined here only: age in years (>= is the upper
+#: group), smoking index in cigarettes a day x years (> is the upper group), primary
+#: diameter in cm (>= is the upper group)
+AGE_CUT_YEARS = 60.0
+SMOKING_INDEX_CUT = 400.0
+DIAMETER_CUT_CM = 5.0
+
+
+def is_age_ge_60(age_years) -> np.ndarray:
+    """Boolean array: age >= :data:`AGE_CUT_YEARS` (False where missing)."""
+    with np.errstate(invalid="ignore"):
+        return np.asarray(age_years, dtype=float) >= AGE_CUT_YEARS
+
+
+def is_smoking_gt_400(smoking_index) -> np.ndarray:
+    """Boolean array: smoking index > :data:`SMOKING_INDEX_CUT` (False where missing)."""
+    with np.errstate(invalid="ignore"):
+        return np.asarray(smoking_index, dtype=float) > SMOKING_INDEX_CUT
+
+
+def is_diameter_ge_5cm(diameter_cm) -> np.ndarray:
+    """Boolean array: diameter >= :data:`DIAMETER_CUT_CM` (False where missing)."""
+    with np.errstate(invalid="ignore"):
+        return np.asarray(diameter_cm, dtype=float) >= DIAMETER_CUT_CM
+
+
 def age_ge_60(age_years: pd.Series) -> pd.Series:
     """``">=60"`` when age >= 60 years, ``"<60"`` otherwise, missing stays missing."""
     a = pd.to_numeric(age_years, errors="coerce")
-    return pd.Series(np.where(a >= 60, ">=60", "<60"), index=a.index).where(a.notna())
+    return pd.Series(np.where(is_age_ge_60(a), ">=60", "<60"), index=a.index).where(a.notna())
 
 
 def smoking_bin(smoking_index: pd.Series) -> pd.Series:
@@ -116,14 +142,15 @@ def smoking_bin(smoking_index: pd.Series) -> pd.Series:
     Example: [0, 1, 400, 401] -> ["0", "0-400", "0-400", ">400"].
     """
     s = pd.to_numeric(smoking_index, errors="coerce")
-    out = np.where(s <= 0, "0", np.where(s <= 400, "0-400", ">400"))
+    out = np.where(s <= 0, "0", np.where(is_smoking_gt_400(s), ">400", "0-400"))
     return pd.Series(out, index=s.index).where(s.notna())
 
 
 def diameter_ge_5cm(diameter_cm: pd.Series) -> pd.Series:
     """``">=5cm"`` when the primary's greatest diameter is >= 5 cm, else ``"<5cm"``."""
     d = pd.to_numeric(diameter_cm, errors="coerce")
-    return pd.Series(np.where(d >= 5.0, ">=5cm", "<5cm"), index=d.index).where(d.notna())
+    return pd.Series(np.where(is_diameter_ge_5cm(d), ">=5cm", "<5cm"),
+                     index=d.index).where(d.notna())
 
 
 def add_derived(df: pd.DataFrame) -> pd.DataFrame:

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from analysis import survival as sv
+from analysis.stats.cox import FALLBACK_PENALIZER
 
 
 def _cohort(n: int = 40, seed: int = 0) -> pd.DataFrame:
@@ -93,14 +94,19 @@ def test_perfect_separation_dropped_with_note():
 
 def test_nonconvergence_falls_back_to_penalized_fit_with_note():
     """Two identical columns make the information matrix singular: lifelines cannot
-    fit; the documented fallback refits with a ridge penalty and says so on every row."""
+    fit; the documented fallback refits with a ridge penalty and says so on every row.
+    The penalised fit's Wald CI and p are not valid: not reported (NaN), and the note
+    says why."""
     df = _cohort(40)
     X = pd.DataFrame({"a": (df["diameter_ge_5cm"] == ">=5cm").astype(float)})
     X["b"] = X["a"]
     res = sv.fit_cox(X, df["lc_time_months"], df["lc_event"])
-    assert res.penalizer == sv.FALLBACK_PENALIZER
+    assert res.penalizer == FALLBACK_PENALIZER
     assert res.table["hr"].notna().all()
     assert all("refitted with ridge penalizer 0.1" in n for n in res.table["note"])
+    assert res.table[["hr_lower", "hr_upper", "p"]].isna().all().all()
+    assert all("Wald CI and p of a penalised fit are not valid" in n
+               for n in res.table["note"])
 
 
 def test_no_event_at_all_is_a_clear_error():

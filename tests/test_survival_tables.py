@@ -10,47 +10,6 @@ from scipy import stats
 from analysis import paper
 from analysis import survival as sv
 
-# 5 patients: times 1, 2, 2, 3, 4 months; events 1, 1, 0, 1, 0
-T = [1.0, 2.0, 2.0, 3.0, 4.0]
-E = [1, 1, 0, 1, 0]
-
-
-def test_km_table_by_hand():
-    """S: 4/5 = 0.8, then 0.8 * 3/4 = 0.6, then 0.6 * 1/2 = 0.3.
-    Greenwood at 3: 1/(5*4) + 1/(4*3) + 1/(2*1) = 0.05 + 0.083333 + 0.5."""
-    tab = sv.km_table(T, E)
-    assert tab["n_at_risk"].tolist() == [5, 4, 2, 1]
-    np.testing.assert_allclose(tab["survival"], [0.8, 0.6, 0.3, 0.3], rtol=1e-12)
-    assert tab.loc[3.0, "greenwood"] == pytest.approx(0.05 + 1 / 12 + 0.5, rel=1e-12)
-    # the "log" interval at t = 3: 0.3 * exp(-+1.959964 * sqrt(0.633333)), capped at 1
-    lo, hi = sv.km_confidence([0.3], [0.05 + 1 / 12 + 0.5], "log")
-    assert lo[0] == pytest.approx(0.3 * np.exp(-1.959964 * np.sqrt(0.6333333)), rel=1e-6)
-    assert hi[0] == 1.0
-
-
-def test_median_and_reverse_km_followup_by_hand():
-    """Median: S first <= 0.5 at t = 3. Reverse KM (censorings as events): at 2 one
-    'event' among 4 at risk -> 0.75; at 4 one among 1 -> 0: median follow-up 4."""
-    assert sv.median_survival(T, E)["median"] == 3.0
-    assert sv.median_followup(T, E)["median"] == 4.0
-
-
-def test_survival_at_horizon_with_note_beyond_follow_up():
-    r = sv.survival_at(T, E, 2.5)
-    assert r["survival"] == pytest.approx(0.6) and r["n_at_risk"] == 2
-    assert r["note"] == ""
-    r = sv.survival_at(T, E, 36.0)
-    assert r["survival"] == pytest.approx(0.3)
-    assert "carried forward" in r["note"]
-
-
-def test_chi2_relapse_by_hand():
-    """2 x 2 table [[10, 5], [5, 10]]: Yates-corrected Pearson chi-square
-    sum((|O - E| - 0.5)^2 / E) with E = 7.5 everywhere: 4 * 2^2 / 7.5 = 2.1333."""
-    r = sv.chi2_relapse(np.array([[10, 5], [5, 10]]))
-    assert r["chi2"] == pytest.approx(4 * 4 / 7.5, rel=1e-12)
-    assert r["p"] == pytest.approx(stats.chi2.sf(4 * 4 / 7.5, 1), rel=1e-12)
-
 
 def test_univariate_table_counts_and_paper_columns():
     df = pd.DataFrame({
@@ -101,5 +60,45 @@ def test_cox_table_puts_paper_values_on_diameter_row():
     assert row["paper_hr_lower"] == paper.COX_DIAMETER_CI[0]
     assert row["hr_lower"] < row["hr"] < row["hr_upper"]
     ph = sv.ph_test_table(res)
-    assert ph["column"].tolist() == ["diameter_ge_5cm[>=5cm]"]
-    assert 0 <= ph.loc[0, "p"] <= 1
+    assert ph["column"].tolist() == ["diameter_ge_5cm[>=5cm]", "GLOBAL"]
+    assert 0 <= ph.loc[0, "p_km"] <= 1 and 0 <= ph.loc[0, "p_rank"] <= 1
+
+
+def test_by_horizon_counts_by_hand():
+    """Times 10, 40, 20, 50, 36 months, events 1, 1, 0, 0, 1, horizon 36: relapses by 36
+    are those at 10 and 36 (2); the relapse at 40 comes after 36 and the patient was
+    followed to 36, so with the censoring at 50 it counts as no relapse by 36 (2); the
+    censoring at 20 is unknown at 36 (1)."""
+    r = sv.by_horizon_counts([10, 40, 20, 50, 36], [1, 1, 0, 0, 1], 36.0)
+    assert r == {"relapse_by": 2, "no_relapse_by": 2, "censored_before": 1}
+
+
+def test_univariate_table_per_level_km_at_horizon():
+    """Level a: times 5, 6, 7, 8 with events 1, 0, 1, 0 -> S(36) = 3/4 * 1/2 = 0.375
+    (KM by hand: 1 - 1/4, then 1 - 1/2 at t = 7); no one reaches 36 months, so the
+    relapse-by-36 counts are 2 and 0 with 2 censored before 36. Level b: 40, 50 months
+    without an event -> S(36) = 1, both no relapse by 36."""
+    df = pd.DataFrame({"lc_time_months": [5.0, 6, 7, 8, 40, 50],
+                       "lc_event": [1, 0, 1, 0, 0, 0],
+                       "g": ["a"] * 4 + ["b"] * 2})
+    tab = sv.univariate_table(df, ["g"], "lc_time_months", "lc_event", None, 36.0, "log")
+    a, b = tab.iloc[0], tab.iloc[1]
+    assert a["km_at_horizon"] == pytest.approx(0.375, rel=1e-12)
+    assert (a["relapse_by_horizon"], a["no_relapse_by_horizon"],
+            a["censored_before_horizon"]) == (2, 0, 2)
+    assert b["km_at_horizon"] == 1.0 and b["no_relapse_by_horizon"] == 2
+    assert "carried forward" in a["note"]
+
+
+def test_eventless_level_merged_into_named_neighbour():
+    """T1 has no event: merged with T2 (next in table order) into "T1+T2", which becomes
+    the reference (it holds T1); the note names both levels. A last level without events
+    merges with the one before it."""
+    df = pd.DataFrame({"t_stage": ["T1", "T1", "T2", "T2", "T3", "T3", "T4", "T4"],
+                       "lc_event": [0, 0, 1, 0, 1, 1, 0, 0]})
+    out, refs, notes = sv.merge_eventless_levels(df, ["t_stage"], "lc_event")
+    assert out["t_stage"].tolist() == ["T1+T2"] * 4 + ["T3+T4"] * 4
+    assert refs == {"t_stage": "T1+T2"}
+    assert notes == ["t_stage: level T1 has no event (2 patients): merged with T2 into T1+T2",
+                     "t_stage: level T4 has no event (2 patients): merged with T3 into "
+                     "T3+T4"]

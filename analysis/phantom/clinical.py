@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis import paper
+from analysis import cohort, paper
 
 GE5_CM = (5.3, 11.7)
 LT5_MAX_CM = 4.6
@@ -206,10 +206,9 @@ def sample_clinical(n: int, rng: np.random.Generator) -> pd.DataFrame:
         "chemo": perm("chemo"),
         "diameter_cm": diam,
     })
-    df["age_ge_60"] = np.where(df["age"] >= 60, ">=60", "<60")
-    df["smoking_bin"] = np.where(df["smoking_index"] <= 0, "0",
-                                 np.where(df["smoking_index"] <= 400, "0-400", ">400"))
-    df["diameter_ge_5cm"] = np.where(df["diameter_cm"] >= 5, ">=5cm", "<5cm")
+    df["age_ge_60"] = cohort.age_ge_60(df["age"]).astype(str)
+    df["smoking_bin"] = cohort.smoking_bin(df["smoking_index"]).astype(str)
+    df["diameter_ge_5cm"] = cohort.diameter_ge_5cm(df["diameter_cm"]).astype(str)
     df["side"] = np.where(rng.random(n) < 0.58, "R", "L")
     df["lobe"] = np.where(rng.random(n) < 0.6, "upper", "lower")
     for c in ("sex", "histology", "location", "t_stage", "n_stage", "m_stage", "tnm_stage",

@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import paper, paths
+from analysis.cohort import DAYS_PER_MONTH
 from analysis.grid import Grid
 from analysis.io import write_nifti
 from analysis.io.dicom_write import deterministic_uid, write_ct_series, write_rtstruct
@@ -54,7 +55,6 @@ from analysis.phantom.clinical import sample_clinical
 from analysis.phantom.disease import make_patient
 
 DEFECTS = ("no_followup", "missing_slice", "missing_structure", "unreadable_file")
-DAYS_PER_MONTH = 30.4375
 SITE_RADIUS_MM = 6.0
 N_SITE_CANDIDATES = 16
 CLINICAL_COLUMNS = ("MRN", "Name", "BirthDate", "Sex", "Age", "Pathology", "TumourType", "cT",

@@ -73,7 +73,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from analysis import paper
+from analysis import cohort, paper
 
 WEIBULL_SHAPE = 1.2
 CENSOR_MONTHS = (12.0, 60.0)
@@ -109,22 +109,23 @@ def clinical_design(table: pd.DataFrame) -> pd.DataFrame:
     Accepts either the raw columns (``diameter_cm``, ``age``, ``smoking_index``) or the
     derived ones (``diameter_ge_5cm``, ``age_ge_60``, ``smoking_bin``); ``sex`` always.
     """
-    def col(raw: str, derived: str, fn_raw, fn_derived) -> np.ndarray:
+    def col(raw: str, derived: str, is_upper, upper: str) -> np.ndarray:
+        # the cut-offs are cohort's (one definition): raw values are binned by it
         if raw in table:
-            return fn_raw(table[raw].to_numpy(dtype=float)).astype(float)
+            return is_upper(table[raw].to_numpy(dtype=float)).astype(float)
         if derived in table:
-            return fn_derived(table[derived].astype(str).to_numpy()).astype(float)
+            return (table[derived].astype(str) == upper).to_numpy(dtype=float)
         raise KeyError(f"clinical_design: table needs column {raw!r} or {derived!r}")
 
     if "sex" not in table:
         raise KeyError("clinical_design: table needs column 'sex'")
     return pd.DataFrame({
-        "diameter_ge_5cm": col("diameter_cm", "diameter_ge_5cm", lambda a: a >= 5,
-                               lambda a: a == ">=5cm"),
+        "diameter_ge_5cm": col("diameter_cm", "diameter_ge_5cm", cohort.is_diameter_ge_5cm,
+                               ">=5cm"),
         "sex_male": (table["sex"].astype(str) == "male").to_numpy(dtype=float),
-        "age_ge_60": col("age", "age_ge_60", lambda a: a >= 60, lambda a: a == ">=60"),
-        "smoking_gt_400": col("smoking_index", "smoking_bin", lambda a: a > 400,
-                              lambda a: a == ">400"),
+        "age_ge_60": col("age", "age_ge_60", cohort.is_age_ge_60, ">=60"),
+        "smoking_gt_400": col("smoking_index", "smoking_bin", cohort.is_smoking_gt_400,
+                              ">400"),
     }, index=table.index)
 
 
