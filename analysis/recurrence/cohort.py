@@ -177,13 +177,16 @@ def recurrence_analysis(store, params) -> RecurrenceAnalysis:
         f"(tolerance {tol:g} mm; maps: {stations_name})", assignment_summary(sites, tol)))
     rctv, note = _rctv_table(store, rctv_own, stations_name)
     result.notes.append(note)
+    boot = {"n_boot": params.recurrence.share_ci_n_boot, "seed": params.seed}
     outs.append(OutputItem(
-        "table", TABLE5, "Table 5: recurrence sites per station; RctvLN_i mean and range "
-        "among the patients recurring there; GTV affected vs CTV-GTV; paper beside ours",
-        table5(sites, rctv)))
+        "table", TABLE5, "Table 5: recurrence sites per station and their share of all "
+        "sites (95% CI: bootstrap over patients, whose sites cluster); RctvLN_i mean and "
+        "range among the patients recurring there; GTV affected vs CTV-GTV; paper beside "
+        "ours", table5(sites, rctv, **boot)))
     outs.append(OutputItem(
-        "table", TOP4_SHARE, "Share of recurrence sites in 10R, 10L, 4R and 7 (Wilson 95% "
-        "CI), paper 115/170", pd.DataFrame([top_share(sites)]).set_index("stations")))
+        "table", TOP4_SHARE, "Share of recurrence sites in 10R, 10L, 4R and 7 (95% CI: "
+        "bootstrap over patients; Wilson, which treats sites as independent, beside it), "
+        "paper 115/170", pd.DataFrame([top_share(sites, **boot)]).set_index("stations")))
     counts = sites.loc[sites["station"] != OUTSIDE, "station"].value_counts()
     paper_counts = pd.Series({st: v[0] for st, v in paper.TABLE5.items()})
     outs.append(OutputItem(

@@ -10,12 +10,61 @@ import pandas as pd
 from analysis import paper
 from analysis.labels import STATION_LABEL, STATIONS
 from analysis.recurrence.sites import OUTSIDE
-from analysis.stats.intervals import wilson_interval
+from analysis.stats.intervals import cluster_bootstrap_shares, wilson_interval
+
+#: default bootstrap replicates of the patient-clustered share CIs (params override)
+SHARE_CI_N_BOOT = 2000
+SHARE_CI_METHOD = "patient-clustered bootstrap (percentile)"
 
 
-def table5(sites: pd.DataFrame, rctv: pd.DataFrame) -> pd.DataFrame:
-    """Paper Table 5: recurrences per station, RctvLN_i among the recurring patients,
-    GTV affected / CTV-GTV counts; the paper's columns beside ours.
+def station_shares(sites: pd.DataFrame, groups: dict[str, Sequence[str]], *,
+                   n_boot: int = SHARE_CI_N_BOOT, seed: int = 0,
+                   confidence: float = 0.95) -> pd.DataFrame:
+    """Share of all recurrence sites in each group of stations, with patient-clustered CIs.
+
+    A patient's sites are not independent (they cluster in the same stations), so the
+    interval resamples PATIENTS with replacement and keeps all their sites
+    (:func:`analysis.stats.intervals.cluster_bootstrap_shares`); every group uses the
+    same draws. Wilson's interval would treat the sites as independent trials and be
+    too narrow (issue #14 item 6); it stays for per-patient rates (Appendix 2).
+
+    Parameters
+    ----------
+    sites : DataFrame with ``pid`` and ``station``, one row per site
+    groups : mapping name -> station names (e.g. ``{"10R": ["10R"]}`` or the top 4)
+    n_boot, seed, confidence : bootstrap replicates, seed, two-sided level
+
+    Returns
+    -------
+    DataFrame indexed by group name: ``k`` (sites in the group), ``share``,
+    ``share_lower``, ``share_upper``; all NaN but ``k`` when there is no site.
+    """
+    for col in ("pid", "station"):
+        if col not in sites.columns:
+            raise ValueError(f"sites: column {col!r} missing")
+    names = list(groups)
+    k_site = np.stack([sites["station"].isin(list(groups[g])).to_numpy() for g in names],
+                      axis=1).astype(float) if names else np.zeros((len(sites), 0))
+    out = pd.DataFrame({"k": k_site.sum(axis=0).astype(int)}, index=pd.Index(names))
+    if not len(sites):
+        out[["share", "share_lower", "share_upper"]] = np.nan
+        return out
+    _, patient = np.unique(sites["pid"].astype(str).to_numpy(), return_inverse=True)
+    m = int(patient.max()) + 1
+    k = np.zeros((m, len(names)))
+    np.add.at(k, patient, k_site)
+    n = np.bincount(patient, minlength=m).astype(float)
+    share, lo, hi = cluster_bootstrap_shares(k, n, n_boot=n_boot, seed=seed,
+                                             confidence=confidence)
+    out["share"], out["share_lower"], out["share_upper"] = share, lo, hi
+    return out
+
+
+def table5(sites: pd.DataFrame, rctv: pd.DataFrame, *, n_boot: int = SHARE_CI_N_BOOT,
+           seed: int = 0, confidence: float = 0.95) -> pd.DataFrame:
+    """Paper Table 5: recurrences per station, their share of all sites with a
+    patient-clustered bootstrap CI (:func:`station_shares`), RctvLN_i among the
+    recurring patients, GTV affected / CTV-GTV counts; the paper's columns beside ours.
 
     Parameters
     ----------
@@ -28,8 +77,9 @@ def table5(sites: pd.DataFrame, rctv: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     DataFrame indexed by station (the 16 stations, then "outside stations" if any,
-    then "Total"): ``n``, ``rctv_mean``, ``rctv_min``, ``rctv_max``, ``gtv_affected``,
-    ``ctv_gtv``, ``paper_n``, ``paper_rctv_mean``, ``paper_rctv_range``,
+    then "Total"): ``n``, ``share``, ``share_lower``, ``share_upper``, ``rctv_mean``,
+    ``rctv_min``, ``rctv_max``, ``gtv_affected``, ``ctv_gtv``, ``paper_n``,
+    ``paper_share`` (paper_n / 170), ``paper_rctv_mean``, ``paper_rctv_range``,
     ``paper_gtv_affected``, ``paper_ctv_gtv``, ``note``.
     """
     for col in ("pid", "station", "gtv_affected"):
@@ -62,7 +112,8 @@ def table5(sites: pd.DataFrame, rctv: pd.DataFrame) -> pd.DataFrame:
             row["note"] = "no recurrence"
         p = paper.TABLE5.get(st)
         if p is not None:
-            row.update(paper_n=p[0], paper_rctv_mean=p[1],
+            row.update(paper_n=p[0], paper_share=p[0] / paper.N_RECURRENCE_SITES,
+                       paper_rctv_mean=p[1],
                        paper_rctv_range=f"{p[2][0]:g}-{p[2][1]:g}" if p[2] else "–",
                        paper_gtv_affected=p[3], paper_ctv_gtv=p[4])
         rows.append(row)
@@ -74,19 +125,43 @@ def table5(sites: pd.DataFrame, rctv: pd.DataFrame) -> pd.DataFrame:
              "paper_ctv_gtv": sum(v[4] for v in paper.TABLE5.values()),
              "note": f"{sites['pid'].nunique()} patients (paper {paper.N_RECURRED})"}
     rows.append(total)
-    cols = ["station", "n", "rctv_mean", "rctv_min", "rctv_max", "gtv_affected", "ctv_gtv",
-            "paper_n", "paper_rctv_mean", "paper_rctv_range", "paper_gtv_affected",
-            "paper_ctv_gtv", "note"]
-    return pd.DataFrame(rows).reindex(columns=cols).set_index("station")
+    cols = ["station", "n", "share", "share_lower", "share_upper", "rctv_mean", "rctv_min",
+            "rctv_max", "gtv_affected", "ctv_gtv", "paper_n", "paper_share",
+            "paper_rctv_mean", "paper_rctv_range", "paper_gtv_affected", "paper_ctv_gtv",
+            "note"]
+    shares = station_shares(sites, {st: [st] for st in names}, n_boot=n_boot, seed=seed,
+                            confidence=confidence)
+    out = pd.DataFrame(rows).set_index("station")
+    out = out.join(shares[["share", "share_lower", "share_upper"]])
+    if len(sites):
+        out.loc["Total", "share"] = 1.0
+    return out.reindex(columns=cols[1:])
 
 
-def top_share(sites: pd.DataFrame, stations: Sequence[str] = paper.TOP4_STATIONS) -> dict:
-    """Share of all sites held by ``stations`` (paper: 10R, 10L, 4R, 7 hold 115/170)."""
+def top_share(sites: pd.DataFrame, stations: Sequence[str] = paper.TOP4_STATIONS, *,
+              n_boot: int = SHARE_CI_N_BOOT, seed: int = 0,
+              confidence: float = 0.95) -> dict:
+    """Share of all sites held by ``stations`` (paper: 10R, 10L, 4R, 7 hold 115/170).
+
+    ``share_lower`` / ``share_upper``: the patient-clustered bootstrap CI
+    (:func:`station_shares`: the sites of one patient are not independent);
+    ``wilson_lower`` / ``wilson_upper``: Wilson's interval, which treats the sites as
+    independent trials, shown beside it for comparison (it is too narrow when sites
+    cluster within patients).
+    """
     n = len(sites)
     k = int(sites["station"].isin(stations).sum())
-    lo, hi = wilson_interval(k, n) if n else (np.nan, np.nan)
+    lo = hi = wlo = whi = np.nan
+    if n:
+        sh = station_shares(sites, {"top": list(stations)}, n_boot=n_boot, seed=seed,
+                            confidence=confidence).loc["top"]
+        lo, hi = float(sh["share_lower"]), float(sh["share_upper"])
+        wlo, whi = wilson_interval(k, n, confidence)
     return {"stations": ", ".join(stations), "sites_in_stations": k, "sites_total": n,
+            "patients": int(sites["pid"].nunique()) if n else 0,
             "share": k / n if n else np.nan, "share_lower": lo, "share_upper": hi,
+            "ci_method": f"{SHARE_CI_METHOD}, B = {n_boot}",
+            "wilson_lower": wlo, "wilson_upper": whi,
             "paper_sites_in_stations": round(paper.TOP4_SHARE * paper.N_RECURRENCE_SITES),
             "paper_sites_total": paper.N_RECURRENCE_SITES, "paper_share": paper.TOP4_SHARE,
             "note": "" if n else "no recurrence site: share undefined"}
