@@ -139,8 +139,12 @@ class PartitionParams(_Strict):
 
     #: "union": GTV means GTV ∪ GTVnd in the ratio features (SPEC); "primary": GTV only
     gtv_definition: Literal["union", "primary"] = "union"
-    #: station maps to use: reference (from the export) or predicted (by DiUNet)
-    stations: Literal["reference", "predicted"] = "predicted"
+    #: station maps to use: reference (from the export), predicted (by DiUNet), or cv
+    #: (out-of-fold predictions of 02_segment's cross-validation, segment.cv_folds)
+    stations: Literal["reference", "predicted", "cv"] = "predicted"
+    #: false: patients whose predicted stations failed segmentation QC (store table
+    #: segment_qc) are left out and counted in figure1_after_qc; true: kept
+    include_qc_failed: bool = False
 
 
 class RecurrenceParams(_Strict):

@@ -16,6 +16,7 @@ from __future__ import annotations
 from analysis.partition.cohort import (
     FEATURES_CSV,
     FEATURES_PARQUET,
+    SEGMENT_QC_TABLE,
     PartitionJob,
     PartitionTable,
     StationSource,
@@ -24,6 +25,7 @@ from analysis.partition.cohort import (
     missing_station_maps,
     partition_table,
     partition_table_for_params,
+    qc_exclusions,
     read_partition_features,
 )
 from analysis.partition.counting import (
@@ -44,7 +46,9 @@ from analysis.partition.figures import (
     coverage_heatmap,
     family_distributions,
     feature_summary,
+    figure1_after_qc,
     issue_summary,
+    qc_exclusion_table,
     scalar_distributions,
 )
 from analysis.partition.formulas import (
@@ -80,15 +84,15 @@ from analysis.partition.formulas import (
 __all__ = [
     "BRUTE_FORCE_MAX_POINTS", "CTV_BIT", "FEATURES_CSV", "FEATURES_PARQUET", "GTVND_BIT",
     "GTV_BIT", "N_CODES", "PARTITION_CODE_VERSION", "Box", "GtvDefinition", "PartitionJob",
-    "PartitionTable", "PartitionWarning", "StationSource", "bounding_box", "check_inputs",
+    "PartitionTable", "PartitionWarning", "SEGMENT_QC_TABLE", "StationSource", "bounding_box", "check_inputs",
     "compute_patient", "count_table", "count_table_reference", "coverage_heatmap",
     "ctv_in_stations_vox", "ctv_minus_gtv_in_stations_vox", "ctv_overlaps",
-    "ctv_volume_vox", "family_distributions", "feature_summary", "features_from_counts",
+    "ctv_volume_vox", "family_distributions", "feature_summary", "figure1_after_qc", "features_from_counts",
     "gtv_in_stations_vox", "gtv_lung_location", "gtv_size_cm", "gtv_size_cm_from_indices",
     "gtvnd_volume_vox", "idea_ctv", "idea_ctv_vox", "image_resolution_mm", "issue_summary",
     "job_hash", "lung_location_code", "missing_station_maps", "n_ln_ctv", "n_ln_gtvnd",
     "partition_parameters", "partition_parameters_reference", "partition_table",
-    "partition_table_for_params", "rcmg_ln", "rctv_ln", "read_partition_features",
+    "partition_table_for_params", "qc_exclusion_table", "qc_exclusions", "rcmg_ln", "rctv_ln", "read_partition_features",
     "rgtv_ln", "ricmg_ln", "rictv_ln", "rigtv_ln", "scalar_distributions",
     "station_volumes_vox", "structure_volumes_cm3",
 ]

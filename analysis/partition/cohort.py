@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -34,8 +34,13 @@ FEATURES_PARQUET = "partition_features.parquet"
 FEATURES_CSV = "partition_features.csv"
 
 
-StationSource = Literal["reference", "predicted"]
-_STATION_VOLUME = {"reference": "stations_ref", "predicted": "stations_pred"}
+StationSource = Literal["reference", "predicted", "cv"]
+#: store volume of each station source: reference (export), predicted (02_segment), or
+#: out-of-fold predictions of 02_segment's cross-validation (segment.cv_folds)
+_STATION_VOLUME = {"reference": "stations_ref", "predicted": "stations_pred",
+                   "cv": "stations_cv"}
+#: store table written by 02_segment: index pid, ``usable`` (bool), ``reasons`` (str)
+SEGMENT_QC_TABLE = "segment_qc"
 _INPUTS = ("ctv", "gtv", "gtvnd", "stations")
 
 
@@ -125,6 +130,9 @@ class PartitionTable:
         (never dropped silently)
     warnings : DataFrame, columns ``pid, warning``: one row per PartitionWarning
     n_computed, n_loaded : patients computed now, and loaded from the cache
+    excluded : DataFrame, index ``pid``, column ``reasons``: patients left out before
+        computing because their segmentation failed QC (:func:`qc_exclusions`); empty
+        when nobody was
     """
 
     features: pd.DataFrame
@@ -133,6 +141,7 @@ class PartitionTable:
     warnings: pd.DataFrame
     n_computed: int = 0
     n_loaded: int = 0
+    excluded: pd.DataFrame = field(default_factory=lambda: _no_exclusions())
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:
         """Write ``partition_features.parquet`` and ``.csv`` (index pid, 110 columns), and
@@ -184,9 +193,9 @@ def partition_table(
         gtvnd and the station map chosen by ``stations``; spacing from its grid), or a
         mapping ``pid -> (ctv, gtv, gtvnd, stations, spacing_mm)`` of arrays.
     gtv_definition : {"union", "primary"}
-    stations : {"reference", "predicted"}
-        Station maps of a store: ``stations_ref`` or ``stations_pred`` (ignored for a
-        mapping). A patient without the chosen map fails with a clear error.
+    stations : {"reference", "predicted", "cv"}
+        Station maps of a store: ``stations_ref``, ``stations_pred`` or ``stations_cv``
+        (out-of-fold predictions; ignored for a mapping). A patient without the chosen map fails with a clear error.
     cache_dir : path, optional
         Per-patient cache of :func:`analysis.parallel.map_patients`, keyed by
         :func:`job_hash` (content of the inputs, spacing, definition, code version).
@@ -206,7 +215,8 @@ def partition_table(
 
     _check_definition(gtv_definition)
     if stations not in _STATION_VOLUME:
-        raise ValueError(f"stations: expected 'reference' or 'predicted', got {stations!r}")
+        raise ValueError(f"stations: expected one of {', '.join(map(repr, _STATION_VOLUME))}, "
+                         f"got {stations!r}")
     if isinstance(source, Mapping):
         jobs = {str(p): PartitionJob(gtv_definition, str(p), arrays=tuple(v))
                 for p, v in source.items()}
@@ -243,12 +253,73 @@ def partition_table(
     return table
 
 
-def missing_station_maps(store, stations: StationSource = "reference") -> list[str]:
-    """Included patients of ``store`` without the chosen station map (sorted)."""
+def _no_exclusions() -> pd.DataFrame:
+    return pd.DataFrame({"reasons": pd.Series(dtype=object)},
+                        index=pd.Index([], name="pid", dtype=object))
+
+
+def qc_exclusions(store, stations: StationSource = "predicted", *,
+                  include_qc_failed: bool = False) -> pd.DataFrame:
+    """Patients whose station segmentation failed QC, to be left out of the partition.
+
+    Reads the store table ``segment_qc`` (written by 02_segment: index ``pid``, columns
+    ``usable`` (bool) and ``reasons`` (str, "; "-joined)). Only predicted maps
+    (``stations`` = "predicted" or "cv") are checked: reference maps were delineated,
+    not predicted. Nobody is left out when the table is absent, when
+    ``include_qc_failed`` is true, or for reference maps.
+
+    Returns
+    -------
+    DataFrame, index ``pid`` (included patients only, sorted), column ``reasons``
+    ("failed segmentation QC" when the table gives none).
+
+    Raises
+    ------
+    analysis.store.StoreError
+        When the table exists but lacks ``usable`` or ``reasons``.
+    """
+    from analysis.store import StoreError
+
     if stations not in _STATION_VOLUME:
-        raise ValueError(f"stations: expected 'reference' or 'predicted', got {stations!r}")
+        raise ValueError(f"stations: expected one of {', '.join(map(repr, _STATION_VOLUME))}, "
+                         f"got {stations!r}")
+    if include_qc_failed or stations == "reference":
+        return _no_exclusions()
+    try:
+        qc = store.read_table(SEGMENT_QC_TABLE)
+    except StoreError:
+        return _no_exclusions()
+    if "pid" in qc.columns:
+        qc = qc.set_index("pid")
+    missing = [c for c in ("usable", "reasons") if c not in qc.columns]
+    if missing:
+        raise StoreError(f"{store.root}: table {SEGMENT_QC_TABLE!r} lacks column(s) "
+                         f"{', '.join(missing)} (expected index pid, usable, reasons)")
+    qc.index = qc.index.astype(str)
+    failed = sorted(set(qc.index[~qc["usable"].astype(bool)]) & set(store.patient_ids()))
+    reasons = qc.loc[failed, "reasons"].fillna("").astype(str).str.strip()
+    reasons = reasons.where(reasons != "", "failed segmentation QC")
+    return pd.DataFrame({"reasons": reasons.to_numpy(dtype=object)},
+                        index=pd.Index(failed, name="pid", dtype=object))
+
+
+def missing_station_maps(store, stations: StationSource = "reference",
+                         patient_ids: list[str] | None = None) -> list[str]:
+    """Included patients of ``store`` (or of ``patient_ids``) without the chosen station
+    map (sorted)."""
+    if stations not in _STATION_VOLUME:
+        raise ValueError(f"stations: expected one of {', '.join(map(repr, _STATION_VOLUME))}, "
+                         f"got {stations!r}")
     name = _STATION_VOLUME[stations]
-    return [p for p in store.patient_ids() if not store.has(p, name)]
+    pids = store.patient_ids() if patient_ids is None else sorted(patient_ids)
+    return [p for p in pids if not store.has(p, name)]
+
+
+_MISSING_HINT = {
+    "predicted": "run notebooks/02_segment.ipynb first",
+    "cv": "run notebooks/02_segment.ipynb with segment.cv_folds >= 2 first",
+    "reference": "the export has no reference stations; set partition.stations: predicted",
+}
 
 
 def partition_table_for_params(params, store=None, *, cache: bool = True,
@@ -257,25 +328,30 @@ def partition_table_for_params(params, store=None, *, cache: bool = True,
     GTV definition, its scheduler; writes ``partition_features.parquet`` into the store
     root and caches per patient under ``<store>/cache/partition``.
 
+    Patients whose segmentation failed QC are left out unless
+    ``params.partition.include_qc_failed`` (:func:`qc_exclusions`); they are listed in
+    the result's ``excluded``.
+
     Raises
     ------
     FileNotFoundError
         When the chosen station map (``params.partition.stations``) is missing for any
-        patient; the message lists them.
+        patient that is not left out; the message lists them.
     """
     from analysis.store import CohortStore
 
     store = store if store is not None else CohortStore.for_params(params)
     choice = params.partition.stations
-    missing = missing_station_maps(store, choice)
+    excluded = qc_exclusions(store, choice,
+                             include_qc_failed=params.partition.include_qc_failed)
+    pids = [p for p in store.patient_ids() if p not in excluded.index]
+    missing = missing_station_maps(store, choice, pids)
     if missing:
-        hint = ("run notebooks/02_segment.ipynb first" if choice == "predicted"
-                else "the export has no reference stations; set partition.stations: "
-                "predicted")
         raise FileNotFoundError(
             f"{store.root}: {len(missing)} patient(s) have no {_STATION_VOLUME[choice]} "
-            f"(partition.stations = {choice!r}; {hint}): {', '.join(missing)}")
-    return partition_table(
+            f"(partition.stations = {choice!r}; {_MISSING_HINT[choice]}): "
+            f"{', '.join(missing)}")
+    table = partition_table(
         store,
         gtv_definition=params.partition.gtv_definition,
         stations=choice,
@@ -283,4 +359,7 @@ def partition_table_for_params(params, store=None, *, cache: bool = True,
         out_dir=store.root if write else None,
         scheduler=params.scheduler,
         n_workers=params.n_workers,
+        patient_ids=pids,
     )
+    table.excluded = excluded
+    return table

@@ -120,3 +120,44 @@ def scalar_distributions(features: pd.DataFrame):
     ax.set_title("CTV_overlaps (share of patients)", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def qc_exclusion_table(table: PartitionTable) -> pd.DataFrame:
+    """The patients left out by segmentation QC, numbered 1..k (no identifiers), with
+    their reasons: columns ``patient, reasons`` (empty when nobody was left out)."""
+    ex = table.excluded
+    return pd.DataFrame({"patient": np.arange(1, len(ex) + 1, dtype=int),
+                         "reasons": ex["reasons"].astype(str).to_numpy(dtype=object)})
+
+
+def figure1_after_qc(screening: pd.DataFrame, table: PartitionTable) -> pd.DataFrame:
+    """Figure 1 counted through to the partition: screened, excluded at ingest (by
+    reason, as 01_ingest's ``figure1_table``), included, excluded by segmentation QC (by
+    reason; one row per distinct reason text of a patient, so the rows add up),
+    partition failed, analysed.
+
+    Parameters
+    ----------
+    screening : DataFrame
+        The store's screening table (``included``, ``reason_code``).
+    table : PartitionTable
+        From :func:`analysis.partition.partition_table_for_params` (its ``excluded``,
+        ``failures`` and ``features``).
+
+    Returns
+    -------
+    DataFrame with columns ``step, reason, n``; ``included - QC total - partition failed
+    = analysed``.
+    """
+    from analysis.ingest import figure1_table
+
+    f1 = figure1_table(screening)
+    f1["step"] = f1["step"].replace({"excluded": "excluded at ingest"})
+    rows = [tuple(r) for r in f1.itertuples(index=False)]
+    by_reason = table.excluded["reasons"].astype(str).value_counts()
+    rows += [("excluded by segmentation QC", str(r), int(n))
+             for r, n in sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0]))]
+    rows.append(("excluded by segmentation QC", "total", len(table.excluded)))
+    rows.append(("partition failed", "total", len(table.failures)))
+    rows.append(("analysed", "", len(table.features)))
+    return pd.DataFrame(rows, columns=["step", "reason", "n"])
