@@ -328,11 +328,12 @@ def _code_digest() -> str:
     """SHA-256 of the source of the modules that turn files into stored volumes."""
     import analysis.io.dicom_read
     import analysis.io.nifti
-    import analysis.partition
+    import analysis.partition.counting
+    import analysis.partition.formulas
 
     h = hashlib.sha256()
-    for mod in (analysis.io.dicom_read, analysis.io.nifti, analysis.partition,
-                sys.modules[__name__]):
+    for mod in (analysis.io.dicom_read, analysis.io.nifti, analysis.partition.counting,
+                analysis.partition.formulas, sys.modules[__name__]):
         h.update(Path(mod.__file__).read_bytes())
     return h.hexdigest()
 

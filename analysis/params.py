@@ -139,8 +139,12 @@ class PartitionParams(_Strict):
 
     #: "union": GTV means GTV ∪ GTVnd in the ratio features (SPEC); "primary": GTV only
     gtv_definition: Literal["union", "primary"] = "union"
-    #: station maps to use: reference (from the export) or predicted (by DiUNet)
-    stations: Literal["reference", "predicted"] = "predicted"
+    #: station maps to use: reference (from the export), predicted (by DiUNet), or cv
+    #: (out-of-fold predictions of 02_segment's cross-validation, segment.cv_folds)
+    stations: Literal["reference", "predicted", "cv"] = "predicted"
+    #: false: patients whose predicted stations failed segmentation QC (store table
+    #: segment_qc) are left out and counted in figure1_after_qc; true: kept
+    include_qc_failed: bool = False
 
 
 class RecurrenceParams(_Strict):
@@ -149,6 +153,9 @@ class RecurrenceParams(_Strict):
     tolerance_mm: float = Field(10.0, ge=0)
     #: station maps: "auto" = predicted (02_segment) where present, else reference
     stations: Literal["auto", "predicted", "reference"] = "auto"
+    #: bootstrap replicates of the patient-clustered CIs of site shares (Table 5, the
+    #: 10R/10L/4R/7 share); the seed is the run's ``seed``
+    share_ci_n_boot: int = Field(2000, ge=1)
 
 
 class SurvivalParams(_Strict):

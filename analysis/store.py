@@ -99,6 +99,50 @@ class CohortStore:
     def recurrences(self) -> pd.DataFrame:
         return self.read_table("recurrences")
 
+    def partition_features(self) -> pd.DataFrame:
+        """The partition feature table (written by 03_partition), checked.
+
+        Returns
+        -------
+        DataFrame of shape (patients, 110)
+            Index ``pid``; columns exactly :data:`analysis.labels.FEATURE_NAMES`, in
+            SPEC order; float values.
+
+        Raises
+        ------
+        StoreError
+            When the table is missing, or its index or columns differ: the message names
+            the missing, unexpected or misordered columns.
+        """
+        from analysis.labels import FEATURE_NAMES
+
+        path = self._table_path("partition_features")
+        if not path.exists():
+            raise StoreError(f"{path}: no partition feature table in the cohort store "
+                             "(run 03_partition)")
+        df = pd.read_parquet(path)
+        want = list(FEATURE_NAMES)
+        have = [str(c) for c in df.columns]
+        missing = [c for c in want if c not in have]
+        extra = [c for c in have if c not in want]
+        problems = []
+        if df.index.name != "pid":
+            problems.append(f"index is {df.index.name!r}, expected 'pid'")
+        if missing:
+            problems.append(f"{len(missing)} column(s) missing: {', '.join(missing[:8])}"
+                            + (" ..." if len(missing) > 8 else ""))
+        if extra:
+            problems.append(f"{len(extra)} unexpected column(s): {', '.join(extra[:8])}"
+                            + (" ..." if len(extra) > 8 else ""))
+        if not missing and not extra and have != want:
+            first = next(i for i, (a, b) in enumerate(zip(have, want, strict=True)) if a != b)
+            problems.append(f"columns not in SPEC order (position {first + 1}: "
+                            f"{have[first]!r}, expected {want[first]!r})")
+        if problems:
+            raise StoreError(f"{path}: not the 110 partition features of SPEC Table 2: "
+                             + "; ".join(problems))
+        return df
+
     # --- patients -----------------------------------------------------------------
     def patient_dir(self, pid: str) -> Path:
         return self.root / "patients" / pid

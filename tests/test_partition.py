@@ -264,7 +264,7 @@ def test_size_of_a_box_and_single_voxel():
 @pytest.mark.parametrize("brute_force_max", [P.BRUTE_FORCE_MAX_POINTS, 8])
 def test_size_of_flat_and_collinear_sets(brute_force_max, monkeypatch):
     # with a limit of 8 points the (degenerate) Qhull path runs
-    monkeypatch.setattr(P, "BRUTE_FORCE_MAX_POINTS", brute_force_max)
+    monkeypatch.setattr(P.formulas, "BRUTE_FORCE_MAX_POINTS", brute_force_max)
     plate = np.zeros((1, 12, 12), bool)
     plate[0, 1:11, 1:11] = True  # 100 voxels in one slice (a degenerate hull)
     # centres 9 voxels apart in y and in x: sqrt((9*0.8)^2 + (9*0.6)^2) = 9 mm = 0.9 cm
@@ -276,7 +276,7 @@ def test_size_of_flat_and_collinear_sets(brute_force_max, monkeypatch):
 
 @pytest.mark.parametrize("brute_force_max", [P.BRUTE_FORCE_MAX_POINTS, 8])
 def test_size_of_a_blob_against_brute_force(brute_force_max, monkeypatch):
-    monkeypatch.setattr(P, "BRUTE_FORCE_MAX_POINTS", brute_force_max)
+    monkeypatch.setattr(P.formulas, "BRUTE_FORCE_MAX_POINTS", brute_force_max)
     rng = np.random.default_rng(3)
     gtv = rng.random((6, 7, 8)) < 0.4  # ~130 voxels
     sp = np.array([2.5, 0.9, 1.1])

@@ -87,7 +87,7 @@ def test_cache_by_input_hash(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("recomputed although the inputs did not change")
 
-    monkeypatch.setattr(P, "partition_parameters", boom)
+    monkeypatch.setattr(P.cohort, "partition_parameters", boom)
     second = P.partition_table(good, cache_dir=cache)
     assert second.n_loaded == 2 and second.n_computed == 0
     pd.testing.assert_frame_equal(second.features, first.features)

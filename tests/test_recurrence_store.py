@@ -74,3 +74,98 @@ def test_failures_are_numbered_not_identified(store):
     tab = rc.failure_table(res.failures)
     assert tab["patient"].tolist() == [1]
     assert "patient #1: no stations_pred" in tab.loc[0, "error"]
+
+
+def test_rctv_per_station_is_partitions_rctv():
+    """RctvLN_i of 04 (no partition table) equals 03's, bit for bit, on a random case:
+    both now come from partition's count table. Fault injected once: a recurrence-own
+    formula dividing by the CTV volume instead of |LN_i| -> RctvLN_1 0.0441 vs 0.3
+    (all 16 differ)."""
+    from analysis import partition as P
+
+    rng = np.random.default_rng(3)
+    lab = rng.integers(0, 17, size=(6, 7, 8)).astype(np.uint8)
+    ctv = rng.random(lab.shape) < 0.4
+    none = np.zeros(lab.shape, bool)
+    ref = P.partition_parameters_reference(ctv, none, none, lab, (1.0, 1.0, 1.0))
+    got = rc.rctv_per_station(lab, ctv)
+    assert list(got) == [f"RctvLN_{i}" for i in range(1, 17)]
+    np.testing.assert_array_equal(np.array(list(got.values())),
+                                  ref[list(got)].to_numpy())
+
+
+def _params(stations: str = "reference"):
+    from analysis.params import load_params
+
+    p = load_params("params/ci.yaml")
+    return p.model_copy(update={
+        "scheduler": "serial",
+        "recurrence": p.recurrence.model_copy(update={"stations": stations,
+                                                      "tolerance_mm": 5.0})})
+
+
+def _recurrences() -> pd.DataFrame:
+    # both sites at voxel (6, 6, 6) = LPS (4, 4, 4) mm: station 10R
+    return pd.DataFrame({"pid": ["A", "B"], "site_no": [1, 1], "x_mm": [4.0, 4.0],
+                         "y_mm": [4.0, 4.0], "z_mm": [4.0, 4.0]})
+
+
+def test_recurrence_analysis_skips_without_recurrence_table(store):
+    res = rc.recurrence_analysis(store, _params())
+    assert res.skipped and "No recurrence sites" in res.skip_reason
+    assert res.outputs == [] and res.get(rc.cohort.TABLE5) is None
+    assert "No recurrence sites" in res.report()
+
+
+def test_recurrence_analysis_skips_without_images(tmp_path):
+    s = CohortStore(tmp_path / "bare")
+    s.write_table("cohort", pd.DataFrame({"lc_event": [1]}, index=pd.Index(["A"],
+                                                                           name="pid")))
+    s.write_table("recurrences", _recurrences().iloc[:1])
+    res = rc.recurrence_analysis(s, _params())
+    assert res.skipped and "No patient has images" in res.skip_reason
+
+
+def test_recurrence_analysis_on_a_tiny_store(store, tmp_path):
+    """Hand check: both sites in 10R; A's gross tumour sits in 10R, B's does not, so
+    GTV affected 1, CTV-GTV 1; RctvLN_13 (10R) = 0 from the maps (CTV only in 4R),
+    0.75 once 03's feature table says so; predicted maps: B has none -> a failure."""
+    store.write_table("recurrences", _recurrences())
+    res = rc.recurrence_analysis(store, _params())
+    assert not res.skipped and res.stations_name == "stations_ref"
+    names = [o.name for o in res.outputs]
+    assert names == [rc.cohort.SITE_ASSIGNMENT, rc.cohort.TABLE5, rc.cohort.TOP4_SHARE,
+                     rc.cohort.STATION_MAP, rc.cohort.STATION_BARS, rc.cohort.APPENDIX2]
+    t5 = res.get(rc.cohort.TABLE5)
+    assert (t5.loc["10R", "n"], t5.loc["10R", "gtv_affected"], t5.loc["10R", "ctv_gtv"]) \
+        == (2, 1, 1)
+    assert t5.loc["10R", "rctv_mean"] == 0.0
+    assert "computed here from stations_ref" in res.report()
+    a2 = res.get(rc.cohort.APPENDIX2)
+    assert (a2.loc["10R", "n_involved"], a2.loc["10R", "n_same"]) == (1, 1)
+    # with 03's table, RctvLN_i is read from it (checked reader)
+    from analysis.labels import FEATURE_NAMES
+
+    feats = pd.DataFrame(0.0, index=pd.Index(["A", "B"], name="pid"),
+                         columns=list(FEATURE_NAMES))
+    feats["RctvLN_13"] = 0.75
+    store.write_table("partition_features", feats)
+    res2 = rc.recurrence_analysis(store, _params())
+    assert res2.get(rc.cohort.TABLE5).loc["10R", "rctv_mean"] == 0.75
+    assert "from partition_features.parquet" in res2.report()
+    # a damaged table is an error, not a silent fallback
+    store.write_table("partition_features", feats.drop(columns=["RctvLN_13"]))
+    with pytest.raises(Exception, match="RctvLN_13"):
+        rc.recurrence_analysis(store, _params())
+    # predicted maps: only A has them -> B is a numbered failure, written first
+    store.write_table("partition_features", feats)
+    res3 = rc.recurrence_analysis(store, _params("predicted"))
+    assert res3.outputs[0].name == rc.cohort.FAILURES
+    assert res3.get(rc.cohort.FAILURES)["patient"].tolist() == [1]
+    # write: every output goes through Outputs, in order
+    from analysis.outputs import Outputs
+
+    out = Outputs("t", "04_recurrence", phantom=True, root=tmp_path / "reports")
+    assert res.write(out) == names
+    assert (tmp_path / "reports" / "t" / "tables" / f"{rc.cohort.TABLE5}.csv").exists()
+    assert (tmp_path / "reports" / "t" / "figures" / f"{rc.cohort.STATION_MAP}.png").exists()

@@ -1,0 +1,163 @@
+"""What 03_partition shows: summary tables and figures (no patient identifier in any)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analysis.labels import FEATURE_NAMES, N_STATIONS, OVERLAP_STATIONS, RATIO_FAMILIES, STATIONS
+from analysis.partition.cohort import PartitionTable
+
+
+def feature_summary(features: pd.DataFrame) -> pd.DataFrame:
+    """Per feature across patients: mean, sd, min, median, max, patients with a non-zero
+    value, and the paper's Table 2 range where it gives one (``paper_min/max``).
+
+    Returns a DataFrame indexed by feature (SPEC order) with ``row`` (Table 2 number).
+    """
+    from analysis.paper import TABLE2_RANGES
+
+    f = features.reindex(columns=list(FEATURE_NAMES))
+    out = pd.DataFrame({
+        "row": [FEATURE_NAMES.index(n) + 1 for n in f.columns],
+        "mean": f.mean(), "sd": f.std(ddof=1), "min": f.min(), "median": f.median(),
+        "max": f.max(), "n_nonzero": (f != 0).sum(),
+    })
+    ratio = out.index.str.startswith(tuple(f"{fam}_" for fam in RATIO_FAMILIES))
+    overlap = out.index.str.startswith("CTV_overlaps_")
+    out["paper_min"] = np.where(ratio, 0.0, np.where(overlap, 0.0, np.nan))
+    out["paper_max"] = np.where(ratio | overlap, 1.0, np.nan)
+    for name, (lo, hi) in TABLE2_RANGES.items():
+        out.loc[name, ["paper_min", "paper_max"]] = [lo, hi]
+    out.index.name = "feature"
+    return out
+
+
+def issue_summary(table: PartitionTable) -> pd.DataFrame:
+    """Failures and warnings of a :class:`PartitionTable`, counted by message, with the
+    patient identifiers removed (for reports): columns ``kind, message, n_patients``."""
+    rows = []
+    for pid, err in table.failures["error"].items():
+        rows.append(("failure", str(err).replace(str(pid), "<pid>"), pid))
+    for pid, msg in table.warnings[["pid", "warning"]].itertuples(index=False):
+        rows.append(("warning", str(msg).replace(str(pid), "<pid>"), pid))
+    df = pd.DataFrame(rows, columns=["kind", "message", "pid"])
+    if df.empty:
+        return pd.DataFrame({"kind": pd.Series(dtype=object),
+                             "message": pd.Series(dtype=object),
+                             "n_patients": pd.Series(dtype=int)})
+    return (df.groupby(["kind", "message"])["pid"].nunique().rename("n_patients")
+            .reset_index().sort_values(["kind", "n_patients"], ascending=[True, False],
+                                       ignore_index=True))
+
+
+def coverage_heatmap(features: pd.DataFrame, family: str = "RctvLN"):
+    """Heatmap of one ratio family (default CTV coverage ``RctvLN_i``): patients (rows,
+    numbered 1..n in table order, no identifiers) x the 16 stations. Returns a Figure."""
+    import matplotlib.pyplot as plt
+
+    if family not in RATIO_FAMILIES:
+        raise ValueError(f"family: expected one of {RATIO_FAMILIES}, got {family!r}")
+    cols = [f"{family}_{i}" for i in range(1, N_STATIONS + 1)]
+    data = features[cols].to_numpy(dtype=float)
+    n = len(data)
+    fig, ax = plt.subplots(figsize=(7.5, max(3.0, min(12.0, 0.06 * n + 2.0))))
+    im = ax.imshow(data, aspect="auto", interpolation="nearest", cmap="viridis", vmin=0,
+                   vmax=1, extent=(-0.5, N_STATIONS - 0.5, n + 0.5, 0.5))
+    ax.set_xticks(range(N_STATIONS), STATIONS)
+    ax.set_xlabel("station")
+    ax.set_ylabel(f"patient (1..{n})")
+    ax.set_title(f"{family}_i by station")
+    fig.colorbar(im, ax=ax, label=family)
+    fig.tight_layout()
+    return fig
+
+
+def family_distributions(features: pd.DataFrame):
+    """Box plots of the six ratio families by station (one panel each). Returns a Figure."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(3, 2, figsize=(11, 9), sharey=True)
+    for ax, fam in zip(axes.ravel(), RATIO_FAMILIES, strict=True):
+        cols = [f"{fam}_{i}" for i in range(1, N_STATIONS + 1)]
+        ax.boxplot([features[c].to_numpy(dtype=float) for c in cols], showfliers=True,
+                   flierprops={"markersize": 2})
+        ax.set_xticks(range(1, N_STATIONS + 1), STATIONS, fontsize=7)
+        ax.set_title(fam)
+        ax.set_ylim(-0.02, 1.02)
+    fig.tight_layout()
+    return fig
+
+
+def scalar_distributions(features: pd.DataFrame):
+    """Histograms of rows 97-102 and 110, and the share of patients with each of rows
+    103-109 set. Returns a Figure."""
+    import matplotlib.pyplot as plt
+
+    from analysis.paper import TABLE2_RANGES
+
+    names = ["CTV_volume", "GTVnd_volume", "image_resolution", "n_LN_CTV", "n_LN_GTVnd",
+             "GTV_lung_location", "GTV_size_cm"]
+    fig, axes = plt.subplots(2, 4, figsize=(13, 6))
+    for ax, name in zip(axes.ravel(), names, strict=False):
+        v = features[name].to_numpy(dtype=float)
+        discrete = name in ("n_LN_CTV", "n_LN_GTVnd", "GTV_lung_location")
+        if discrete:
+            vals, cnt = np.unique(v, return_counts=True)
+            ax.bar(vals, cnt, width=0.8)
+        else:
+            ax.hist(v, bins=20)
+        title = name
+        if name in TABLE2_RANGES:
+            lo, hi = TABLE2_RANGES[name]
+            title += f"\n(paper's range {lo:g}-{hi:g})"
+        ax.set_title(title, fontsize=9)
+    ax = axes.ravel()[-1]
+    cols = [f"CTV_overlaps_{s}" for s in OVERLAP_STATIONS]
+    ax.bar(range(len(cols)), features[cols].mean().to_numpy(), width=0.8)
+    ax.set_xticks(range(len(cols)), OVERLAP_STATIONS)
+    ax.set_ylim(0, 1)
+    ax.set_title("CTV_overlaps (share of patients)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def qc_exclusion_table(table: PartitionTable) -> pd.DataFrame:
+    """The patients left out by segmentation QC, numbered 1..k (no identifiers), with
+    their reasons: columns ``patient, reasons`` (empty when nobody was left out)."""
+    ex = table.excluded
+    return pd.DataFrame({"patient": np.arange(1, len(ex) + 1, dtype=int),
+                         "reasons": ex["reasons"].astype(str).to_numpy(dtype=object)})
+
+
+def figure1_after_qc(screening: pd.DataFrame, table: PartitionTable) -> pd.DataFrame:
+    """Figure 1 counted through to the partition: screened, excluded at ingest (by
+    reason, as 01_ingest's ``figure1_table``), included, excluded by segmentation QC (by
+    reason; one row per distinct reason text of a patient, so the rows add up),
+    partition failed, analysed.
+
+    Parameters
+    ----------
+    screening : DataFrame
+        The store's screening table (``included``, ``reason_code``).
+    table : PartitionTable
+        From :func:`analysis.partition.partition_table_for_params` (its ``excluded``,
+        ``failures`` and ``features``).
+
+    Returns
+    -------
+    DataFrame with columns ``step, reason, n``; ``included - QC total - partition failed
+    = analysed``.
+    """
+    from analysis.ingest import figure1_table
+
+    f1 = figure1_table(screening)
+    f1["step"] = f1["step"].replace({"excluded": "excluded at ingest"})
+    rows = [tuple(r) for r in f1.itertuples(index=False)]
+    by_reason = table.excluded["reasons"].astype(str).value_counts()
+    rows += [("excluded by segmentation QC", str(r), int(n))
+             for r, n in sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0]))]
+    rows.append(("excluded by segmentation QC", "total", len(table.excluded)))
+    rows.append(("partition failed", "total", len(table.failures)))
+    rows.append(("analysed", "", len(table.features)))
+    return pd.DataFrame(rows, columns=["step", "reason", "n"])
