@@ -343,6 +343,33 @@ def model_inputs(features: pd.DataFrame, cohort: pd.DataFrame, model_params,
     return X, y, excluded
 
 
+@dataclass
+class ModelInputs:
+    """The checked model inputs of a run (:func:`inputs_from_store`).
+
+    X : DataFrame (n_patients, n_features) indexed by pid; y : Series (n_patients,) of 0/1;
+    excluded : DataFrame pid, reason (patients without a usable label).
+    """
+
+    X: pd.DataFrame
+    y: pd.Series
+    excluded: pd.DataFrame
+
+    def describe(self, model_params) -> str:
+        """One Markdown line: patients, recurrences, label, candidate features, exclusions."""
+        horizon = (f", horizon {model_params.horizon_months:g} months"
+                   if model_params.label == "horizon" else "")
+        return (f"**{len(self.y)} patients** ({int(self.y.sum())} recurred, label "
+                f"`{model_params.label}`{horizon}), **{self.X.shape[1]} candidate "
+                f"features**; {len(self.excluded)} excluded.")
+
+
+def inputs_from_store(store, model_params) -> ModelInputs:
+    """:func:`model_inputs` on a cohort store's ``partition_features`` and cohort tables."""
+    return ModelInputs(*model_inputs(store.read_table("partition_features"), store.cohort(),
+                                     model_params))
+
+
 # --------------------------------------------------------------------------------------
 # The pipeline
 # --------------------------------------------------------------------------------------

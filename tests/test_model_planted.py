@@ -7,15 +7,10 @@ import pandas.testing as pdt
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from analysis.model_eval import (
-    ceiling_auc,
-    nested_cv,
-    nested_summary,
-    optimism_corrected_auc,
-    selection_frequency,
-    synthetic_table,
-)
+from analysis.model_eval import nested_cv, nested_summary, optimism_corrected_auc
+from analysis.model_features import selection_frequency
 from analysis.params import ModelParams
+from analysis.phantom.model_checks import ceiling_auc, synthetic_table
 
 #: few, small forests: each fit of the whole procedure is ~20 small forests
 MP = ModelParams(grid_max_depth=[3], grid_n_estimators=[20], grid_min_samples_leaf=[3],
@@ -44,7 +39,7 @@ def test_nested_auc_near_planted_ceiling(planted):
     # and its simulated distribution over fresh labels from the same risks
     oracle = roc_auc_score(st.y, st.risk)
     c_mean, c_lo, c_hi = ceiling_auc(st.risk, 100, seed=0)
-    auc = nested_summary(res, 10, seed=0).loc["pooled out-of-fold AUC", "value"]
+    auc = nested_summary(res, 10, seed=0).pooled.value
     assert abs(oracle - c_mean) < 0.06  # the sample's own oracle AUC is a typical draw
     # no procedure beats the truth beyond sampling noise; small forests on 80 training
     # patients with 12 noise features lose ~0.11 (seen on seeds 2, 3, 5): allow 0.15
@@ -56,8 +51,8 @@ def test_optimism_correction_orders():
     st = synthetic_table(60, n_informative=2, n_noise=2, effect=2.0, seed=3)
     summary, per = optimism_corrected_auc(st.X, st.y, MP, seed=4, progress=False)
     assert len(per) == 2
-    app = summary.loc["apparent AUC", "value"]
-    cor = summary.loc["optimism-corrected AUC", "value"]
+    app = summary.apparent.value
+    cor = summary.corrected.value
     np.testing.assert_allclose(app - per["optimism"].mean(), cor, rtol=1e-12)  # definition
     assert (per["optimism"] > 0).all()  # in-bag AUC of a forest beats its out-of-sample AUC
 
@@ -71,4 +66,5 @@ def test_nested_cv_same_seed_same_tables():
     pdt.assert_frame_equal(a.folds, b.folds)
     pdt.assert_frame_equal(a.oof, b.oof)
     pdt.assert_frame_equal(a.selection, b.selection)
-    pdt.assert_frame_equal(nested_summary(a, 20, 0), nested_summary(b, 20, 0))
+    pdt.assert_frame_equal(nested_summary(a, 20, 0).table(),
+                           nested_summary(b, 20, 0).table())
