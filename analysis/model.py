@@ -42,7 +42,12 @@ from sklearn.base import BaseEstimator
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.feature_selection import RFECV
 from sklearn.feature_selection._base import SelectorMixin
-from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
+from sklearn.model_selection import (
+    GridSearchCV,
+    StratifiedGroupKFold,
+    StratifiedKFold,
+    train_test_split,
+)
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -373,7 +378,8 @@ def inputs_from_store(store, model_params) -> ModelInputs:
 # --------------------------------------------------------------------------------------
 # The pipeline
 # --------------------------------------------------------------------------------------
-def build_pipeline(model_params, seed: int, n_jobs: int | None = None) -> Pipeline:
+def build_pipeline(model_params, seed: int, n_jobs: int | None = None,
+                   grouped: bool = False) -> Pipeline:
     """The paper's procedure as one unfitted Pipeline (scale, filter, RFECV, grid-searched RF).
 
     Parameters
@@ -385,6 +391,10 @@ def build_pipeline(model_params, seed: int, n_jobs: int | None = None) -> Pipeli
     n_jobs : int, optional
         Workers for RFECV's folds and the grid search (default ``model_params.n_jobs``);
         the forests themselves run single-threaded to avoid oversubscription.
+    grouped : bool
+        Inner folds by :class:`~sklearn.model_selection.StratifiedGroupKFold`: all rows of
+        a group (copies of one patient in a bootstrap sample) fall in the same fold. Fit
+        with ``pipe.fit(X, y, rfe__groups=g, rf__groups=g)``.
 
     Returns
     -------
@@ -393,7 +403,8 @@ def build_pipeline(model_params, seed: int, n_jobs: int | None = None) -> Pipeli
     """
     mp = model_params
     n_jobs = mp.n_jobs if n_jobs is None else n_jobs
-    cv = StratifiedKFold(n_splits=mp.cv_folds, shuffle=True, random_state=seed)
+    fold = StratifiedGroupKFold if grouped else StratifiedKFold
+    cv = fold(n_splits=mp.cv_folds, shuffle=True, random_state=seed)
     rfe = RFECV(
         RandomForestClassifier(n_estimators=mp.rfe_n_estimators, random_state=seed,
                                n_jobs=1),

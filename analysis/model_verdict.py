@@ -7,10 +7,10 @@ import pandas as pd
 
 from analysis import paper
 from analysis.model_calibration import CalibrationSummary
-from analysis.model_eval import NestedSummary, OptimismSummary, SplitAUC
+from analysis.model_eval import Bootstrap632Summary, NestedSummary, SplitAUC
 
 
-def verdict(split: SplitAUC, nested: NestedSummary, optimism: OptimismSummary,
+def verdict(split: SplitAUC, nested: NestedSummary, boot: Bootstrap632Summary,
             calib: CalibrationSummary, freq: pd.DataFrame, dc: pd.DataFrame, n_valid: int,
             ceiling: tuple[float, float, float] | None = None,
             phantom: bool = True) -> str:
@@ -19,7 +19,7 @@ def verdict(split: SplitAUC, nested: NestedSummary, optimism: OptimismSummary,
     Parameters
     ----------
     split : :meth:`SplitAUC.from_table7` of Table 7; nested : :func:`nested_summary`;
-    optimism : summary of :func:`optimism_corrected_auc`; calib : :func:`calibration_summary`;
+    boot : summary of :func:`bootstrap_632plus`; calib : :func:`calibration_summary`;
     freq : :func:`selection_frequency` (column ``frequency``); dc : :func:`decision_curve`
     (out-of-fold; columns threshold, model, treat_all); n_valid : validation patients;
     ceiling : planted ceiling AUC (mean, lo, hi) on the phantom, if known.
@@ -29,7 +29,7 @@ def verdict(split: SplitAUC, nested: NestedSummary, optimism: OptimismSummary,
     ncv = nested.pooled
     fold_mean = nested.fold_mean
     fold_sd = nested.fold_sd.value
-    opt = optimism.corrected
+    b632 = boot.auc
     honest = float(ncv.value)
     parts = []
     if phantom:
@@ -43,8 +43,9 @@ def verdict(split: SplitAUC, nested: NestedSummary, optimism: OptimismSummary,
         f"Refitting the whole procedure inside repeated nested cross-validation gives an "
         f"out-of-fold AUC of {honest:.2f} (95% CI {ncv.lo:.2f}-{ncv.hi:.2f}; per-fold "
         f"mean {fold_mean.value:.2f}, SD {fold_sd:.2f}, range {fold_mean.lo:.2f}-"
-        f"{fold_mean.hi:.2f}); the bootstrap optimism-corrected AUC is "
-        f"{opt.value:.2f} (approx. {opt.lo:.2f}-{opt.hi:.2f}).")
+        f"{fold_mean.hi:.2f}); the 0.632+ bootstrap AUC is {b632.value:.2f} "
+        + (f"(approx. {b632.lo:.2f}-{b632.hi:.2f})." if np.isfinite(b632.lo) else
+           f"(no interval with {boot.n_boot} resamples; one needs at least 200)."))
     gap_tr = tr - honest
     gap_va = va - honest
     if gap_va > 0.03:
@@ -59,11 +60,10 @@ def verdict(split: SplitAUC, nested: NestedSummary, optimism: OptimismSummary,
           f"{va_hi - va_lo:.2f} wide, so one split of {n_valid} patients cannot pin the "
           f"model's accuracy down.")
     parts.append(s)
-    if opt.value - honest > 0.05:
-        parts.append(f"The optimism-corrected AUC exceeds the nested estimate by "
-                     f"{opt.value - honest:.2f}: for a random forest, which fits its "
-                     f"training patients almost perfectly, Harrell's correction "
-                     f"under-corrects; the nested estimate is the one to trust.")
+    if abs(b632.value - honest) > 0.05:
+        parts.append(f"The 0.632+ and nested estimates differ by "
+                     f"{abs(b632.value - honest):.2f}; the nested estimate, which never "
+                     f"scores a patient the procedure saw, is the primary one.")
     if ncv.lo > 0.5:
         parts.append("The data support some discrimination above chance.")
     else:

@@ -8,7 +8,7 @@ import pytest
 
 from analysis import paper
 from analysis.model_calibration import CalibrationSummary, decision_curve
-from analysis.model_eval import Estimate, NestedSummary, OptimismSummary, SplitAUC
+from analysis.model_eval import Bootstrap632Summary, Estimate, NestedSummary, SplitAUC
 from analysis.model_verdict import verdict
 from analysis.phantom.model_checks import (
     ceiling_table,
@@ -22,16 +22,18 @@ def _inputs(valid_auc: float, nested_auc: float, nested_lo: float):
     nested = NestedSummary(fold_mean=Estimate(nested_auc - 0.01, 0.5, 0.8),
                            fold_sd=Estimate(0.08),
                            pooled=Estimate(nested_auc, nested_lo, 0.8),
-                           n_selected=Estimate(5.0, 3.0, 7.0))
-    nan = float("nan")
-    opt = OptimismSummary(apparent=Estimate(0.99), mean_optimism=Estimate(0.29, nan, nan),
-                          corrected=Estimate(0.70, 0.65, 0.74))
+                           n_selected=Estimate(5.0, 3.0, 7.0),
+                           over_repeats=Estimate(nested_auc, nested_auc - 0.02,
+                                                 nested_auc + 0.02))
+    boot = Bootstrap632Summary(apparent=Estimate(0.99), oob=Estimate(0.60),
+                               relative_overfitting=0.8, weight=0.9,
+                               auc=Estimate(0.62), n_boot=8)
     calib = CalibrationSummary(brier=0.20, brier_prevalence=0.25, mean_predicted=0.5,
                                observed_rate=0.5)
     freq = pd.DataFrame({"frequency": [1.0, 0.9, 0.4, 0.0]}, index=list("abcd"))
     y = np.array([0, 0, 1, 1])
     dc = decision_curve(y, np.array([0.1, 0.4, 0.35, 0.8]), [0.2, 0.5])
-    return split, nested, opt, calib, freq, dc
+    return split, nested, boot, calib, freq, dc
 
 
 def test_verdict_overstated_from_numbers():
@@ -43,6 +45,7 @@ def test_verdict_overstated_from_numbers():
     assert "recovers 57% of" in text  # (0.66 - 0.5) / (0.78 - 0.5)
     assert "2 feature(s) kept in at least 80%" in text
     assert f"{paper.TABLE7['auc'][1]:.2f}" in text
+    assert "0.632+ bootstrap AUC is 0.62 (no interval with 8 resamples" in text
 
 
 def test_verdict_agrees_and_no_signal():
@@ -53,11 +56,11 @@ def test_verdict_agrees_and_no_signal():
 
 
 def test_summary_tables_carry_the_typed_values():
-    _, nested, opt, calib, _, _ = _inputs(0.8, 0.66, 0.56)
+    _, nested, boot, calib, _, _ = _inputs(0.8, 0.66, 0.56)
     t = nested.table()
     assert t.loc["pooled out-of-fold AUC", "value"] == 0.66
     assert t.loc["mean AUC over outer folds", "hi"] == 0.8
-    assert opt.table().loc["optimism-corrected AUC", "lo"] == 0.65
+    assert boot.table().loc["0.632+ AUC", "value"] == 0.62
     assert calib.table().loc["Brier score (out-of-fold)", "value"] == 0.20
 
 
