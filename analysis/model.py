@@ -42,7 +42,12 @@ from sklearn.base import BaseEstimator
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.feature_selection import RFECV
 from sklearn.feature_selection._base import SelectorMixin
-from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
+from sklearn.model_selection import (
+    GridSearchCV,
+    StratifiedGroupKFold,
+    StratifiedKFold,
+    train_test_split,
+)
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -343,10 +348,38 @@ def model_inputs(features: pd.DataFrame, cohort: pd.DataFrame, model_params,
     return X, y, excluded
 
 
+@dataclass
+class ModelInputs:
+    """The checked model inputs of a run (:func:`inputs_from_store`).
+
+    X : DataFrame (n_patients, n_features) indexed by pid; y : Series (n_patients,) of 0/1;
+    excluded : DataFrame pid, reason (patients without a usable label).
+    """
+
+    X: pd.DataFrame
+    y: pd.Series
+    excluded: pd.DataFrame
+
+    def describe(self, model_params) -> str:
+        """One Markdown line: patients, recurrences, label, candidate features, exclusions."""
+        horizon = (f", horizon {model_params.horizon_months:g} months"
+                   if model_params.label == "horizon" else "")
+        return (f"**{len(self.y)} patients** ({int(self.y.sum())} recurred, label "
+                f"`{model_params.label}`{horizon}), **{self.X.shape[1]} candidate "
+                f"features**; {len(self.excluded)} excluded.")
+
+
+def inputs_from_store(store, model_params) -> ModelInputs:
+    """:func:`model_inputs` on a cohort store's ``partition_features`` and cohort tables."""
+    return ModelInputs(*model_inputs(store.read_table("partition_features"), store.cohort(),
+                                     model_params))
+
+
 # --------------------------------------------------------------------------------------
 # The pipeline
 # --------------------------------------------------------------------------------------
-def build_pipeline(model_params, seed: int, n_jobs: int | None = None) -> Pipeline:
+def build_pipeline(model_params, seed: int, n_jobs: int | None = None,
+                   grouped: bool = False) -> Pipeline:
     """The paper's procedure as one unfitted Pipeline (scale, filter, RFECV, grid-searched RF).
 
     Parameters
@@ -358,6 +391,10 @@ def build_pipeline(model_params, seed: int, n_jobs: int | None = None) -> Pipeli
     n_jobs : int, optional
         Workers for RFECV's folds and the grid search (default ``model_params.n_jobs``);
         the forests themselves run single-threaded to avoid oversubscription.
+    grouped : bool
+        Inner folds by :class:`~sklearn.model_selection.StratifiedGroupKFold`: all rows of
+        a group (copies of one patient in a bootstrap sample) fall in the same fold. Fit
+        with ``pipe.fit(X, y, rfe__groups=g, rf__groups=g)``.
 
     Returns
     -------
@@ -366,7 +403,8 @@ def build_pipeline(model_params, seed: int, n_jobs: int | None = None) -> Pipeli
     """
     mp = model_params
     n_jobs = mp.n_jobs if n_jobs is None else n_jobs
-    cv = StratifiedKFold(n_splits=mp.cv_folds, shuffle=True, random_state=seed)
+    fold = StratifiedGroupKFold if grouped else StratifiedKFold
+    cv = fold(n_splits=mp.cv_folds, shuffle=True, random_state=seed)
     rfe = RFECV(
         RandomForestClassifier(n_estimators=mp.rfe_n_estimators, random_state=seed,
                                n_jobs=1),

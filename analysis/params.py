@@ -218,8 +218,8 @@ class ModelParams(_Strict):
     n_jobs: int = 2
     #: add clinical variables to the 110 partition features
     include_clinical: bool = False
-    #: bootstrap refits of the whole procedure for the optimism-corrected AUC (Harrell)
-    n_optimism_bootstrap: int = Field(8, ge=1)
+    #: bootstrap refits of the whole procedure for the 0.632+ AUC (an interval needs >= 200)
+    n_632plus_bootstrap: int = Field(8, ge=1)
     #: repeats of permutation importance on the validation split
     permutation_repeats: int = Field(10, ge=1)
     #: bins of the calibration curve (quantile bins of the out-of-fold risk)

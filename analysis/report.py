@@ -514,6 +514,8 @@ def _select(chain: list[str], only: list[str] | None) -> set[str]:
 def build_manifest(params: Params, params_file: str | Path, results: list[StepResult],
                    started: datetime, data_root: Path | None = None) -> dict:
     """The run's manifest (no identifier: digests and counts only)."""
+    from analysis.model_artefact import manifest_entry  # 06_model's saved model
+
     return {
         "run_name": params.run_name,
         "params_file": _params_arg(Path(params_file)),
@@ -527,6 +529,7 @@ def build_manifest(params: Params, params_file: str | Path, results: list[StepRe
         "git": git_state(),
         "source_digest": source_digest(),
         "inputs": input_hashes(params, data_root),
+        "model_artefact": manifest_entry(params.run_name, data_root),
         "notebooks": [{"notebook": r.notebook, "status": r.status,
                        "seconds": None if r.seconds is None else round(r.seconds, 2),
                        "n_outputs": len(r.outputs)} for r in results],

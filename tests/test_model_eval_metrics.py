@@ -6,20 +6,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.model_eval import (
-    bootstrap_metrics,
+from analysis.model_calibration import (
     brier_score,
     calibration_summary,
     calibration_table,
-    ceiling_auc,
-    classification_metrics,
     decision_curve,
     net_benefit,
+    threshold_grid,
+)
+from analysis.model_eval import (
+    bootstrap_metrics,
+    classification_metrics,
     percentile_ci,
     roc_band,
     stratified_bootstrap_index,
-    threshold_grid,
 )
+from analysis.phantom.model_checks import ceiling_auc
 
 Y = np.array([1, 1, 1, 0, 0, 0])
 P = np.array([0.9, 0.6, 0.4, 0.7, 0.2, 0.1])
@@ -66,7 +68,8 @@ def test_brier_and_calibration_by_hand():
     np.testing.assert_allclose(cal["observed_rate"], [1 / 3, 2 / 3], atol=1e-12)
     assert cal["n_patients"].tolist() == [3, 3]
     cs = calibration_summary(Y, P)
-    assert cs.loc["Brier score, prevalence only", "value"] == pytest.approx(0.25, abs=1e-12)
+    assert cs.brier_prevalence == pytest.approx(0.25, abs=1e-12)
+    assert cs.table().loc["Brier score, prevalence only", "value"] == cs.brier_prevalence
 
 
 def test_bootstrap_is_seeded_and_brackets_point():

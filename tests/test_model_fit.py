@@ -9,8 +9,10 @@ import pytest
 
 from analysis import paper
 from analysis.model import build_pipeline, fit_paper_model, table6, table6_summary
-from analysis.model_eval import permutation_table, synthetic_table, table7
+from analysis.model_eval import table7
+from analysis.model_features import permutation_table
 from analysis.params import ModelParams
+from analysis.phantom.model_checks import synthetic_table
 
 #: tiny settings so the file runs in seconds on a shared CPU
 MP = ModelParams(grid_max_depth=[2, None], grid_n_estimators=[15], grid_min_samples_leaf=[2],

@@ -15,8 +15,9 @@ from analysis.model import (
     make_labels,
     model_inputs,
 )
-from analysis.model_eval import nested_cv, synthetic_table
+from analysis.model_eval import nested_cv
 from analysis.params import ModelParams
+from analysis.phantom.model_checks import synthetic_table
 
 PIDS = ["p1", "p2", "p3", "p4", "p5"]
 

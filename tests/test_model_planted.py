@@ -7,20 +7,15 @@ import pandas.testing as pdt
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from analysis.model_eval import (
-    ceiling_auc,
-    nested_cv,
-    nested_summary,
-    optimism_corrected_auc,
-    selection_frequency,
-    synthetic_table,
-)
+from analysis.model_eval import auc_632plus, bootstrap_632plus, nested_cv, nested_summary
+from analysis.model_features import selection_frequency
 from analysis.params import ModelParams
+from analysis.phantom.model_checks import ceiling_auc, synthetic_table
 
 #: few, small forests: each fit of the whole procedure is ~20 small forests
 MP = ModelParams(grid_max_depth=[3], grid_n_estimators=[20], grid_min_samples_leaf=[3],
                  rfe_n_estimators=10, rfe_step=2, cv_folds=3, nested_outer_folds=3,
-                 nested_repeats=1, n_jobs=1, n_optimism_bootstrap=2)
+                 nested_repeats=1, n_jobs=1, n_632plus_bootstrap=2)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +39,7 @@ def test_nested_auc_near_planted_ceiling(planted):
     # and its simulated distribution over fresh labels from the same risks
     oracle = roc_auc_score(st.y, st.risk)
     c_mean, c_lo, c_hi = ceiling_auc(st.risk, 100, seed=0)
-    auc = nested_summary(res, 10, seed=0).loc["pooled out-of-fold AUC", "value"]
+    auc = nested_summary(res, 10, seed=0).pooled.value
     assert abs(oracle - c_mean) < 0.06  # the sample's own oracle AUC is a typical draw
     # no procedure beats the truth beyond sampling noise; small forests on 80 training
     # patients with 12 noise features lose ~0.11 (seen on seeds 2, 3, 5): allow 0.15
@@ -52,14 +47,34 @@ def test_nested_auc_near_planted_ceiling(planted):
     assert auc >= oracle - 0.15
 
 
-def test_optimism_correction_orders():
+def test_632plus_rule_by_hand():
+    # apparent 1.0, out-of-bag 0.7: R = (1 - 0.7) / (1 - 0.5) = 0.6,
+    # w = 0.632 / (1 - 0.368 * 0.6) = 0.632 / 0.7792, estimate = 1 - w * 0.3
+    est, r, w = auc_632plus(1.0, 0.7)
+    assert r == pytest.approx(0.6, abs=1e-12)
+    assert w == pytest.approx(0.632 / 0.7792, abs=1e-12)
+    assert est == pytest.approx(1 - 0.3 * 0.632 / 0.7792, abs=1e-12)  # 0.756673...
+    # out-of-bag below chance is truncated at 0.5: R = 1, w = 1, estimate 0.5
+    assert auc_632plus(0.9, 0.45) == pytest.approx((0.5, 1.0, 1.0), abs=1e-12)
+    # no overfitting (out-of-bag >= apparent): R = 0, the plain 0.632 rule
+    # 0.368 * 0.8 + 0.632 * 0.85 = 0.2944 + 0.5372
+    assert auc_632plus(0.8, 0.85) == pytest.approx((0.8316, 0.0, 0.632), abs=1e-12)
+
+
+def test_632plus_summary_is_the_rule_on_its_parts():
     st = synthetic_table(60, n_informative=2, n_noise=2, effect=2.0, seed=3)
-    summary, per = optimism_corrected_auc(st.X, st.y, MP, seed=4, progress=False)
-    assert len(per) == 2
-    app = summary.loc["apparent AUC", "value"]
-    cor = summary.loc["optimism-corrected AUC", "value"]
-    np.testing.assert_allclose(app - per["optimism"].mean(), cor, rtol=1e-12)  # definition
-    assert (per["optimism"] > 0).all()  # in-bag AUC of a forest beats its out-of-sample AUC
+    res = bootstrap_632plus(st.X, st.y, MP, seed=4, n_boot=3, progress=False)
+    s = res.summary
+    assert len(res.per_boot) == 3
+    assert s.oob.value == pytest.approx(res.per_boot["auc_oob"].mean(), abs=1e-12)
+    assert s.auc.value == pytest.approx(auc_632plus(s.apparent.value, s.oob.value)[0],
+                                        abs=1e-12)
+    assert s.apparent.value > s.oob.value  # a forest scores its own patients better
+    # about 36.8% of 60 patients are left out of each resample
+    assert res.per_boot["n_oob"].between(12, 32).all()
+    # B = 3 < 200: no interval, and the table says why
+    t = s.table()
+    assert np.isnan(t.loc["0.632+ AUC", "lo"]) and "no interval" in t.loc["0.632+ AUC", "note"]
 
 
 def test_nested_cv_same_seed_same_tables():
@@ -71,4 +86,5 @@ def test_nested_cv_same_seed_same_tables():
     pdt.assert_frame_equal(a.folds, b.folds)
     pdt.assert_frame_equal(a.oof, b.oof)
     pdt.assert_frame_equal(a.selection, b.selection)
-    pdt.assert_frame_equal(nested_summary(a, 20, 0), nested_summary(b, 20, 0))
+    pdt.assert_frame_equal(nested_summary(a, 20, 0).table(),
+                           nested_summary(b, 20, 0).table())

@@ -1,4 +1,4 @@
-"""The verdict is generated from the numbers; the phantom reference reads truth.json."""
+"""The verdict is generated from typed summaries; the phantom reference reads truth.json."""
 
 from __future__ import annotations
 
@@ -7,34 +7,37 @@ import pandas as pd
 import pytest
 
 from analysis import paper
-from analysis.model_eval import (
+from analysis.model_calibration import CalibrationSummary, decision_curve
+from analysis.model_eval import Bootstrap632Summary, Estimate, NestedSummary, SplitAUC
+from analysis.model_verdict import verdict
+from analysis.phantom.model_checks import (
     ceiling_table,
-    decision_curve,
     phantom_reference,
     planted_features_table,
-    verdict,
 )
 
 
-def _tables(valid_auc: float, nested_auc: float, nested_lo: float):
-    t7 = pd.DataFrame({"train": 0.95, "valid": valid_auc, "valid_lo": 0.55, "valid_hi": 0.95},
-                      index=["auc"])
-    nested = pd.DataFrame({"value": [nested_auc - 0.01, 0.08, nested_auc],
-                           "lo": [0.5, np.nan, nested_lo], "hi": [0.8, np.nan, 0.8]},
-                          index=["mean AUC over outer folds", "SD of AUC over outer folds",
-                                 "pooled out-of-fold AUC"])
-    opt = pd.DataFrame({"value": [0.70], "lo": [0.65], "hi": [0.74]},
-                       index=["optimism-corrected AUC"])
-    calib = pd.DataFrame({"value": [0.20, 0.25]},
-                         index=["Brier score (out-of-fold)", "Brier score, prevalence only"])
+def _inputs(valid_auc: float, nested_auc: float, nested_lo: float):
+    split = SplitAUC(train=0.95, valid=valid_auc, valid_lo=0.55, valid_hi=0.95)
+    nested = NestedSummary(fold_mean=Estimate(nested_auc - 0.01, 0.5, 0.8),
+                           fold_sd=Estimate(0.08),
+                           pooled=Estimate(nested_auc, nested_lo, 0.8),
+                           n_selected=Estimate(5.0, 3.0, 7.0),
+                           over_repeats=Estimate(nested_auc, nested_auc - 0.02,
+                                                 nested_auc + 0.02))
+    boot = Bootstrap632Summary(apparent=Estimate(0.99), oob=Estimate(0.60),
+                               relative_overfitting=0.8, weight=0.9,
+                               auc=Estimate(0.62), n_boot=8)
+    calib = CalibrationSummary(brier=0.20, brier_prevalence=0.25, mean_predicted=0.5,
+                               observed_rate=0.5)
     freq = pd.DataFrame({"frequency": [1.0, 0.9, 0.4, 0.0]}, index=list("abcd"))
     y = np.array([0, 0, 1, 1])
     dc = decision_curve(y, np.array([0.1, 0.4, 0.35, 0.8]), [0.2, 0.5])
-    return t7, nested, opt, calib, freq, dc
+    return split, nested, boot, calib, freq, dc
 
 
 def test_verdict_overstated_from_numbers():
-    text = verdict(*_tables(0.80, 0.66, 0.56), n_valid=36, ceiling=(0.78, 0.7, 0.86))
+    text = verdict(*_inputs(0.80, 0.66, 0.56), n_valid=36, ceiling=(0.78, 0.7, 0.86))
     assert "synthetic phantom" in text
     assert "validation AUC of 0.80 on 36 patients" in text
     assert "overstated the discrimination by 0.14" in text  # 0.80 - 0.66
@@ -42,13 +45,23 @@ def test_verdict_overstated_from_numbers():
     assert "recovers 57% of" in text  # (0.66 - 0.5) / (0.78 - 0.5)
     assert "2 feature(s) kept in at least 80%" in text
     assert f"{paper.TABLE7['auc'][1]:.2f}" in text
+    assert "0.632+ bootstrap AUC is 0.62 (no interval with 8 resamples" in text
 
 
 def test_verdict_agrees_and_no_signal():
-    text = verdict(*_tables(0.52, 0.51, 0.40), n_valid=8, phantom=False)
+    text = verdict(*_inputs(0.52, 0.51, 0.40), n_valid=8, phantom=False)
     assert "synthetic" not in text
     assert "agreed with the nested estimate within 0.03" in text
     assert "includes 0.5" in text
+
+
+def test_summary_tables_carry_the_typed_values():
+    _, nested, boot, calib, _, _ = _inputs(0.8, 0.66, 0.56)
+    t = nested.table()
+    assert t.loc["pooled out-of-fold AUC", "value"] == 0.66
+    assert t.loc["mean AUC over outer folds", "hi"] == 0.8
+    assert boot.table().loc["0.632+ AUC", "value"] == 0.62
+    assert calib.table().loc["Brier score (out-of-fold)", "value"] == 0.20
 
 
 def test_phantom_reference_and_tables():
@@ -65,5 +78,4 @@ def test_phantom_reference_and_tables():
     t = planted_features_table(freq, truth["informative_features"], ["RctvLN_7"])
     assert t.loc["RctvLN_7", "rank"] == 1 and t.loc["RgtvLN_13", "rank"] == 3
     assert t.loc["RgtvLN_13", "number"] == 45  # RgtvLN family starts at 33: 32 + 13
-    nested = pd.DataFrame({"value": [0.6]}, index=["pooled out-of-fold AUC"])
-    assert ceiling_table(ref, nested).loc[0, "nested_cv_auc"] == 0.6
+    assert ceiling_table(ref, 0.6).loc[0, "nested_cv_auc"] == 0.6

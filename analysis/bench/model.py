@@ -18,8 +18,9 @@ import platform
 import time
 
 from analysis.model import fit_paper_model
-from analysis.model_eval import nested_cv, synthetic_table
+from analysis.model_eval import nested_cv
 from analysis.params import load_params
+from analysis.phantom.model_checks import synthetic_table
 
 
 def _time(fn) -> tuple[float, object]:
