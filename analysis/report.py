@@ -170,6 +170,11 @@ PAPER_ITEMS: tuple[PaperItem, ...] = (
 )
 
 
+#: the kernels' matplotlib backend: inline, so that every figure is an image/png output
+#: (a caller's MPLBACKEND=Agg would otherwise reach the kernels and hide them)
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+
+
 class ReportError(RuntimeError):
     """A notebook of the chain failed, or the report cannot be assembled."""
 
@@ -382,7 +387,7 @@ def run_report(params_file: str | Path, *, force: bool = False,
     selected = _select(chain, only)
 
     env = {"SCLC_REPORTS_DIR": str(reports_root), "PYTHONHASHSEED":
-           os.environ.get("PYTHONHASHSEED", "0"), "MPLBACKEND": "Agg"}
+           os.environ.get("PYTHONHASHSEED", "0"), "MPLBACKEND": INLINE_BACKEND}
     if data_root is not None:
         env["SCLC_DATA_DIR"] = str(Path(data_root).resolve())
     saved = {k: os.environ.get(k) for k in env}

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import paper
+from analysis.fsutil import atomic_write_text
 from analysis.outputs import PHANTOM_MARK
 
 #: rows of a table shown in the index (the CSV beside it holds them all)
@@ -52,17 +53,61 @@ def inject_banner(page: str, banner: str) -> str:
     return page[:m.end()] + banner + page[m.end():]
 
 
+#: nbconvert template: the lab template without the scripts it loads from CDNs
+#: (require.js, MathJax, mermaid, the widget manager); pages must open offline
+OFFLINE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{% block jupyter_widgets %}{% endblock jupyter_widgets %}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+#: shown in an export in place of a live widget that left no static snapshot
+WIDGET_NOTE = ("[interactive widget: open the notebook in JupyterLab (make lab) to use it; "
+               "an export cannot run it]")
+
+
+def static_outputs(nb) -> int:
+    """Make widget outputs of a notebook exportable without a widget manager (in place).
+
+    An output that carries a static snapshot (``image/png``, ``text/html``) beside its
+    widget view loses the widget view, so the export shows the snapshot; an output that
+    carries only a widget view gets :data:`WIDGET_NOTE` as ``text/plain`` instead. The
+    notebook's saved widget state is dropped (it would need the widget manager from a
+    CDN). Returns the number of widget outputs changed.
+    """
+    n = 0
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data")
+            if not data or WIDGET_MIME not in data:
+                continue
+            del data[WIDGET_MIME]
+            if not any(k in data for k in ("image/png", "text/html", "image/svg+xml")):
+                data["text/plain"] = WIDGET_NOTE
+            n += 1
+    return n
+
+
 def export_html(notebook_file: Path, html_dir: Path, phantom: bool) -> tuple[Path, Path]:
     """Write ``<stem>.html`` (with code) and ``<stem>_nocode.html`` of an executed notebook.
+
+    The pages are self-contained: figures are embedded (data URIs), widgets appear as
+    their static snapshots (:func:`static_outputs`) and no script is loaded from the
+    internet (:data:`OFFLINE_TEMPLATE`).
 
     Returns
     -------
     (with_code, without_code) : tuple of Path
     """
     import nbformat
+    from jinja2 import DictLoader
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(notebook_file, as_version=4)
+    static_outputs(nb)
     html_dir.mkdir(parents=True, exist_ok=True)
     stem = notebook_file.stem
     nav = ('<div style="font:13px sans-serif;padding:4px 12px"><a href="../index.html">'
@@ -72,13 +117,22 @@ def export_html(notebook_file: Path, html_dir: Path, phantom: bool) -> tuple[Pat
     written = []
     for exclude, suffix in ((False, ""), (True, "_nocode")):
         exporter = HTMLExporter(template_name="lab", exclude_input=exclude,
-                                exclude_input_prompt=exclude, exclude_output_prompt=exclude)
+                                exclude_input_prompt=exclude, exclude_output_prompt=exclude,
+                                extra_loaders=[DictLoader({"sclc_offline.html.j2":
+                                                           OFFLINE_TEMPLATE})],
+                                template_file="sclc_offline.html.j2")
         body, _ = exporter.from_notebook_node(nb)
         body = inject_banner(body, (BANNER_HTML if phantom else "") + nav)
         out = html_dir / f"{stem}{suffix}.html"
-        out.write_text(body, encoding="utf-8")
+        atomic_write_text(out, body)
         written.append(out)
     return written[0], written[1]
+
+
+def external_scripts(page: str) -> list[str]:
+    """``src`` of every ``<script>`` of an HTML page that is loaded over the network."""
+    return re.findall(r"<script[^>]*\ssrc=[\"']((?:https?:)?//[^\"']+)", page,
+                      flags=re.IGNORECASE)
 
 
 def matches(name: str, stem: str) -> bool:
