@@ -16,6 +16,7 @@ the kernel runs. Importing this module has no side effect (it does not pick a ba
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,6 +59,12 @@ class Outputs:
         return cls(params.run_name, notebook, params.is_phantom)
 
     def _record(self, item: dict) -> None:
+        from analysis import output_names
+
+        if output_names.lookup(item["name"]) is None:
+            warnings.warn(f"output name {item['name']!r} of {self.notebook} is not in "
+                          "analysis.output_names: the report lists it under other "
+                          "outputs; register it there", stacklevel=3)
         self.items = [i for i in self.items if i["name"] != item["name"]] + [item]
         self._index.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self._index, json.dumps({"notebook": self.notebook,

@@ -135,11 +135,6 @@ def external_scripts(page: str) -> list[str]:
                       flags=re.IGNORECASE)
 
 
-def matches(name: str, stem: str) -> bool:
-    """An output ``name`` belongs to ``stem`` when equal to it or prefixed ``<stem>_``."""
-    return name == stem or name.startswith(stem + "_")
-
-
 def assign_outputs(outputs: Sequence[tuple[str, dict]], paper_items: Sequence
                    ) -> tuple[dict[str, list[tuple[str, dict]]], list[tuple[str, dict]]]:
     """Split recorded outputs into paper items (in order) and the others.
@@ -149,8 +144,8 @@ def assign_outputs(outputs: Sequence[tuple[str, dict]], paper_items: Sequence
     outputs : sequence of (notebook, item)
         Items as recorded by :class:`analysis.outputs.Outputs`, in notebook order.
     paper_items : sequence of PaperItem
-        Each output goes to the item with the longest matching stem (the first such
-        item on a tie).
+        An output goes to the item whose ``stems`` (exact names, from
+        :mod:`analysis.output_names`) hold its name.
 
     Returns
     -------
@@ -159,15 +154,15 @@ def assign_outputs(outputs: Sequence[tuple[str, dict]], paper_items: Sequence
     others : list of (notebook, item)
         Outputs of no paper item, in notebook order.
     """
+    owner = {name: p.label for p in paper_items for name in p.stems}
     by_label: dict[str, list[tuple[str, dict]]] = {p.label: [] for p in paper_items}
     others = []
     for nb, item in outputs:
-        hits = [(len(s), -k, p) for k, p in enumerate(paper_items) for s in p.stems
-                if matches(item["name"], s)]
-        if not hits:
+        label = owner.get(item["name"])
+        if label is None:
             others.append((nb, item))
         else:
-            by_label[max(hits, key=lambda h: h[:2])[2].label].append((nb, item))
+            by_label[label].append((nb, item))
     return by_label, others
 
 
