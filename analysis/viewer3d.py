@@ -149,13 +149,12 @@ def widget(scene: Scene, *, height: int = 420):
     for t in toggles:
         t.observe(retint, names="value")
 
-    def clicked(location: dict, which: str = "predicted", labels=labels):
-        info.value = html.escape(click_text(location, labels, sources[which]))
+    def clicked(location: dict, which: str = "predicted"):
+        info.value = html.escape(f"{which}: {click_text(location, sources[which])}")
 
     views[0].on_location_change(clicked)
     if len(views) > 1:
-        views[1].on_location_change(
-            lambda loc: clicked(loc, "reference", np.asarray(scene.reference)))
+        views[1].on_location_change(lambda loc: clicked(loc, "reference"))
     heads = [w.HTML(f"<b>{name}</b>") for name in sources]
     row = w.HBox([w.VBox([h, v], layout=w.Layout(width=f"{100 // len(views)}%"))
                   for h, v in zip(heads, views, strict=True)])
@@ -170,22 +169,21 @@ def widget(scene: Scene, *, height: int = 420):
     return box
 
 
-def click_text(location: dict, labels: np.ndarray, volumes_ml: dict[str, float]) -> str:
-    """What a click shows: the station under voxel ``location["vox"]`` and its volume.
+def click_text(location: dict, volumes_ml: dict[str, float]) -> str:
+    """What a click shows: the station under the pointer and its volume.
 
-    ``vox`` is NiiVue's (i, j, k) voxel of the NIfTI, i.e. (x, y, z) of the (z, y, x)
-    array. Example: a click on a voxel labelled 4 of a map where station 4R has 12.5 mL
-    -> ``"station 4R: 12.5 mL"``.
+    ``location`` is NiiVue's location event: ``values`` holds the value of each loaded
+    volume at the pointer (the stations are volume 1; a value may be a number or a dict
+    with ``"value"``, as the JS side sends it). NiiVue's ``vox`` is in its RAS-reoriented
+    voxel space, so the label is read from ``values``, not looked up by index. Example:
+    value 4 where station 2L has 12.5 mL -> ``"station 2L: 12.5 mL"``.
     """
-    vox = location.get("vox")
-    if vox is None or len(vox) != 3:
+    values = location.get("values") or []
+    if len(values) < 2:
         return "no voxel under the pointer"
-    x, y, z = (int(round(v)) for v in vox)
-    lab = np.asarray(labels)
-    if not (0 <= z < lab.shape[0] and 0 <= y < lab.shape[1] and 0 <= x < lab.shape[2]):
-        return "outside the volume"
-    k = int(lab[z, y, x])
-    if k == 0:
+    v = values[1]["value"] if isinstance(values[1], dict) else values[1]
+    k = int(round(float(v)))
+    if not 1 <= k <= len(STATIONS):
         return "no station here"
     st = STATIONS[k - 1]
     return f"station {st}: {volumes_ml.get(st, 0.0):.1f} mL"
