@@ -459,7 +459,8 @@ def _run_chain(params: Params, params_file, params_arg: str, nb_dir: Path, run_d
     manifest = build_manifest(params, params_file, results, started, data_root)
     manifest["phantom_seconds"] = phantom_seconds
     (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    report_html.write_index(run_dir, params, results, PAPER_ITEMS)
+    report_html.write_index(run_dir, params, results, PAPER_ITEMS,
+                            store_dir=store_dir(params, data_root))
     echo(f"[report] {run_dir / 'index.html'}")
     if failure is not None:
         raise ReportError(failure)
@@ -470,6 +471,12 @@ def phantom_dir(params: Params, data_root: Path | None = None) -> Path:
     """``analysis.paths.phantom_dir`` of the run, moved under ``data_root`` when given."""
     pdir = paths.phantom_dir(params.run_name)
     return pdir if data_root is None else Path(data_root) / pdir.relative_to(paths.DATA_DIR)
+
+
+def store_dir(params: Params, data_root: Path | None = None) -> Path:
+    """``analysis.paths.store_dir`` of the run, moved under ``data_root`` when given."""
+    sdir = paths.store_dir(params.run_name)
+    return sdir if data_root is None else Path(data_root) / sdir.relative_to(paths.DATA_DIR)
 
 
 def _generate_phantom(params: Params, data_root: Path | None, echo) -> float:

@@ -99,10 +99,12 @@ def _ct_for_view(ct: np.ndarray) -> np.ndarray:
 # --- the notebook widget -----------------------------------------------------------------
 
 def _niivue(scene: Scene, labels: np.ndarray, height: int):
-    from ipyniivue import NiiVue, SliceType, Volume
+    from ipyniivue import MultiplanarType, NiiVue, ShowRender, SliceType, Volume
 
     nv = NiiVue(height=height, back_color=(0.05, 0.05, 0.08, 1.0), is_colorbar=False,
-                slice_type=SliceType.MULTIPLANAR, show_3d_crosshair=True)
+                slice_type=SliceType.MULTIPLANAR, show_3d_crosshair=True,
+                multiplanar_layout=MultiplanarType.GRID,
+                multiplanar_show_render=ShowRender.ALWAYS)
     vols = [Volume(data=nifti_gz(_ct_for_view(scene.ct), scene.grid), name="ct.nii.gz",
                    colormap="gray", cal_min=WINDOW_HU[0], cal_max=WINDOW_HU[1]),
             Volume(data=nifti_gz(labels.astype(np.uint8), scene.grid), name="stations.nii.gz",
@@ -255,7 +257,8 @@ const views = [];
 window.sclcReady = 0;
 async function view(id, labelsB64){
   const nv = new Niivue({backColor:[0.05,0.05,0.08,1], show3Dcrosshair:true,
-                         isColorbar:false, loadingText:'loading'});
+                         isColorbar:false, loadingText:'loading',
+                         multiplanarLayout:2, multiplanarShowRender:1});
   await nv.attachTo(id);
   await nv.loadFromArrayBuffer(buf(D.ct), 'ct.nii.gz');
   await nv.loadFromArrayBuffer(buf(labelsB64), 'stations.nii.gz');
@@ -331,7 +334,7 @@ def page_html(scene: Scene, *, niivue_src: str = f"assets/{NIIVUE_ASSET}",
         f'<script src="{html.escape(niivue_src)}"></script></head><body>', banner,
         f"<header>{back_link}<h1>{html.escape(scene.title)}</h1>",
         "<div>drag to rotate the 3D tile, scroll to move through slices, click a station "
-        "for its name and volume. Outlines: "
+        "for its name and volume. Overlays: "
         f"{html.escape(overlay_note or 'none')}.</div></header>",
         f'<div class="wrap"><div class="views">{views}</div><div class="side">',
         '<div id="info">click a station</div>', f"<div>{toggles}</div>",
