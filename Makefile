@@ -7,7 +7,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-stamp
 PARAMS ?= params/default.yaml
 export PYTHONHASHSEED := 0
-export MPLBACKEND := Agg
+# matplotlib: Agg (no display) only for the commands that run no kernel; the kernels of
+# `make lab` and `make report` get the inline backend, so notebooks show their figures
+# (the report runner sets it for the kernels itself, see analysis/report.py).
+HEADLESS := MPLBACKEND=Agg
 
 .DEFAULT_GOAL := help
 .PHONY: help setup test report phantom lab clean bench train lint lock env browser
@@ -29,7 +32,7 @@ browser: ## Install Debian's chromium for the report's rendering test, when miss
 
 test: $(STAMP) browser ## Run the tests (lint, units, every notebook on params/ci.yaml)
 	$(PY) -m ruff check analysis tests
-	$(PY) -m pytest
+	$(HEADLESS) $(PY) -m pytest
 
 report: $(STAMP) ## Regenerate every table and figure: make report [PARAMS=params/x.yaml]
 	$(PY) -m analysis.report --params $(PARAMS) $(if $(FORCE),--force)
@@ -40,16 +43,16 @@ report-%: $(STAMP)
 	$(PY) -m analysis.report --params $(PARAMS) --only $* $(if $(FORCE),--force)
 
 phantom: $(STAMP) ## Write the phantom department export: make phantom [PARAMS=...]
-	$(PY) -m analysis.phantom --params $(PARAMS)
+	$(HEADLESS) $(PY) -m analysis.phantom --params $(PARAMS)
 
 train: $(STAMP) ## Train the station segmentation model: make train [PARAMS=...]
-	$(PY) -m analysis.segment.train --params $(PARAMS)
+	$(HEADLESS) $(PY) -m analysis.segment.train --params $(PARAMS)
 
 bench: $(STAMP) ## Speed and memory benchmarks (medians, side by side)
-	$(PY) -m analysis.bench
+	$(HEADLESS) $(PY) -m analysis.bench
 
 lab: $(STAMP) ## Open JupyterLab on the notebooks
-	$(VENV)/bin/jupyter lab notebooks
+	env -u MPLBACKEND $(VENV)/bin/jupyter lab notebooks
 
 lint: $(STAMP) ## ruff on the package and tests
 	$(PY) -m ruff check analysis tests

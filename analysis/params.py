@@ -237,6 +237,8 @@ class ReportParams(_Strict):
             "06_model", "07_model_eval",
         ]
     )
+    #: patients given a standalone 3D page (best, median, worst Dice first); 0: none
+    n_3d_pages: int = Field(3, ge=0)
 
 
 class Params(_Strict):

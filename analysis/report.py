@@ -24,30 +24,13 @@
    table and figure of the paper in the paper's order, beside the paper's value, then
    the other outputs, with a banner on every page when the cohort is the phantom.
 
-Output names (the convention the index relies on; also in ``PAPER_ITEMS``)
----------------------------------------------------------------------------
-An output belongs to a paper item when its name equals one of the item's stems or starts
-with ``<stem>_``; when several stems match, the longest wins (``table4_cox`` goes to the
-Cox item, ``table4_univariate`` to Table 4). Suggested names:
-
-================  ==============  ===================================================
-paper item        notebook        stems (suggested names)
-================  ==============  ===================================================
-Figure 1          01_ingest       ``figure1`` (``figure1_flowchart``, ``figure1_table``)
-Table 3           01_ingest       ``table3`` (``table3_baseline``)
-Table 4           05_survival     ``table4`` (``table4_univariate``)
-Table 4 (Cox)     05_survival     ``table4_cox``, ``table4_multivariable``, ``cox``
-Figure 3          05_survival     ``figure3`` (``figure3_km``)
-Table 5           04_recurrence   ``table5`` (``table5_recurrence``)
-Appendix 2        04_recurrence   ``appendix2``
-Table 6           06_model        ``table6`` (``table6_features``)
-Table 7           07_model_eval   ``table7`` (``table7_metrics``)
-Figure 4          07_model_eval   ``figure4`` (``figure4_roc``)
-Segmentation DSC  02_segment      ``segment_dice``, ``seg_dice``, ``dice``, ``segmentation_dice``
-================  ==============  ===================================================
-
-Any other output is listed under "Other outputs" in notebook order; a paper item that no
-notebook produced is shown as "not produced in this run".
+Output names
+------------
+An output belongs to a paper item when its EXACT name is registered for that item in
+:mod:`analysis.output_names` (the one registry shared by the notebooks, the index and
+the scorecard; a name that is not registered is recorded with a warning and listed
+under "Other outputs" in notebook order). A paper item that no notebook produced is
+shown as "not produced in this run".
 
 Tests and CI redirect the generated folders with ``--reports-root`` / ``--data-root``,
 exported to the kernels as ``SCLC_REPORTS_DIR`` / ``SCLC_DATA_DIR`` (read by
@@ -69,7 +52,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from analysis import paper, paths
+from analysis import output_names, paper, paths
 from analysis.params import Params, load_params
 
 #: packages whose versions go into the manifest
@@ -93,8 +76,8 @@ class PaperItem:
     notebook : str
         The notebook expected to produce it (a hint for the reader; matching is by name).
     stems : tuple of str
-        Output names; an output matches a stem when its name equals it or starts with
-        ``<stem>_``; the longest matching stem over all items wins.
+        The exact output names of the item (``analysis.output_names.names_of(label)``);
+        the first is the one the index names when the item was not produced.
     paper_value : str
         The paper's headline value, from :mod:`analysis.paper`.
     """
@@ -123,51 +106,61 @@ def _t7(metric: str) -> str:
 #: THE one place that orders the report like the paper (Figure 1, Tables 3-5,
 #: Figure 3, Appendix 2, Tables 6-7, Figure 4, segmentation DSC).
 PAPER_ITEMS: tuple[PaperItem, ...] = (
-    PaperItem("Figure 1", "Patient selection flowchart", "01_ingest", ("figure1",),
+    PaperItem("Figure 1", "Patient selection flowchart", "01_ingest",
+              output_names.names_of("Figure 1"),
               f"{paper.N_PATIENTS} patients included; {paper.N_RECURRED} recurred, "
               f"{paper.N_NOT_RECURRED} did not"),
-    PaperItem("Table 3", "Baseline characteristics", "01_ingest", ("table3",),
+    PaperItem("Table 3", "Baseline characteristics", "01_ingest",
+              output_names.names_of("Table 3"),
               f"n = {paper.N_PATIENTS}; male {paper.TABLE3['sex']['male']} / female "
               f"{paper.TABLE3['sex']['female']}; median age {paper.AGE_MEDIAN}, mean "
               f"{paper.AGE_MEAN}; T4 {paper.TABLE3['t_stage']['T4']}, N3 "
               f"{paper.TABLE3['n_stage']['N3']}"),
     PaperItem("Table 4", "Univariate analysis of local control", "05_survival",
-              ("table4",),
+              output_names.names_of("Table 4"),
               f"p: sex {_p(paper.TABLE4['sex']['p'])}, age >= 60 "
               f"{_p(paper.TABLE4['age_ge_60']['p'])}, T stage "
               f"{_p(paper.TABLE4['t_stage']['p'])}, smoking "
               f"{_p(paper.TABLE4['smoking_bin']['p'])}, diameter >= 5 cm "
               f"{_p(paper.TABLE4['diameter_ge_5cm']['p'])}"),
-    PaperItem("Table 4 (Cox)", "Multivariable Cox model", "05_survival", ("table4_cox", "table4_multivariable", "cox"),
+    PaperItem("Table 4 (Cox)", "Multivariable Cox model", "05_survival",
+              output_names.names_of("Table 4 (Cox)"),
               f"diameter >= 5 cm: HR {paper.COX_DIAMETER_HR} (95% CI "
               f"{paper.COX_DIAMETER_CI[0]}-{paper.COX_DIAMETER_CI[1]}), "
               f"p = {paper.COX_DIAMETER_P}"),
     PaperItem("Figure 3", "Local control by primary diameter (Kaplan-Meier)", "05_survival",
-              ("figure3",),
+              output_names.names_of("Figure 3"),
               f"3-year local control {_pct(paper.LC3Y_SMALL)} (< 5 cm) vs "
               f"{_pct(paper.LC3Y_LARGE)} (>= 5 cm); log-rank p = {paper.LOGRANK_P_DIAMETER}"),
     PaperItem("Table 5", "Recurrences per lymph-node station", "04_recurrence",
-              ("table5",),
+              output_names.names_of("Table 5"),
               f"{paper.N_RECURRENCE_SITES} recurrence sites; stations "
               f"{', '.join(paper.TOP4_STATIONS)} hold {_pct(paper.TOP4_SHARE)}"),
     PaperItem("Appendix 2", "Recurrence where a station was initially involved",
-              "04_recurrence", ("appendix2",),
+              "04_recurrence", output_names.names_of("Appendix 2"),
               f"10R {_pct(paper.APPENDIX2_TEXT['10R'])}, 10L "
               f"{_pct(paper.APPENDIX2_TEXT['10L'])}; 4R, 7, 11R, 11L "
               f"{_pct(paper.APPENDIX2_TEXT['4R_7_11R_11L_range'][0])}-"
               f"{_pct(paper.APPENDIX2_TEXT['4R_7_11R_11L_range'][1])}"),
-    PaperItem("Table 6", "Features kept by the model", "06_model", ("table6",),
+    PaperItem("Table 6", "Features kept by the model", "06_model",
+              output_names.names_of("Table 6"),
               f"{len(paper.TABLE6_FEATURES)} features listed (the text says "
               f"{paper.N_FEATURES_KEPT})"),
     PaperItem("Table 7", "Model performance (training / validation)", "07_model_eval",
-              ("table7",), "; ".join(_t7(m) for m in paper.TABLE7)),
+              output_names.names_of("Table 7"), "; ".join(_t7(m) for m in paper.TABLE7)),
     PaperItem("Figure 4", "ROC curves of the recurrence model", "07_model_eval",
-              ("figure4",),
+              output_names.names_of("Figure 4"),
               f"AUC {paper.TABLE7['auc'][0]:.2f} (training), "
               f"{paper.TABLE7['auc'][1]:.2f} (validation)"),
-    PaperItem("Segmentation", "Station segmentation Dice (DSC)", "02_segment", ("segment_dice", "seg_dice", "dice", "segmentation_dice"),
+    PaperItem("Segmentation", "Station segmentation Dice (DSC)", "02_segment",
+              output_names.names_of("Segmentation"),
               "DSC " + ", ".join(f"{s} {v}" for s, v in paper.DSC.items())),
 )
+
+
+#: the kernels' matplotlib backend: inline, so that every figure is an image/png output
+#: (a caller's MPLBACKEND=Agg would otherwise reach the kernels and hide them)
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 
 
 class ReportError(RuntimeError):
@@ -382,7 +375,7 @@ def run_report(params_file: str | Path, *, force: bool = False,
     selected = _select(chain, only)
 
     env = {"SCLC_REPORTS_DIR": str(reports_root), "PYTHONHASHSEED":
-           os.environ.get("PYTHONHASHSEED", "0"), "MPLBACKEND": "Agg"}
+           os.environ.get("PYTHONHASHSEED", "0"), "MPLBACKEND": INLINE_BACKEND}
     if data_root is not None:
         env["SCLC_DATA_DIR"] = str(Path(data_root).resolve())
     saved = {k: os.environ.get(k) for k in env}
@@ -466,7 +459,8 @@ def _run_chain(params: Params, params_file, params_arg: str, nb_dir: Path, run_d
     manifest = build_manifest(params, params_file, results, started, data_root)
     manifest["phantom_seconds"] = phantom_seconds
     (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    report_html.write_index(run_dir, params, results, PAPER_ITEMS)
+    report_html.write_index(run_dir, params, results, PAPER_ITEMS,
+                            store_dir=store_dir(params, data_root))
     echo(f"[report] {run_dir / 'index.html'}")
     if failure is not None:
         raise ReportError(failure)
@@ -477,6 +471,12 @@ def phantom_dir(params: Params, data_root: Path | None = None) -> Path:
     """``analysis.paths.phantom_dir`` of the run, moved under ``data_root`` when given."""
     pdir = paths.phantom_dir(params.run_name)
     return pdir if data_root is None else Path(data_root) / pdir.relative_to(paths.DATA_DIR)
+
+
+def store_dir(params: Params, data_root: Path | None = None) -> Path:
+    """``analysis.paths.store_dir`` of the run, moved under ``data_root`` when given."""
+    sdir = paths.store_dir(params.run_name)
+    return sdir if data_root is None else Path(data_root) / sdir.relative_to(paths.DATA_DIR)
 
 
 def _generate_phantom(params: Params, data_root: Path | None, echo) -> float:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import paper
+from analysis.fsutil import atomic_write_text
 from analysis.outputs import PHANTOM_MARK
 
 #: rows of a table shown in the index (the CSV beside it holds them all)
@@ -28,19 +29,32 @@ BANNER_HTML = (
 )
 
 _CSS = """
-body{font-family:sans-serif;max-width:1200px;margin:0 auto;padding:0 16px 48px;color:#222}
+body{font-family:sans-serif;margin:0;color:#222}
+nav#toc{position:fixed;top:0;left:0;bottom:0;width:230px;overflow-y:auto;background:#f6f7f9;
+border-right:1px solid #ddd;padding:44px 10px 12px;font-size:13px;box-sizing:border-box}
+nav#toc a{display:block;padding:2px 0;color:#1a4c9c;text-decoration:none}
+nav#toc a.sub{padding-left:12px;color:#345} nav#toc b{display:block;margin-top:10px}
+main{margin-left:230px;padding:0 24px 48px;max-width:1250px}
 h1{margin-top:16px} h2{border-bottom:1px solid #ccc;padding-bottom:4px;margin-top:36px}
 .paper{background:#eef4ff;border-left:4px solid #3366cc;padding:6px 10px;margin:8px 0}
 .missing{color:#a00;font-style:italic}
 .caption{font-weight:bold;margin:14px 0 4px}
 .files{font-size:12px;color:#555}
-table.tbl{border-collapse:collapse;font-size:13px;margin:6px 0}
-table.tbl th,table.tbl td{border:1px solid #ccc;padding:2px 6px;text-align:right;
-max-width:28em;overflow-wrap:anywhere}
-table.tbl th{background:#f3f3f3}
-table.runs td,table.runs th{border:1px solid #ccc;padding:2px 8px}
+.tw{overflow-x:auto;max-width:100%}
+table.tbl{border-collapse:collapse;font-size:13px;margin:6px 0;width:max-content}
+table.tbl th,table.tbl td{border:1px solid #ccc;padding:2px 6px;text-align:right}
+table.tbl th{background:#f3f3f3;white-space:nowrap;word-break:keep-all;overflow-wrap:normal;
+hyphens:none}
+table.tbl td{max-width:32em;overflow-wrap:break-word;word-break:normal;hyphens:none;
+vertical-align:top}
+table.score td.q,table.score td.why{text-align:left}
+table.score td.verdict{font-weight:bold;white-space:nowrap} table.score td:nth-child(4){white-space:nowrap}
+tr.v-within td.verdict{color:#066b1f} tr.v-outside td.verdict{color:#b00020}
+tr.v-nc td.verdict{color:#777}
+table.runs td,table.runs th{border:1px solid #ccc;padding:2px 8px;white-space:nowrap}
 img.fig{max-width:100%;border:1px solid #ddd}
 .failed{background:#fdd;padding:8px;white-space:pre-wrap;font-family:monospace}
+ul.pages li{margin:3px 0}
 """
 
 
@@ -52,17 +66,61 @@ def inject_banner(page: str, banner: str) -> str:
     return page[:m.end()] + banner + page[m.end():]
 
 
+#: nbconvert template: the lab template without the scripts it loads from CDNs
+#: (require.js, MathJax, mermaid, the widget manager); pages must open offline
+OFFLINE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{% block jupyter_widgets %}{% endblock jupyter_widgets %}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+#: shown in an export in place of a live widget that left no static snapshot
+WIDGET_NOTE = ("[interactive widget: open the notebook in JupyterLab (make lab) to use it; "
+               "an export cannot run it]")
+
+
+def static_outputs(nb) -> int:
+    """Make widget outputs of a notebook exportable without a widget manager (in place).
+
+    An output that carries a static snapshot (``image/png``, ``text/html``) beside its
+    widget view loses the widget view, so the export shows the snapshot; an output that
+    carries only a widget view gets :data:`WIDGET_NOTE` as ``text/plain`` instead. The
+    notebook's saved widget state is dropped (it would need the widget manager from a
+    CDN). Returns the number of widget outputs changed.
+    """
+    n = 0
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data")
+            if not data or WIDGET_MIME not in data:
+                continue
+            del data[WIDGET_MIME]
+            if not any(k in data for k in ("image/png", "text/html", "image/svg+xml")):
+                data["text/plain"] = WIDGET_NOTE
+            n += 1
+    return n
+
+
 def export_html(notebook_file: Path, html_dir: Path, phantom: bool) -> tuple[Path, Path]:
     """Write ``<stem>.html`` (with code) and ``<stem>_nocode.html`` of an executed notebook.
+
+    The pages are self-contained: figures are embedded (data URIs), widgets appear as
+    their static snapshots (:func:`static_outputs`) and no script is loaded from the
+    internet (:data:`OFFLINE_TEMPLATE`).
 
     Returns
     -------
     (with_code, without_code) : tuple of Path
     """
     import nbformat
+    from jinja2 import DictLoader
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(notebook_file, as_version=4)
+    static_outputs(nb)
     html_dir.mkdir(parents=True, exist_ok=True)
     stem = notebook_file.stem
     nav = ('<div style="font:13px sans-serif;padding:4px 12px"><a href="../index.html">'
@@ -72,18 +130,22 @@ def export_html(notebook_file: Path, html_dir: Path, phantom: bool) -> tuple[Pat
     written = []
     for exclude, suffix in ((False, ""), (True, "_nocode")):
         exporter = HTMLExporter(template_name="lab", exclude_input=exclude,
-                                exclude_input_prompt=exclude, exclude_output_prompt=exclude)
+                                exclude_input_prompt=exclude, exclude_output_prompt=exclude,
+                                extra_loaders=[DictLoader({"sclc_offline.html.j2":
+                                                           OFFLINE_TEMPLATE})],
+                                template_file="sclc_offline.html.j2")
         body, _ = exporter.from_notebook_node(nb)
         body = inject_banner(body, (BANNER_HTML if phantom else "") + nav)
         out = html_dir / f"{stem}{suffix}.html"
-        out.write_text(body, encoding="utf-8")
+        atomic_write_text(out, body)
         written.append(out)
     return written[0], written[1]
 
 
-def matches(name: str, stem: str) -> bool:
-    """An output ``name`` belongs to ``stem`` when equal to it or prefixed ``<stem>_``."""
-    return name == stem or name.startswith(stem + "_")
+def external_scripts(page: str) -> list[str]:
+    """``src`` of every ``<script>`` of an HTML page that is loaded over the network."""
+    return re.findall(r"<script[^>]*\ssrc=[\"']((?:https?:)?//[^\"']+)", page,
+                      flags=re.IGNORECASE)
 
 
 def assign_outputs(outputs: Sequence[tuple[str, dict]], paper_items: Sequence
@@ -95,8 +157,8 @@ def assign_outputs(outputs: Sequence[tuple[str, dict]], paper_items: Sequence
     outputs : sequence of (notebook, item)
         Items as recorded by :class:`analysis.outputs.Outputs`, in notebook order.
     paper_items : sequence of PaperItem
-        Each output goes to the item with the longest matching stem (the first such
-        item on a tie).
+        An output goes to the item whose ``stems`` (exact names, from
+        :mod:`analysis.output_names`) hold its name.
 
     Returns
     -------
@@ -105,15 +167,15 @@ def assign_outputs(outputs: Sequence[tuple[str, dict]], paper_items: Sequence
     others : list of (notebook, item)
         Outputs of no paper item, in notebook order.
     """
+    owner = {name: p.label for p in paper_items for name in p.stems}
     by_label: dict[str, list[tuple[str, dict]]] = {p.label: [] for p in paper_items}
     others = []
     for nb, item in outputs:
-        hits = [(len(s), -k, p) for k, p in enumerate(paper_items) for s in p.stems
-                if matches(item["name"], s)]
-        if not hits:
+        label = owner.get(item["name"])
+        if label is None:
             others.append((nb, item))
         else:
-            by_label[max(hits, key=lambda h: h[:2])[2].label].append((nb, item))
+            by_label[label].append((nb, item))
     return by_label, others
 
 
@@ -126,7 +188,8 @@ def table_html(csv_file: Path, table_id: str) -> str:
         note = (f'<div class="files">first {MAX_INDEX_ROWS} of {len(df)} rows; all in '
                 "the CSV</div>")
         df = df.head(MAX_INDEX_ROWS)
-    return df.to_html(index=False, border=0, classes="tbl", table_id=table_id) + note
+    return ('<div class="tw">' + df.to_html(index=False, border=0, classes="tbl",
+                                           table_id=table_id) + "</div>" + note)
 
 
 def _item_html(run_dir: Path, nb: str, item: dict) -> str:
@@ -164,19 +227,74 @@ def _runs_table(results: Sequence) -> str:
             "<th>outputs</th><th>links</th></tr>" + "".join(rows) + "</table>")
 
 
-def write_index(run_dir: Path, params, results: Sequence, paper_items: Sequence) -> Path:
-    """Write ``index.html``: the paper's items in order, then other outputs."""
+def _slug(text: str) -> str:
+    return "item-" + re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def _patient_pages_html(pages) -> str:
+    if pages is None or pages.gallery is None:
+        why = "" if pages is None else pages.skipped
+        return f'<p class="missing">no gallery in this run{": " + html.escape(why) if why else ""}</p>'
+    items = []
+    for pid, rel in pages.pages_3d.items():
+        d = pages.summary.loc[pid, "dice"] if pages.summary is not None else float("nan")
+        dice = "" if d != d else f" (mean Dice {d:.3f})"
+        items.append(f'<li><a href="{html.escape(rel)}">{html.escape(pid)}</a>{dice}</li>')
+    return (f'<p><a href="{html.escape(pages.gallery)}" id="gallery-link">QC gallery</a>: '
+            f"one thumbnail per patient ({len(pages.summary)}), sortable by Dice and QC "
+            "flag.</p><p>3D station views (NiiVue, offline):</p>"
+            f'<ul class="pages" id="pages-3d">{"".join(items) or "<li>none</li>"}</ul>')
+
+
+def _toc(paper_items: Sequence, other_notebooks: Sequence[str], pages) -> str:
+    links = ['<b>This run</b>', '<a href="#scorecard-section">Headline scorecard</a>',
+             '<a href="#runs">Notebooks</a>', '<a href="#patients">Patients: gallery, 3D</a>',
+             "<b>The paper, in order</b>"]
+    links += [f'<a class="sub" href="#{_slug(p.label)}">{html.escape(p.label)}</a>'
+              for p in paper_items]
+    links.append('<b><a href="#others">Beyond the paper</a></b>')
+    links += [f'<a class="sub" href="#{_slug("nb " + nb)}">{html.escape(nb)}</a>'
+              for nb in other_notebooks]
+    links.append('<b><a href="#conflicts">Where the paper contradicts itself</a></b>')
+    if pages is not None and pages.gallery:
+        links.append(f'<b><a href="{html.escape(pages.gallery)}">QC gallery &rarr;</a></b>')
+    return '<nav id="toc">' + "".join(links) + "</nav>"
+
+
+def write_index(run_dir: Path, params, results: Sequence, paper_items: Sequence, *,
+                store_dir: Path | None = None) -> Path:
+    """Write ``index.html``: the headline scorecard, the paper's items in order, the other
+    outputs, links to the QC gallery and the 3D pages, with a table of contents.
+
+    ``store_dir``: the run's cohort store; when given, the gallery and the 3D pages
+    (:mod:`analysis.report_pages`) are written first (a failure there is shown in the
+    index, not raised, so that the index is always written).
+    """
+    from analysis import report_pages, scorecard
+
     outputs = [(r.notebook, it) for r in results for it in r.outputs]
     by_label, others = assign_outputs(outputs, paper_items)
     manifest = {}
     if (run_dir / "manifest.json").is_file():
         manifest = json.loads((run_dir / "manifest.json").read_text())
     git = manifest.get("git", {})
+    banner = BANNER_HTML if params.is_phantom else ""
+    pages = None
+    if store_dir is not None:
+        from analysis.store import CohortStore
+
+        try:
+            pages = report_pages.write_patient_pages(
+                run_dir, CohortStore(store_dir), params.report.n_3d_pages, banner=banner,
+                title=params.run_name)
+        except Exception as err:  # noqa: BLE001 - shown in the index, never fatal
+            pages = report_pages.PatientPages(
+                skipped=f"the patient pages failed: {type(err).__name__}: {err}")
+    other_nbs = list(dict.fromkeys(nb for nb, _ in others))
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         f"<title>Report {html.escape(params.run_name)}</title><style>{_CSS}</style>",
-        "</head><body>",
-        BANNER_HTML if params.is_phantom else "",
+        "</head><body>", banner, _toc(paper_items, other_nbs, pages), "<main>",
         f"<h1>SCLC lymph-node stations and recurrence: run "
         f"<code>{html.escape(params.run_name)}</code></h1>",
         f"<p>params <code>{html.escape(str(manifest.get('params_file', '')))}</code>, "
@@ -186,13 +304,18 @@ def write_index(run_dir: Path, params, results: Sequence, paper_items: Sequence)
         f"{html.escape(str(manifest.get('started', '')))}, finished "
         f"{html.escape(str(manifest.get('finished', '')))}; "
         '<a href="manifest.json">manifest.json</a></p>',
-        _runs_table(results),
+        '<h2 id="scorecard-section">Did this run reproduce the paper? Headline scorecard</h2>',
+        '<div class="tw">' + scorecard.scorecard_html(scorecard.headlines(run_dir),
+                                                      params.is_phantom) + "</div>",
+        '<h2 id="runs">Notebooks</h2>', _runs_table(results),
     ]
     parts += [f'<div class="failed">{html.escape(r.message)}</div>'
               for r in results if r.status == "failed"]
+    parts += ['<h2 id="patients">Patients: QC gallery and 3D views</h2>',
+              _patient_pages_html(pages)]
     parts.append("<h1>The paper's tables and figures, in the paper's order</h1>")
     for p in paper_items:
-        parts.append(f'<h2 id="{html.escape(p.stems[0])}">{html.escape(p.label)}: '
+        parts.append(f'<h2 id="{_slug(p.label)}">{html.escape(p.label)}: '
                      f"{html.escape(p.title)}</h2>")
         parts.append(f'<div class="paper">paper: {html.escape(p.paper_value)}</div>')
         got = by_label[p.label]
@@ -201,19 +324,19 @@ def write_index(run_dir: Path, params, results: Sequence, paper_items: Sequence)
                          f"{html.escape(p.notebook)} as <code>{html.escape(p.stems[0])}"
                          "</code>)</p>")
         parts += [_item_html(run_dir, nb, it) for nb, it in got]
-    parts.append("<h1>Beyond the paper: other outputs</h1>")
+    parts.append('<h1 id="others">Beyond the paper: other outputs</h1>')
     if not others:
         parts.append("<p>none</p>")
     current = None
     for nb, it in others:
         if nb != current:
-            parts.append(f"<h2>{html.escape(nb)}</h2>")
+            parts.append(f'<h2 id="{_slug("nb " + nb)}">{html.escape(nb)}</h2>')
             current = nb
         parts.append(_item_html(run_dir, nb, it))
-    parts.append("<h1>Where the paper contradicts itself</h1><ul>")
+    parts.append('<h1 id="conflicts">Where the paper contradicts itself</h1><ul>')
     parts += [f"<li>{html.escape(c)}</li>" for c in paper.CONFLICTS]
-    parts.append("</ul></body></html>")
+    parts.append("</ul></main></body></html>")
     out = run_dir / "index.html"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(parts), encoding="utf-8")
+    atomic_write_text(out, "\n".join(parts))
     return out

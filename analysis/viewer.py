@@ -1,11 +1,17 @@
-"""Inspect a CT with its station map: an offline slice viewer and an online 3D view.
+"""Inspect a CT with its station map: an offline slice viewer and an offline 3D view.
 
 ``analysis.viewer.show(ct, stations, gtv=None, ctv=None, grid=None, mode="slices")``
 returns an ipywidgets viewer (three planes with sliders, station overlay with legend and
 opacity, stations toggled on and off, GTV/CTV outlines) rendered by matplotlib into an
-``ipywidgets.Output``: it needs no internet. ``mode="3d"`` returns an itkwidgets 3D view
-of the station masks instead (itkwidgets 1.0a55 loads its viewer code from the internet
-when displayed; it is imported only then, with a clear message when it is missing).
+``ipywidgets.Output``: it needs no internet. ``mode="3d"`` returns the NiiVue 3D view of
+:mod:`analysis.viewer3d` (offline: NiiVue's code comes from the ipyniivue wheel; pass
+``reference=`` for the reference stations side by side). ``mode="itk"`` returns an
+itkwidgets view for users who are online (itkwidgets 1.0a55 loads its viewer code from
+the internet when displayed; it is imported only then).
+
+Every viewer is a :class:`SnapshotBox`: besides the live widget it carries a static PNG
+of the three planes, which the executed notebook's HTML export shows where no widget can
+run (:func:`analysis.report_html.static_outputs`).
 
 The pure functions (:func:`station_rgba`, :func:`slice_of`, :func:`overlay_rgba`,
 :func:`outline`, :func:`compose`) hold the logic and are tested without a browser.
@@ -163,10 +169,63 @@ def render(ct, stations, index_zyx: Sequence[int], *, visible=None, opacity=0.5,
     return fig
 
 
-def _show_slices(ct, stations, gtv, ctv, spacing_mm, window_hu):
-    import ipywidgets as w
+def snapshot_png(ct, stations, grid=None, *, gtv=None, ctv=None,
+                 window_hu: Sequence[float] = (-400.0, 400.0)) -> bytes:
+    """PNG bytes of :func:`render` through the centre of the stations (or of the volume)."""
+    import io
+
     import matplotlib.pyplot as plt
-    from IPython.display import display
+
+    lab = np.asarray(stations)
+    idx = np.argwhere(lab > 0)
+    centre = (idx.mean(axis=0) if len(idx) else np.asarray(lab.shape) / 2).astype(int)
+    spacing = tuple(grid.spacing_mm) if grid is not None else (1.0, 1.0, 1.0)
+    fig = render(ct, lab, tuple(int(c) for c in centre), gtv=gtv, ctv=ctv,
+                 spacing_mm=spacing, window_hu=window_hu)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _snapshot_box_class():
+    import ipywidgets as w
+
+    class SnapshotBox(w.VBox):
+        """A VBox that also offers a static ``image/png`` of what it shows.
+
+        JupyterLab renders the live widget (its MIME type ranks first); an HTML export,
+        which cannot run widgets, shows the PNG instead.
+        """
+
+        def __init__(self, children=(), *, snapshot_png: bytes = b"", **kwargs):
+            super().__init__(children, **kwargs)
+            self.snapshot_png = snapshot_png
+
+        def _repr_mimebundle_(self, **kwargs):
+            import base64
+
+            data = super()._repr_mimebundle_(**kwargs)
+            if self.snapshot_png:
+                data["image/png"] = base64.b64encode(self.snapshot_png).decode("ascii")
+            return data
+
+    return SnapshotBox
+
+
+def __getattr__(name: str):
+    # SnapshotBox subclasses an ipywidgets class: built on first use, so that importing
+    # this module does not import ipywidgets
+    if name == "SnapshotBox":
+        cls = _snapshot_box_class()
+        globals()["SnapshotBox"] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _show_slices(ct, stations, gtv, ctv, spacing_mm, window_hu, grid=None):
+    import ipywidgets as w
+    from IPython.display import Image, display
 
     nz, ny, nx = np.shape(ct)
     present = [int(k) for k in np.unique(stations) if k > 0]
@@ -183,29 +242,36 @@ def _show_slices(ct, stations, gtv, ctv, spacing_mm, window_hu):
     out = w.Output()
 
     def redraw(*_):
+        import io
+
+        import matplotlib.pyplot as plt
+
+        fig = render(ct, stations, (sz.value, sy.value, sx.value), visible=pick.value,
+                     opacity=op.value, gtv=gtv if show_gtv.value else None,
+                     ctv=ctv if show_ctv.value else None, spacing_mm=spacing_mm,
+                     window_hu=window_hu)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+        plt.close(fig)
         with out:
             out.clear_output(wait=True)
-            fig = render(ct, stations, (sz.value, sy.value, sx.value), visible=pick.value,
-                         opacity=op.value, gtv=gtv if show_gtv.value else None,
-                         ctv=ctv if show_ctv.value else None, spacing_mm=spacing_mm,
-                         window_hu=window_hu)
-            display(fig)
-            plt.close(fig)
+            display(Image(buf.getvalue()))  # a PNG whatever the matplotlib backend
 
     for c in (sz, sy, sx, op, pick, show_gtv, show_ctv):
         c.observe(redraw, names="value")
     redraw()
     controls = w.HBox([w.VBox([sz, sy, sx, op, show_gtv, show_ctv]), pick])
-    return w.VBox([controls, out])
+    snap = snapshot_png(ct, stations, grid, gtv=gtv, ctv=ctv, window_hu=window_hu)
+    return __getattr__("SnapshotBox")([controls, out], snapshot_png=snap)
 
 
-def _show_3d(stations, spacing_mm, ct=None):
+def _show_itk(stations, spacing_mm, ct=None):
     try:
         from itkwidgets import view
     except ImportError as err:
-        raise ImportError("the 3D view needs itkwidgets 1.0a55 (with ngff-zarr<0.33 and "
+        raise ImportError("the itk view needs itkwidgets 1.0a55 (with ngff-zarr<0.33 and "
                           f"zarr<3), and internet access when displayed ({err}); use "
-                          'mode="slices" offline') from None
+                          'mode="3d" (NiiVue, offline) or mode="slices"') from None
     label = np.ascontiguousarray(np.asarray(stations, dtype=np.uint8))
     try:
         import itk
@@ -224,29 +290,48 @@ def _show_3d(stations, spacing_mm, ct=None):
 
 def show(ct: np.ndarray, stations: np.ndarray, gtv: np.ndarray | None = None,
          ctv: np.ndarray | None = None, grid=None, mode: str = "slices",
-         window_hu: Sequence[float] = (-400.0, 400.0)):
+         window_hu: Sequence[float] = (-400.0, 400.0), *,
+         reference: np.ndarray | None = None, gtvnd: np.ndarray | None = None):
     """Open a viewer on a CT and its station map (one call from a notebook).
 
     Parameters
     ----------
     ct : ndarray (z, y, x), HU
     stations : ndarray (z, y, x), labels 0..16
-    gtv, ctv : optional bool masks (z, y, x), drawn as outlines
+    gtv, ctv : optional bool masks (z, y, x), drawn as outlines (overlays in 3D)
     grid : Grid, optional (voxel aspect; isotropic if None)
-    mode : ``"slices"`` (offline ipywidgets viewer) or ``"3d"`` (itkwidgets, online)
+    mode : ``"slices"`` (offline ipywidgets viewer), ``"3d"`` (NiiVue, offline) or
+        ``"itk"`` (itkwidgets, needs the internet when displayed)
+    reference : ndarray (z, y, x), optional
+        Reference stations, shown beside the predicted ones (``mode="3d"``).
+    gtvnd : bool mask (z, y, x), optional
+        Nodal GTV, its own overlay in ``mode="3d"``.
 
     Returns
     -------
     The widget (display it, or leave it as the cell's last expression).
     """
+    from analysis.grid import Grid
+
     ct = np.asarray(ct)
     if ct.ndim != 3:
         raise ValueError(f"ct: expected (z, y, x), got shape {ct.shape}")
     if np.shape(stations) != ct.shape:
         raise ValueError(f"stations: shape {np.shape(stations)} differs from ct {ct.shape}")
+    for name, arr in (("reference", reference), ("gtvnd", gtvnd)):
+        if arr is not None and np.shape(arr) != ct.shape:
+            raise ValueError(f"{name}: shape {np.shape(arr)} differs from ct {ct.shape}")
     spacing = tuple(grid.spacing_mm) if grid is not None else (1.0, 1.0, 1.0)
     if mode == "slices":
-        return _show_slices(ct, np.asarray(stations), gtv, ctv, spacing, window_hu)
+        return _show_slices(ct, np.asarray(stations), gtv, ctv, spacing, window_hu, grid)
     if mode == "3d":
-        return _show_3d(stations, spacing, ct)
-    raise ValueError(f"mode: unknown {mode!r} (slices, 3d)")
+        from analysis import viewer3d
+
+        overlays = {k: np.asarray(v, dtype=bool) for k, v in
+                    (("gtv", gtv), ("gtvnd", gtvnd), ("ctv", ctv)) if v is not None}
+        scene = viewer3d.Scene(ct, np.asarray(stations), grid or Grid(ct.shape, spacing),
+                               reference=reference, overlays=overlays)
+        return viewer3d.widget(scene)
+    if mode == "itk":
+        return _show_itk(stations, spacing, ct)
+    raise ValueError(f"mode: unknown {mode!r} (slices, 3d, itk)")

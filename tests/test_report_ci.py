@@ -94,6 +94,36 @@ def test_every_recorded_output_exists_and_is_not_empty(runs):
             assert (run_dir / f).stat().st_size > 0, f"{nb}: {f} is empty"
 
 
+def test_every_recorded_name_is_registered(runs):
+    """The exact names of a real run are in analysis.output_names (issue 12)."""
+    from analysis.output_names import REGISTRY
+
+    run_dir, _ = runs
+    unregistered = [(nb, it["name"]) for nb, it in _items(run_dir) if it["name"] not in REGISTRY]
+    assert not unregistered, f"register these in analysis/output_names.py: {unregistered}"
+
+
+def test_every_figure_is_shown_in_its_executed_notebook_and_html(runs):
+    """Each recorded figure is an image/png output of its notebook (its caption is the
+    output's text/plain), and the HTML exports embed the images and load no script from
+    the internet (issue 15)."""
+    from analysis.report_html import external_scripts
+
+    run_dir, _ = runs
+    for name in PARAMS.report.notebooks:
+        executed = json.loads((run_dir / "notebooks" / f"{name}.ipynb").read_text())
+        shown = ["".join(o["data"].get("text/plain", "")) for c in executed["cells"]
+                 for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+        figures = [it["caption"] for nb, it in _items(run_dir)
+                   if nb == name and it["kind"] == "figure"]
+        missing = [c for c in figures if c not in shown]
+        assert not missing, f"{name}: figures not shown inline: {missing}"
+        for html in (f"{name}.html", f"{name}_nocode.html"):
+            page = (run_dir / "html" / html).read_text()
+            assert page.count('src="data:image/png;base64,') >= len(figures), html
+            assert external_scripts(page) == [], html
+
+
 def test_manifest_fields(runs):
     run_dir, _ = runs
     m = json.loads((run_dir / "manifest.json").read_text())

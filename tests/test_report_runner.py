@@ -57,7 +57,7 @@ def chain(tmp_path):
     _notebook(nbs / "01_a.ipynb", [
         SETUP.format(stem="01_a"),
         'out.table(pd.DataFrame({"station": ["4R", "7"], "n": [params.seed, 2], '
-        '"paper": [24, 18]}), "table5_recurrence", "Recurrences per station")',
+        '"paper": [24, 18]}), "table5_recurrence_by_station", "Recurrences per station")',
         "fig, ax = plt.subplots(figsize=(2, 2)); ax.plot([0, 1], [0, 1])\n"
         'out.figure(fig, "figure4_roc", "ROC")',
     ])
@@ -91,7 +91,7 @@ def test_chain_order_stamps_only_force(tmp_path, chain, monkeypatch):
         assert key in m, key
     assert m["seed"] == 11 and m["packages"]["papermill"]
     # the kernel wrote into the redirected reports root, with the injected params
-    assert (run_dir / "tables/table5_recurrence.csv").read_text().splitlines()[1] \
+    assert (run_dir / "tables/table5_recurrence_by_station.csv").read_text().splitlines()[1] \
         == "0,4R,11,24"
     for f in ("figures/figure4_roc.png", "figures/figure4_roc.svg", "notebooks/01_a.ipynb",
               "html/01_a.html", "html/01_a_nocode.html", "html/02_b_nocode.html"):
@@ -103,7 +103,7 @@ def test_chain_order_stamps_only_force(tmp_path, chain, monkeypatch):
     assert "load_params" not in nocode  # code cells hidden
     assert "load_params" in (run_dir / "html/01_a.html").read_text()
     # paper order: Table 5 before Figure 4; other outputs after the paper's items
-    t5, f4 = index.index('id="tbl-table5_recurrence"'), index.index('id="fig-figure4_roc"')
+    t5, f4 = index.index('id="tbl-table5_recurrence_by_station"'), index.index('id="fig-figure4_roc"')
     assert t5 < f4 < index.index('id="tbl-extra_counts"')
     assert index.count("not produced in this run") == len(PAPER_ITEMS) - 2
 
@@ -157,17 +157,21 @@ def test_only_rejects_unknown_notebook(tmp_path, chain):
 
 
 def test_assign_outputs_follows_the_paper_and_keeps_the_rest():
-    outs = [("05", {"name": "table4_cox"}), ("05", {"name": "table4_univariate"}),
+    """Exact names from analysis.output_names; a near miss is not guessed into an item.
+
+    Fault injected: the old prefix matching puts ``table4_cox`` under Table 4 (Cox) and
+    ``figure3_km_sex`` under Figure 3 instead of the other outputs."""
+    outs = [("05", {"name": "table4_multivariable_cox"}), ("05", {"name": "table4_univariate"}),
             ("05", {"name": "table4x"}), ("01", {"name": "figure1_flowchart"}),
-            ("01", {"name": "figure1_table"}), ("02", {"name": "seg_dice_plot"}),
-            ("05", {"name": "table4"})]
+            ("01", {"name": "figure1_table"}), ("02", {"name": "segment_dice_boxplot"}),
+            ("05", {"name": "table4_cox"}), ("05", {"name": "figure3_km_sex"})]
     by_label, others = report_html.assign_outputs(outs, PAPER_ITEMS)
-    assert [i["name"] for _, i in by_label["Table 4"]] == ["table4_univariate", "table4"]
-    assert [i["name"] for _, i in by_label["Table 4 (Cox)"]] == ["table4_cox"]
+    assert [i["name"] for _, i in by_label["Table 4"]] == ["table4_univariate"]
+    assert [i["name"] for _, i in by_label["Table 4 (Cox)"]] == ["table4_multivariable_cox"]
     assert [i["name"] for _, i in by_label["Figure 1"]] == ["figure1_flowchart",
                                                            "figure1_table"]
-    assert [i["name"] for _, i in by_label["Segmentation"]] == ["seg_dice_plot"]
-    assert [i["name"] for _, i in others] == ["table4x"]
+    assert [i["name"] for _, i in by_label["Segmentation"]] == ["segment_dice_boxplot"]
+    assert [i["name"] for _, i in others] == ["table4x", "table4_cox", "figure3_km_sex"]
     assert by_label["Table 7"] == []
 
 

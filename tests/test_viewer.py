@@ -64,3 +64,93 @@ def test_show_builds_an_offline_widget():
         viewer.show(ct, st, mode="vr")
     with pytest.raises(ValueError, match="stations: shape"):
         viewer.show(ct, st[:2])
+
+
+# --- the 3D viewer (NiiVue) ---------------------------------------------------------------
+
+def _scene():
+    from analysis import viewer3d
+
+    grid = Grid((6, 8, 10), (2.0, 1.0, 1.0))
+    ct = np.zeros(grid.shape_zyx, np.int16)
+    st = np.zeros(grid.shape_zyx, np.uint8)
+    st[1:3, 2:4, 1:4] = 7  # 12 voxels of 2 mm^3: 0.024 mL of station 4R
+    st[3:5, 5:7, 6:9] = 8  # 4L
+    ref = st.copy()
+    ref[1:3, 2:4, 4] = 7  # the reference 4R is 4 voxels larger
+    gtv = np.zeros(grid.shape_zyx, bool)
+    gtv[2:4, 3:6, 3:6] = True
+    return viewer3d.Scene(ct, st, grid, reference=ref, overlays={"gtv": gtv, "ctv": gtv})
+
+
+def test_station_volumes_and_click_read_out():
+    from analysis import viewer3d
+
+    sc = _scene()
+    assert viewer3d.station_volumes_ml(sc.stations, sc.grid) == {"4R": 0.024, "4L": 0.024}
+    vols = viewer3d.station_volumes_ml(sc.reference, sc.grid)
+    assert vols["4R"] == pytest.approx(0.032)  # 16 voxels x 2 mm^3
+    loc = {"values": [{"value": -1000}, {"value": 7.0}]}
+    assert viewer3d.click_text(loc, vols) == "station 4R: 0.0 mL"
+    assert viewer3d.click_text({"values": [0.0, 0.0]}, vols) == "no station here"
+    assert viewer3d.click_text({}, vols) == "no voxel under the pointer"
+
+
+def test_label_lut_colours_and_toggles():
+    from analysis import viewer3d
+    from analysis.segment.export import STATION_COLORS
+
+    lut = viewer3d.label_lut([7])
+    assert lut["labels"][7] == "4R" and len(lut["R"]) == 17
+    assert (lut["R"][7], lut["G"][7], lut["B"][7]) == STATION_COLORS["4R"]
+    assert lut["A"][0] == 0 and lut["A"][7] == 255 and lut["A"][8] == 0
+
+
+def test_nifti_bytes_hold_the_volume_in_ras():
+    import gzip
+
+    import nibabel as nib
+
+    from analysis import viewer3d
+
+    sc = _scene()
+    img = nib.Nifti1Image.from_bytes(gzip.decompress(viewer3d.nifti_gz(sc.stations, sc.grid)))
+    data = np.asarray(img.dataobj)
+    assert data.shape == (10, 8, 6)  # (x, y, z)
+    assert (data.transpose(2, 1, 0) == sc.stations).all()
+    # LPS -> RAS: x and y negated (the patient's right is RAS -x)
+    np.testing.assert_allclose(np.diag(img.affine)[:3], [-1.0, -1.0, 2.0])
+
+
+def test_3d_widget_state_holds_the_volumes_and_toggles():
+    """Fault injected: the toggles not wired (no observe) -> 4R's alpha stays 255."""
+    import ipyniivue
+
+    sc = _scene()
+    box = viewer.show(sc.ct, sc.stations, gtv=sc.overlays["gtv"], ctv=sc.overlays["ctv"],
+                      grid=sc.grid, mode="3d", reference=sc.reference)
+    assert len(box.niivue) == 2 and all(isinstance(v, ipyniivue.NiiVue) for v in box.niivue)
+    names = [v.name for v in box.niivue[0].volumes]
+    assert names == ["ct.nii.gz", "stations.nii.gz", "gtv.nii.gz", "ctv.nii.gz"]
+    assert all(v.data for v in box.niivue[0].volumes)  # the bytes travel in the state
+    assert box.niivue[0].volumes[1].colormap_label.labels[7] == "4R"
+    assert sorted(box.station_toggles) == ["4L", "4R"]
+    box.station_toggles["4R"].value = False
+    for nv in box.niivue:
+        assert nv.volumes[1].colormap_label.lut[4 * 7 + 3] == 0  # 4R hidden in both
+        assert nv.volumes[1].colormap_label.lut[4 * 8 + 3] == 255  # 4L still shown
+    bundle = box._repr_mimebundle_()
+    assert {"image/png", "application/vnd.jupyter.widget-view+json"} <= set(bundle)
+
+
+def test_slice_viewer_carries_a_png_snapshot():
+    import base64
+    import io
+
+    from PIL import Image
+
+    sc = _scene()
+    box = viewer.show(sc.ct, sc.stations, grid=sc.grid)
+    png = base64.b64decode(box._repr_mimebundle_()["image/png"])
+    img = Image.open(io.BytesIO(png))
+    assert img.size[0] > 200 and img.size[1] > 50

@@ -1,12 +1,25 @@
-"""Export predicted station maps: NIfTI label map and DICOM RTSTRUCT.
+"""Export predicted station maps: NIfTI label map, DICOM RTSTRUCT and DICOM-SEG.
 
 File formats are written by :mod:`analysis.io` (``write_nifti``, ``write_rtstruct``,
-``write_ct_series``); this module only turns a label map into per-station masks named
-``LN_<station>`` (docs/data_layout.md), the names the ingest reads back.
+``write_ct_series``) and highdicom (SEG); this module turns a label map into per-station
+masks named ``LN_<station>`` (docs/data_layout.md), the names the ingest reads back, and
+decides what the DICOM files say about the patient.
+
+Exports are pseudonymous (issue 13): the RTSTRUCT and the SEG reference a CT series whose
+patient identity is the store's pseudonym (PatientName = PatientID = pid) and which has
+no birth date, accession number, institution, physician or description (the attributes
+of the PS3.15 Annex E basic profile that the writers could copy), with dates set to the
+writers' fixed placeholder. By default that series is the store's CT written under
+``out_dir/CT`` with fresh UIDs (derived from the pid, not from any department UID).
+``keep_department_uids=True`` (with ``ct_series_dir``, the department's series) instead
+references the department's study, series, frame-of-reference and image UIDs, so that a
+planning system can match the structures to its own CT; even then every identity field
+holds the pid. :func:`check_pseudonymous` verifies each written file.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +36,33 @@ STATION_COLORS: dict[str, tuple[int, int, int]] = {
         (0.85, 0.25, 0.45), (0.25, 0.30, 0.80), (1.00, 0.70, 0.45), (0.45, 0.60, 1.00)),
         strict=True)
 }
+
+
+#: what the exported files say they hold (no patient information)
+STATIONS_DESCRIPTION = "Lymph node stations predicted by DiUNet"
+
+#: patient-module attributes an export may carry, and the value each must hold: the pid
+#: for the identity, empty (or absent) for the rest
+IDENTITY_KEYWORDS: tuple[str, ...] = ("PatientName", "PatientID")
+EMPTY_KEYWORDS: tuple[str, ...] = (
+    "PatientBirthDate", "PatientBirthTime", "PatientSex", "PatientAge", "OtherPatientIDs",
+    "OtherPatientNames", "PatientAddress", "AccessionNumber", "InstitutionName",
+    "InstitutionAddress", "InstitutionalDepartmentName", "ReferringPhysicianName",
+    "PerformingPhysicianName", "OperatorsName", "PhysiciansOfRecord",
+    "NameOfPhysiciansReadingStudy", "StudyDescription", "SeriesDescription",
+    "PatientComments", "ImageComments", "StationName",
+)
+#: the fixed date and time the writers put in every date / time attribute
+PLACEHOLDER_DATE, PLACEHOLDER_TIME = "20200101", "090000"
+
+#: geometry and UID attributes kept from a department series (keep_department_uids)
+_REFERENCE_KEYWORDS: tuple[str, ...] = (
+    "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID",
+    "FrameOfReferenceUID", "ImagePositionPatient", "ImageOrientationPatient",
+    "PixelSpacing", "SliceThickness", "Rows", "Columns", "Modality", "SamplesPerPixel",
+    "PhotometricInterpretation", "BitsAllocated", "BitsStored", "HighBit",
+    "PixelRepresentation",
+)
 
 
 def roi_name(station: str) -> str:
@@ -68,41 +108,250 @@ def write_stations_nifti(labels: np.ndarray, grid: Grid, path: str | Path) -> Pa
 def write_stations_rtstruct(labels: np.ndarray, ct_series_dir: str | Path,
                             out_path: str | Path, *, label: str = "LN_pred") -> Path:
     """Write the stations of ``labels`` as an RTSTRUCT referencing the CT series in
-    ``ct_series_dir`` (the label map must lie on that series' grid)."""
+    ``ct_series_dir`` (the label map must lie on that series' grid).
+
+    A low-level writer: it copies the series' patient module. For a patient's export use
+    :func:`export_stations`, which references a pseudonymous series.
+    """
+    return _write_rtstruct(labels, ct_series_dir, out_path, None, label=label)
+
+
+def _write_rtstruct(labels, series, out_path, uid_seed, *, label: str = "LN_pred") -> Path:
     from analysis.io.dicom_write import write_rtstruct
 
     masks = station_masks(labels)
     colors = {roi_name(s): STATION_COLORS[s] for s in STATIONS}
-    return write_rtstruct(masks, ct_series_dir, out_path, colors=colors,
+    return write_rtstruct(masks, series, out_path, colors=colors, uid_seed=uid_seed,
                           structure_set_label=label,
-                          extra_tags={"StructureSetDescription":
-                                      "Lymph node stations predicted by DiUNet"})
+                          extra_tags={"StructureSetDescription": STATIONS_DESCRIPTION})
 
 
 def export_patient(store, pid: str, out_dir: str | Path, *,
-                   ct_series_dir: str | Path | None = None) -> dict[str, Path]:
+                   ct_series_dir: str | Path | None = None,
+                   keep_department_uids: bool = False) -> dict[str, Path]:
     """Export ``stations_pred`` of store patient ``pid`` into ``out_dir``.
 
-    Writes ``stations_pred.nii.gz`` and ``RS_stations.dcm``. The RTSTRUCT references the
-    CT series in ``ct_series_dir`` when given (the department's own series, so that a
-    planning system matches it); otherwise the store's (pseudonymous) CT is first
-    written as a series under ``out_dir/CT``.
+    See :func:`export_stations` (files ``stations_pred.nii.gz``, ``RS_stations.dcm``,
+    ``SEG_stations.dcm`` and, unless ``keep_department_uids``, the CT under ``CT/``).
+    """
+    return export_stations(store.read(pid, "stations_pred"), store.read(pid, "ct"),
+                           store.grid(pid), pid, out_dir, ct_series_dir=ct_series_dir,
+                           keep_department_uids=keep_department_uids)
+
+
+def export_stations(labels: np.ndarray, ct_hu: np.ndarray, grid: Grid, pid: str,
+                    out_dir: str | Path, *, ct_series_dir: str | Path | None = None,
+                    keep_department_uids: bool = False) -> dict[str, Path]:
+    """Write a station map as NIfTI, RTSTRUCT and DICOM-SEG, pseudonymously.
+
+    Parameters
+    ----------
+    labels : (z, y, x) uint8, 0..16, on ``grid``
+    ct_hu : (z, y, x) integer HU on ``grid`` (written as the referenced series)
+    grid : Grid
+    pid : str
+        The store's pseudonym: the only patient identity the files carry.
+    out_dir : folder to write into
+    ct_series_dir : folder of the department's CT series, optional
+        Used only with ``keep_department_uids`` (its geometry must be ``grid``'s).
+    keep_department_uids : bool
+        Reference the department's study/series/frame/image UIDs instead of fresh ones
+        (no CT is then written: the department has it).
+
+    Returns
+    -------
+    dict with keys ``nifti``, ``rtstruct``, ``seg`` and (fresh UIDs) ``ct``.
+
+    Raises
+    ------
+    ValueError
+        ``keep_department_uids`` without ``ct_series_dir``, or a department series whose
+        geometry differs from ``grid`` (named by pid, never by the folder's name).
     """
     from analysis.io.dicom_write import deterministic_uid, write_ct_series
 
     out = Path(out_dir)
-    grid = store.grid(pid)
-    labels = store.read(pid, "stations_pred")
+    labels = np.asarray(labels, dtype=np.uint8)
+    if labels.shape != grid.shape_zyx:
+        raise ValueError(f"patient {pid}: labels {labels.shape} are not on the grid "
+                         f"{grid.shape_zyx}")
     files = {"nifti": write_stations_nifti(labels, grid, out / "stations_pred.nii.gz")}
-    if ct_series_dir is None:
-        ct_series_dir = out / "CT"
-        seed = f"segment-export|{pid}"
-        write_ct_series(store.read(pid, "ct"), grid, ct_series_dir,
-                        patient={"PatientName": pid, "PatientID": pid},
+    seed = f"segment-export|{pid}"
+    if keep_department_uids:
+        if ct_series_dir is None:
+            raise ValueError(f"patient {pid}: keep_department_uids needs ct_series_dir")
+        refs = department_references(ct_series_dir, pid, grid)
+        seed = f"segment-export|{pid}|{refs[0].SeriesInstanceUID}"
+    else:
+        write_ct_series(np.asarray(ct_hu), grid, out / "CT",
+                        patient=pseudonymous_patient(pid),
                         study_uid=deterministic_uid(seed, "study"),
                         series_uid=deterministic_uid(seed, "series"),
                         frame_of_reference_uid=deterministic_uid(seed, "for"),
                         uid_seed=seed)
-        files["ct"] = Path(ct_series_dir)
-    files["rtstruct"] = write_stations_rtstruct(labels, ct_series_dir, out / "RS_stations.dcm")
+        files["ct"] = out / "CT"
+        refs = _read_series(out / "CT")
+    files["rtstruct"] = _write_rtstruct(labels, refs, out / "RS_stations.dcm", seed)
+    files["seg"] = write_stations_seg(labels, refs, out / "SEG_stations.dcm", uid_seed=seed)
+    for key in ("rtstruct", "seg"):
+        check_pseudonymous(files[key], pid)
     return files
+
+
+def _read_series(ct_dir: Path) -> list:
+    import pydicom
+
+    dss = [pydicom.dcmread(f) for f in sorted(Path(ct_dir).glob("*.dcm"))]
+    return sorted(dss, key=lambda d: float(d.ImagePositionPatient[2]))
+
+
+def pseudonymous_patient(pid: str) -> dict[str, str]:
+    """The patient module of an export: the pid as name and ID; birth date and sex
+    present (DICOM type 2) but empty."""
+    return {"PatientName": pid, "PatientID": pid, "PatientBirthDate": "", "PatientSex": ""}
+
+
+def department_references(ct_series_dir: str | Path, pid: str, grid: Grid) -> list:
+    """Pseudonymous stand-ins for a department CT series, slice 0 most inferior.
+
+    Each keeps only the geometry and UIDs of its slice (:data:`_REFERENCE_KEYWORDS`);
+    its identity is ``pid``, its dates are the placeholder, and it has none of
+    :data:`EMPTY_KEYWORDS`. Raises ValueError naming the pid (not the folder) when the
+    series is not on ``grid``.
+    """
+    import pydicom
+    from pydicom.dataset import Dataset
+
+    files = sorted(Path(ct_series_dir).glob("*.dcm"))
+    src = sorted((pydicom.dcmread(f, stop_before_pixels=True) for f in files),
+                 key=lambda d: float(d.ImagePositionPatient[2]))
+    if not src:
+        raise ValueError(f"patient {pid}: the department CT series has no .dcm file")
+    shape = (len(src), int(src[0].Rows), int(src[0].Columns))
+    if shape != grid.shape_zyx:
+        raise ValueError(f"patient {pid}: the department CT series is {shape} voxels, the "
+                         f"station map {grid.shape_zyx}: not the same grid")
+    refs = []
+    for d in src:
+        r = Dataset()
+        for kw in _REFERENCE_KEYWORDS:
+            if kw in d:
+                setattr(r, kw, d.data_element(kw).value)
+        for kw, value in pseudonymous_patient(pid).items():
+            setattr(r, kw, value)
+        r.StudyDate, r.StudyTime = PLACEHOLDER_DATE, PLACEHOLDER_TIME
+        r.StudyID = "1"
+        r.ReferringPhysicianName = ""
+        r.AccessionNumber = ""
+        refs.append(r)
+    return refs
+
+
+def write_stations_seg(labels: np.ndarray, source_images: list, out_path: str | Path, *,
+                       uid_seed: str) -> Path:
+    """Write a station map as a binary DICOM-SEG (highdicom) on ``source_images``.
+
+    One segment per station present, labelled ``LN_<station>`` (property: SCT Lymph
+    Node), numbered 1.. in station order; frames follow ``source_images`` (slice 0 most
+    inferior), so frame k of the SEG is ``labels[k]``. UIDs derive from ``uid_seed``.
+    """
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    from analysis.fsutil import atomic_write
+    from analysis.io.dicom_write import deterministic_uid
+
+    lab = np.asarray(labels)
+    present = [k for k in range(1, len(STATIONS) + 1) if (lab == k).any()]
+    if not present:
+        raise ValueError(f"{Path(out_path).name}: no station in the label map")
+    renum = np.zeros(len(STATIONS) + 1, dtype=np.uint8)
+    renum[present] = np.arange(1, len(present) + 1)
+    algo = hd.AlgorithmIdentificationSequence(name="DiUNet", version="1",
+                                              family=codes.cid7162.ArtificialIntelligence)
+    descs = [hd.seg.SegmentDescription(
+        segment_number=i, segment_label=roi_name(STATIONS[k - 1]),
+        segmented_property_category=codes.SCT.AnatomicalStructure,
+        segmented_property_type=codes.SCT.LymphNode,
+        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+        algorithm_identification=algo,
+        tracking_uid=deterministic_uid(uid_seed, "seg", "track", k),
+        tracking_id=roi_name(STATIONS[k - 1]))
+        for i, k in enumerate(present, start=1)]
+    with warnings.catch_warnings():
+        # the pid as PatientName is one component on purpose
+        warnings.filterwarnings("ignore", message=".*unlikely to represent the intended")
+        seg = _segmentation(hd, source_images, renum[lab.astype(np.int64)], descs, uid_seed)
+    _placeholder_dates(seg)
+    return atomic_write(out_path, lambda tmp: seg.save_as(tmp))
+
+
+def _segmentation(hd, source_images, pixels, descs, uid_seed):
+    from analysis.io.dicom_write import deterministic_uid
+
+    return hd.seg.Segmentation(
+        source_images=source_images, pixel_array=pixels,
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descs,
+        series_instance_uid=deterministic_uid(uid_seed, "seg", "series"), series_number=3,
+        sop_instance_uid=deterministic_uid(uid_seed, "seg", "sop"), instance_number=1,
+        manufacturer="analysis (SCLC stations)", manufacturer_model_name="DiUNet",
+        software_versions="1", device_serial_number="0",
+        content_description=STATIONS_DESCRIPTION, omit_empty_frames=False)
+
+
+def _placeholder_dates(seg) -> None:
+    """highdicom stamps "now": the placeholder instead (same inputs, same bytes)."""
+    for elem in seg:
+        if not elem.value:
+            continue  # type 2 attributes left empty (the birth date) stay empty
+        if elem.VR == "DA":
+            elem.value = PLACEHOLDER_DATE
+        elif elem.VR == "TM":
+            elem.value = PLACEHOLDER_TIME
+        elif elem.VR == "DT":
+            elem.value = PLACEHOLDER_DATE + PLACEHOLDER_TIME
+
+
+def read_stations_seg(seg_file: str | Path, source_sop_uids: list[str]) -> np.ndarray:
+    """Label map (z, y, x), 0..16, of a SEG written by :func:`write_stations_seg`.
+
+    ``source_sop_uids`` are the referenced CT images in slice order (slice 0 first).
+    """
+    import highdicom as hd
+
+    seg = hd.seg.segread(seg_file)
+    pix = seg.get_pixels_by_source_instance(source_sop_instance_uids=source_sop_uids,
+                                            combine_segments=True)
+    lut = np.zeros(int(max(seg.segment_numbers)) + 1, dtype=np.uint8)
+    for n in seg.segment_numbers:
+        label = seg.get_segment_description(n).segment_label
+        lut[n] = STATIONS.index(label.removeprefix("LN_")) + 1
+    return lut[np.asarray(pix, dtype=np.int64)]
+
+
+def check_pseudonymous(dicom_file: str | Path, pid: str) -> None:
+    """Raise ValueError when an exported file carries patient information.
+
+    Checks, at any depth of the dataset: PatientName and PatientID equal ``pid``; every
+    attribute of :data:`EMPTY_KEYWORDS` absent or empty; every date the placeholder.
+    """
+    import pydicom
+
+    ds = pydicom.dcmread(dicom_file)
+    bad = []
+
+    def visit(d, elem):
+        kw = elem.keyword
+        if kw in IDENTITY_KEYWORDS and str(elem.value) != pid:
+            bad.append(kw)
+        elif kw in EMPTY_KEYWORDS and elem.value not in (None, "", b""):
+            bad.append(kw)
+        elif elem.VR == "DA" and elem.value not in (None, "", PLACEHOLDER_DATE):
+            bad.append(kw)
+
+    ds.walk(visit)
+    if bad:
+        raise ValueError(f"patient {pid}: {Path(dicom_file).name} is not pseudonymous: "
+                         f"{sorted(set(bad))} hold patient information")
+
