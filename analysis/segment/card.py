@@ -14,7 +14,7 @@ import pandas as pd
 from analysis import paths
 from analysis.labels import STATIONS
 from analysis.paper import DSC
-from analysis.segment.checkpoint import read_sidecar
+from analysis.segment.checkpoint import default_checkpoint_path, read_sidecar
 from analysis.segment.networks import ARCHITECTURES
 
 ARCH_LABEL = {"diunet": "DiUNet (CT + GTV encoders)", "unet_ct": "UNet, CT only",
@@ -23,8 +23,6 @@ ARCH_LABEL = {"diunet": "DiUNet (CT + GTV encoders)", "unet_ct": "UNet, CT only"
 
 def checkpoint_paths(params) -> dict[str, Path]:
     """Architecture -> checkpoint path (the params' own, and its siblings)."""
-    from analysis.segment.train import default_checkpoint_path
-
     return {a: default_checkpoint_path(params, a) for a in ARCHITECTURES}
 
 

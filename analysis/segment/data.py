@@ -38,7 +38,9 @@ def patient_rng(seed: int, split: str, index: int) -> np.random.Generator:
                                                          int(index)]))
 
 
-def _default_make_patient() -> Callable:
+def phantom_make_patient() -> Callable:
+    """:func:`analysis.phantom.make_patient`: the one place outside ``analysis.phantom``
+    and the report runner that imports the phantom (segmentation's phantom data source)."""
     try:
         from analysis.phantom import make_patient
     except ImportError as err:  # pragma: no cover - depends on the phantom package
@@ -49,7 +51,7 @@ def _default_make_patient() -> Callable:
 
 def _one_patient(args: tuple) -> dict:
     seed, split, index, grid, make_patient = args
-    make_patient = make_patient or _default_make_patient()
+    make_patient = make_patient or phantom_make_patient()
     p = make_patient(patient_rng(seed, split, index), grid)
     return model_arrays(p["ct"], p["gtv"], p.get("gtvnd"), p["stations"], p["grid"])
 

@@ -91,9 +91,11 @@ def mediastinal_box(ct_hu: np.ndarray, spacing_mm: Sequence[float], margin_mm: f
     return tuple(out)
 
 
-def _softmax_window(net: torch.nn.Module, image: torch.Tensor, patch: Sequence[int],
+def softmax_window(net: torch.nn.Module, image: torch.Tensor, patch: Sequence[int],
                     overlap: float) -> torch.Tensor:
-    """Softmax probabilities (C, z, y, x) of ``image`` (2, z, y, x) by sliding window."""
+    """Softmax probabilities (C, z, y, x) of ``image`` (2, z, y, x) by sliding window
+    (Gaussian-weighted patch blending, ``overlap`` of the patch; used by training's
+    validation too)."""
     with torch.inference_mode():
         logits = sliding_window_inference(image[None], roi_size=tuple(patch), sw_batch_size=2,
                                           predictor=net, overlap=overlap, mode="gaussian",
@@ -207,7 +209,7 @@ def predict_stations(ct: np.ndarray, gtv: np.ndarray, grid: Grid, model, params,
     img = resample_to_shape(img, shape_m)
     img[1] = (img[1] > 0.5).float()
     patch = tuple(int(p) for p in ck.segment_params["patch_zyx"])
-    probs = _softmax_window(ck.network, img, patch, seg.sw_overlap)
+    probs = softmax_window(ck.network, img, patch, seg.sw_overlap)
     labels_roi = _probs_to_labels(probs, roi_shape)
     out = np.zeros(ct.shape, dtype=np.uint8)
     out[box] = labels_roi

@@ -44,8 +44,10 @@ from tqdm.auto import tqdm
 from analysis import paths
 from analysis.grid import Grid
 from analysis.labels import N_CLASSES, N_STATIONS, STATIONS
-from analysis.segment.checkpoint import Checkpoint, save_checkpoint
+from analysis.segment.card import write_model_card
+from analysis.segment.checkpoint import Checkpoint, default_checkpoint_path, save_checkpoint
 from analysis.segment.data import data_hash, generate_patients, to_sample
+from analysis.segment.infer import predict_stations, softmax_window
 from analysis.segment.metrics import dice, station_metrics
 from analysis.segment.networks import build_network, n_parameters
 from analysis.segment.transforms import train_transforms, window_hu
@@ -118,14 +120,12 @@ def _model_space(patients: list[dict], target: Sequence[float]) -> list[dict]:
 
 def validation_dice(net: torch.nn.Module, patients: list[dict], seg) -> float:
     """Mean over patients of the mean Dice over stations present (model space)."""
-    from analysis.segment.infer import _softmax_window
-
     net.eval()
     scores = []
     for p in patients:
         img = torch.from_numpy(np.stack([window_hu(p["ct"], seg.hu_window),
                                          p["mask"].astype(np.float32)]))
-        pred = _softmax_window(net, img, seg.patch_zyx, seg.sw_overlap).argmax(0).numpy()
+        pred = softmax_window(net, img, seg.patch_zyx, seg.sw_overlap).argmax(0).numpy()
         d = [dice(pred == k, p["label"] == k) for k in range(1, N_STATIONS + 1)]
         scores.append(np.nanmean(d))
     net.train()
@@ -137,8 +137,6 @@ def heldout_metrics(ck: Checkpoint, patients: list[dict], params) -> pd.DataFram
 
     Returns a long DataFrame: patient, station, dice, hd95_mm, ref_voxels, pred_voxels.
     """
-    from analysis.segment.infer import predict_stations
-
     rows = []
     for i, p in enumerate(tqdm(patients, desc="held-out", leave=False)):
         grid = Grid(p["ct"].shape, p["spacing_mm"])
@@ -163,15 +161,6 @@ def summarise_metrics(long: pd.DataFrame) -> dict:
         "dice_mean": float(np.mean([out[s]["dice_mean"] for s in STATIONS])),
         "hd95_mm_mean": float(np.nanmean([out[s]["hd95_mm_mean"] for s in STATIONS]))}
     return out
-
-
-def default_checkpoint_path(params, architecture: str) -> Path:
-    """``segment.checkpoint`` for the params' own architecture, else
-    ``models/<architecture>_<run_name>.pt`` beside it."""
-    ck = paths.resolve(params.segment.checkpoint)
-    if architecture == params.segment.architecture:
-        return ck
-    return ck.parent / f"{architecture}_{params.run_name}.pt"
 
 
 def train(params, *, architecture: str | None = None, out_path: str | Path | None = None,
@@ -316,8 +305,6 @@ def main(argv: list[str] | None = None) -> None:
     if not args.card:
         train(params, architecture=args.architecture, out_path=args.out,
               max_epochs=args.max_epochs, max_minutes=args.max_minutes)
-    from analysis.segment.card import write_model_card
-
     print(f"[train] model card: {write_model_card(params)}")
 
 
