@@ -62,8 +62,8 @@ def run(quick: bool = False, checkpoint: str | None = None,
     import torch
 
     from analysis.params import load_params
-    from analysis.segment.data import phantom_make_patient
     from analysis.segment.checkpoint import load_checkpoint
+    from analysis.segment.data import phantom_make_patient
     from analysis.segment.infer import mediastinal_box
     from analysis.segment.metrics import station_metrics
 
