@@ -132,6 +132,30 @@ class SegmentParams(_Strict):
     roi_margin_mm: float = Field(20.0, ge=0)
     #: extra margin above the lung apices (supraclavicular stations 1R/1L)
     roi_superior_mm: float = Field(40.0, ge=0)
+    #: training data: "phantom" patients generated in memory (the shipped models), or the
+    #: cohort store's patients that have reference stations (stations_ref), on their grids
+    train_source: Literal["phantom", "store"] = "phantom"
+    #: fine-tune from this checkpoint (same architecture and channels) instead of from
+    #: random weights; relative to the repo root
+    init_checkpoint: str | None = None
+    #: k >= 2: k-fold cross-validation over the store's patients (train_source: store);
+    #: each patient's out-of-fold prediction goes into the store volume stations_cv
+    cv_folds: int | None = Field(None, ge=2)
+    #: "auto": CUDA (with automatic mixed precision) when available, else CPU
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    #: CT normalisation of newly trained models: "window" (HU window -> [0, 1], the shipped
+    #: models) or "zscore" (nnU-Net: clip to the 0.5 / 99.5 percentiles of the training
+    #: stations' voxels, then z-score); the checkpoint records its own
+    normalization: Literal["window", "zscore"] = "window"
+    #: test-time augmentation: average with the left-right mirrored prediction (L/R
+    #: station labels swapped back)
+    tta_mirror: bool = False
+    #: random gamma (0.7-1.5) on the CT channel in training (nnU-Net); 0: off, as the
+    #: shipped models were trained
+    gamma_prob: float = Field(0.0, ge=0, le=1)
+    #: train at the median voxel spacing of the training patients (nnU-Net) instead of
+    #: target_spacing_mm (store training; the checkpoint records the spacing used)
+    target_spacing_from_data: bool = False
 
 
 class PartitionParams(_Strict):

@@ -62,11 +62,12 @@ def run(quick: bool = False, checkpoint: str | None = None,
     import torch
 
     from analysis.params import load_params
-    from analysis.phantom import make_patient
     from analysis.segment.checkpoint import load_checkpoint
+    from analysis.segment.data import phantom_make_patient
     from analysis.segment.infer import mediastinal_box
     from analysis.segment.metrics import station_metrics
 
+    make_patient = phantom_make_patient()
     params = load_params(paths.PARAMS_DIR / "default.yaml")
     update = {k: v for k, v in (("checkpoint", checkpoint), ("num_threads", num_threads))
               if v is not None}

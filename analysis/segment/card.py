@@ -12,10 +12,20 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import paths
+from analysis.fsutil import atomic_write_text
 from analysis.labels import STATIONS
 from analysis.paper import DSC
-from analysis.segment.checkpoint import read_sidecar
+from analysis.segment.checkpoint import default_checkpoint_path, read_sidecar
 from analysis.segment.networks import ARCHITECTURES
+
+#: published station-segmentation results beside ours (issue #16): DeepStationing (Guo et
+#: al., MICCAI 2022), mean Dice over 12 stations; an nnU-Net station model, Dice and
+#: HD95 range over station levels
+ANCHORS: tuple[dict, ...] = (
+    {"model": "DeepStationing", "dice": "0.811 (mean over 12 stations)", "hd95_mm": ""},
+    {"model": "nnU-Net station model", "dice": "0.71-0.86 (per level)",
+     "hd95_mm": "3.1-9.8 (per level)"},
+)
 
 ARCH_LABEL = {"diunet": "DiUNet (CT + GTV encoders)", "unet_ct": "UNet, CT only",
               "unet_ct_gtv": "UNet, CT + GTV channels"}
@@ -23,8 +33,6 @@ ARCH_LABEL = {"diunet": "DiUNet (CT + GTV encoders)", "unet_ct": "UNet, CT only"
 
 def checkpoint_paths(params) -> dict[str, Path]:
     """Architecture -> checkpoint path (the params' own, and its siblings)."""
-    from analysis.segment.train import default_checkpoint_path
-
     return {a: default_checkpoint_path(params, a) for a in ARCHITECTURES}
 
 
@@ -70,6 +78,30 @@ def comparison_table(cards: dict[str, dict]) -> pd.DataFrame:
     return df
 
 
+def anchors_table() -> pd.DataFrame:
+    """Published station-segmentation results to read our numbers against."""
+    return pd.DataFrame(list(ANCHORS)).set_index("model")
+
+
+def cv_table(card: dict) -> pd.DataFrame:
+    """Cross-validated per-station Dice and HD95 (mm): mean and SD over patients and each
+    fold's mean (``dice_fold1`` ...), with the paper's DSC; from ``metrics["cv"]``
+    (:func:`analysis.segment.cv.cv_summary`). Empty when the checkpoint has no CV."""
+    cv = card.get("metrics", card).get("cv")
+    if not cv:
+        return pd.DataFrame()
+    rows = []
+    stations = {**cv["per_station"], "mean over stations": cv["mean_over_stations"]}
+    for st, m in stations.items():
+        row = {"station": st, "dice_mean": m["dice_mean"], "dice_sd": m.get("dice_sd")}
+        row |= {f"dice_fold{i + 1}": v for i, v in enumerate(m["dice_folds"])}
+        row |= {"hd95_mm_mean": m["hd95_mm_mean"], "hd95_mm_sd": m.get("hd95_mm_sd")}
+        row |= {f"hd95_mm_fold{i + 1}": v for i, v in enumerate(m.get("hd95_mm_folds", []))}
+        row["paper_dsc"] = DSC.get(st, "")
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("station")
+
+
 def training_summary(cards: dict[str, dict]) -> pd.DataFrame:
     """One row per architecture: parameters, epochs, best epoch, stop reason, minutes."""
     rows = []
@@ -88,8 +120,41 @@ def training_summary(cards: dict[str, dict]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("architecture")
 
 
-def write_model_card(params, path: Path | None = None, notes: str = "") -> Path:
-    """Write ``models/MODEL_CARD.md`` from the checkpoints' JSON sidecars."""
+def write_store_card(checkpoint: str | Path, path: Path | None = None) -> Path:
+    """The card of a model trained on a cohort store's delineations (``<checkpoint>.md``
+    beside it): training run, cross-validated per-station Dice / HD95 with per-fold
+    values, the paper's DSC and the published anchors."""
+    checkpoint = Path(checkpoint)
+    card = read_sidecar(checkpoint)
+    m = card["metrics"]
+    path = path or checkpoint.with_suffix(".md")
+    lines = [f"# Station segmentation model `{checkpoint.name}` (trained on a cohort store)",
+             "", f"Written by `python -m analysis.segment.train`; training source: store "
+             f"({m.get('n_store_patients')} patients with reference stations, "
+             f"{m.get('n_skipped_no_reference')} without, skipped); model spacing "
+             f"{m.get('target_spacing_mm')} mm; device {m.get('hardware', {}).get('device')}; "
+             f"fine-tuned from: {m.get('init_checkpoint') or 'random initialisation'}.", "",
+             "## Training run", "",
+             training_summary({card["architecture"]: card}).to_markdown(floatfmt=".4g"), "",
+             f"## Per station: {m.get('heldout_kind')}", ""]
+    cvt = cv_table(card)
+    lines += [cvt.to_markdown(floatfmt=".3f") if not cvt.empty
+              else station_table(card).to_markdown(floatfmt=".3f"), "",
+              "## Published anchors", "", anchors_table().to_markdown(), "",
+              "## Segment parameters", "", "```json",
+              json.dumps(card["segment_params"], indent=1), "```", ""]
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+def write_model_card(params, path: Path | None = None, notes: str = "", *,
+                     checkpoint: str | Path | None = None) -> Path:
+    """Write ``models/MODEL_CARD.md`` from the checkpoints' JSON sidecars, or, for a model
+    trained on a cohort store (``segment.train_source: store``), its own card beside
+    ``checkpoint`` (:func:`write_store_card`): the shipped card is never overwritten by a
+    department's run."""
+    if checkpoint is not None or params.segment.train_source == "store":
+        return write_store_card(checkpoint or paths.resolve(params.segment.checkpoint), path)
     cards = load_cards(params)
     path = path or paths.MODELS_DIR / "MODEL_CARD.md"
     lines = ["# Station segmentation models (DiUNet and baselines)", "",
@@ -120,6 +185,5 @@ def write_model_card(params, path: Path | None = None, notes: str = "") -> Path:
         for arch, card in cards.items():
             lines += [f"## {ARCH_LABEL[arch]} (`{arch}`): held-out per station", "",
                       station_table(card).to_markdown(floatfmt=".3f"), ""]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
+    atomic_write_text(path, "\n".join(lines) + "\n")
     return path

@@ -17,14 +17,14 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from analysis import paths
+from analysis.fsutil import atomic_write_bytes, sha256_file
 from analysis.labels import N_CLASSES
 from analysis.segment.networks import ARCHITECTURES, build_network
 
@@ -54,13 +54,13 @@ class Checkpoint:
         return tuple(float(s) for s in self.segment_params["target_spacing_mm"])
 
 
-def sha256_file(path: str | Path) -> str:
-    """SHA-256 hex digest of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def default_checkpoint_path(params, architecture: str) -> Path:
+    """``segment.checkpoint`` for the params' own architecture, else
+    ``models/<architecture>_<run_name>.pt`` beside it."""
+    ck = paths.resolve(params.segment.checkpoint)
+    if architecture == params.segment.architecture:
+        return ck
+    return ck.parent / f"{architecture}_{params.run_name}.pt"
 
 
 def sidecar_path(path: str | Path) -> Path:
@@ -84,21 +84,10 @@ def save_checkpoint(path: str | Path, network: nn.Module, *, architecture: str,
     torch.save({**meta, "state_dict": {k: v.detach().cpu().clone()
                                        for k, v in network.state_dict().items()}}, buf)
     data = buf.getvalue()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for target, blob in ((path, data), (sidecar_path(path), None)):
-        if blob is None:
-            meta_out = {**meta, "sha256": hashlib.sha256(data).hexdigest(),
-                        "size_bytes": len(data)}
-            blob = (json.dumps(meta_out, indent=1, sort_keys=True) + "\n").encode()
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(blob)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+    atomic_write_bytes(path, data)
+    meta_out = {**meta, "sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data)}
+    atomic_write_bytes(sidecar_path(path),
+                       (json.dumps(meta_out, indent=1, sort_keys=True) + "\n").encode())
     return path
 
 

@@ -1,6 +1,7 @@
-"""Training data for station segmentation: phantom patients generated in memory.
+"""Training data for station segmentation: phantom patients generated in memory, or
+the patients of a cohort store that carry reference stations (:func:`store_patients`).
 
-Patients are drawn with ``analysis.phantom.make_patient(rng, grid)`` from seeds derived
+Phantom patients are drawn with ``analysis.phantom.make_patient(rng, grid)`` from seeds derived
 from ``params.seed`` and a split code, so that training, validation and held-out
 patients never share a seed and every run with the same params sees the same data:
 
@@ -23,8 +24,8 @@ import numpy as np
 from analysis.grid import Grid
 from analysis.segment.transforms import (
     gross_tumour_mask,
+    normalize_ct,
     resample_to_spacing,
-    window_hu,
 )
 
 SPLIT_CODES: dict[str, int] = {"train": 1, "heldout": 2}
@@ -38,7 +39,9 @@ def patient_rng(seed: int, split: str, index: int) -> np.random.Generator:
                                                          int(index)]))
 
 
-def _default_make_patient() -> Callable:
+def phantom_make_patient() -> Callable:
+    """:func:`analysis.phantom.make_patient`: the one place outside ``analysis.phantom``
+    and the report runner that imports the phantom (segmentation's phantom data source)."""
     try:
         from analysis.phantom import make_patient
     except ImportError as err:  # pragma: no cover - depends on the phantom package
@@ -49,7 +52,7 @@ def _default_make_patient() -> Callable:
 
 def _one_patient(args: tuple) -> dict:
     seed, split, index, grid, make_patient = args
-    make_patient = make_patient or _default_make_patient()
+    make_patient = make_patient or phantom_make_patient()
     p = make_patient(patient_rng(seed, split, index), grid)
     return model_arrays(p["ct"], p["gtv"], p.get("gtvnd"), p["stations"], p["grid"])
 
@@ -124,13 +127,45 @@ def data_hash(patients: Sequence[dict]) -> str:
     return h.hexdigest()
 
 
-def to_sample(patient: dict, window: Sequence[float]) -> dict:
+def to_sample(patient: dict, norm: dict | Sequence[float]) -> dict:
     """A patient as the dict the MONAI transforms expect: float ``ct``/``mask`` (1, z, y, x),
-    int ``label`` (1, z, y, x)."""
+    int ``label`` (1, z, y, x). ``norm``: a CT normalisation (see
+    :func:`analysis.segment.transforms.normalize_ct`) or a bare HU window."""
     import torch
 
     return {
-        "ct": torch.from_numpy(window_hu(patient["ct"], window)[None]),
+        "ct": torch.from_numpy(normalize_ct(patient["ct"], norm)[None]),
         "mask": torch.from_numpy(patient["mask"].astype(np.float32)[None]),
         "label": torch.from_numpy(patient["label"].astype(np.int64)[None]),
     }
+
+
+def store_patients(store, pids: Sequence[str] | None = None,
+                   progress: bool = True) -> tuple[list[dict], list[str], list[str]]:
+    """The store's patients with reference stations, on their own CT grids.
+
+    Returns ``(patients, used, skipped)``: one dict per used patient as
+    :func:`model_arrays` returns it (``ct``, ``mask`` = GTV ∪ GTVnd, ``label`` =
+    ``stations_ref``, ``spacing_mm``), their pids, and the pids without ``stations_ref``
+    (listed, never an error).
+    """
+    from tqdm.auto import tqdm
+
+    pts, used, skipped = [], [], []
+    for pid in tqdm(list(pids if pids is not None else store.patient_ids()),
+                    desc="store patients", disable=not progress, leave=False):
+        if not store.has(pid, "stations_ref"):
+            skipped.append(pid)
+            continue
+        grid = store.grid(pid)
+        gtvnd = store.read(pid, "gtvnd") if store.has(pid, "gtvnd") else None
+        pts.append(model_arrays(store.read(pid, "ct"), store.read(pid, "gtv"), gtvnd,
+                                store.read(pid, "stations_ref"), grid))
+        used.append(pid)
+    return pts, used, skipped
+
+
+def median_spacing(patients: Sequence[dict]) -> tuple[float, float, float]:
+    """Median voxel spacing (z, y, x) in mm over patients (nnU-Net's target spacing)."""
+    sp = np.array([p["spacing_mm"] for p in patients], dtype=float)
+    return tuple(float(v) for v in np.median(sp, axis=0))

@@ -11,10 +11,13 @@ Steps for one CT (``ct`` int16 HU, ``gtv`` bool, both (z, y, x) on ``grid``):
    ``segment.roi_superior_mm`` above the apices for stations 1R/1L). Outside it the label
    is 0. Every station lies between and around the lungs, so nothing is lost, and a
    512 x 512 x 93 CT shrinks several-fold.
-2. The region's CT (windowed) and mask are resampled to the model's spacing
+2. The region's CT (normalised as the checkpoint records: :func:`ct_norm_of`) and mask
+   are resampled to the model's spacing
    (trilinear; the mask is then thresholded at 0.5) and
    :func:`monai.inferers.sliding_window_inference` computes softmax probabilities with
-   the training patch size.
+   the training patch size, patches blended with Gaussian weights (nnU-Net); with
+   ``segment.tta_mirror`` the left-right mirrored input is predicted too and its
+   probabilities, flipped back with the L/R station channels swapped, are averaged in.
 3. The probabilities are resampled back to the CT grid (trilinear, separably: z first,
    then slab by slab in-plane to bound memory) and the label is their argmax, so station
    labels are disjoint by construction.
@@ -37,11 +40,14 @@ from scipy import ndimage
 from analysis.grid import Grid
 from analysis.labels import N_STATIONS
 from analysis.segment.checkpoint import Checkpoint, load_checkpoint
+from analysis.segment.networks import resolve_device
 from analysis.segment.transforms import (
+    ct_norm_of,
     gross_tumour_mask,
+    left_right_lut,
+    normalize_ct,
     resample_to_shape,
     shape_at_spacing,
-    window_hu,
 )
 
 #: HU below which a voxel inside the body counts as lung / air
@@ -91,14 +97,29 @@ def mediastinal_box(ct_hu: np.ndarray, spacing_mm: Sequence[float], margin_mm: f
     return tuple(out)
 
 
-def _softmax_window(net: torch.nn.Module, image: torch.Tensor, patch: Sequence[int],
-                    overlap: float) -> torch.Tensor:
-    """Softmax probabilities (C, z, y, x) of ``image`` (2, z, y, x) by sliding window."""
+def softmax_window(net: torch.nn.Module, image: torch.Tensor, patch: Sequence[int],
+                   overlap: float, mirror: bool = False) -> torch.Tensor:
+    """Softmax probabilities (C, z, y, x) of ``image`` (2, z, y, x) by sliding window
+    (Gaussian-weighted patch blending, ``overlap`` of the patch; used by training's
+    validation too). Runs on the network's device (CUDA: automatic mixed precision);
+    returns float32 on the CPU. ``mirror``: average with the prediction of the
+    left-right flipped image, flipped back with lateral station channels swapped."""
+    dev = next(net.parameters()).device
+
+    def one(img: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device_type=dev.type, enabled=dev.type == "cuda"):
+            logits = sliding_window_inference(
+                img[None].to(dev), roi_size=tuple(patch), sw_batch_size=2, predictor=net,
+                overlap=overlap, mode="gaussian", padding_mode="constant", cval=0.0)
+        return torch.softmax(logits[0].float(), dim=0).cpu()
+
     with torch.inference_mode():
-        logits = sliding_window_inference(image[None], roi_size=tuple(patch), sw_batch_size=2,
-                                          predictor=net, overlap=overlap, mode="gaussian",
-                                          padding_mode="constant", cval=0.0)
-        return torch.softmax(logits[0], dim=0)
+        probs = one(image)
+        if mirror:
+            flipped = one(torch.flip(image, dims=(-1,)))
+            lut = torch.as_tensor(left_right_lut())
+            probs = 0.5 * (probs + torch.flip(flipped, dims=(-1,))[lut])
+        return probs
 
 
 def _probs_to_labels(probs: torch.Tensor, shape_zyx: Sequence[int], slab: int = 8) -> np.ndarray:
@@ -161,8 +182,12 @@ def _as_checkpoint(model) -> Checkpoint:
 
 def predict_stations(ct: np.ndarray, gtv: np.ndarray, grid: Grid, model, params, *,
                      gtvnd: np.ndarray | None = None, fast: bool | None = None,
-                     patient: str = "<array>") -> np.ndarray:
+                     patient: str = "<array>", return_confidence: bool = False):
     """Station label map (uint8, 0..16, shape of ``ct``) predicted for one CT.
+
+    With ``return_confidence``, returns ``(labels, confidence)``: the mean, over the
+    model-space voxels predicted as a station, of the winning softmax probability (NaN
+    when no station is predicted), for :func:`analysis.segment.qc.check_prediction`.
 
     Parameters
     ----------
@@ -202,16 +227,25 @@ def predict_stations(ct: np.ndarray, gtv: np.ndarray, grid: Grid, model, params,
     roi_shape = ct_roi.shape
     target = ck.target_spacing_mm
     shape_m = shape_at_spacing(roi_shape, grid.spacing_mm, target)
-    img = torch.from_numpy(np.stack([window_hu(ct_roi, seg.hu_window),
+    img = torch.from_numpy(np.stack([normalize_ct(ct_roi, ct_norm_of(ck.segment_params)),
                                      mask_roi.astype(np.float32)]))
     img = resample_to_shape(img, shape_m)
     img[1] = (img[1] > 0.5).float()
     patch = tuple(int(p) for p in ck.segment_params["patch_zyx"])
-    probs = _softmax_window(ck.network, img, patch, seg.sw_overlap)
+    dev = resolve_device(seg.device)
+    if next(ck.network.parameters()).device != dev:
+        ck.network.to(dev)
+    probs = softmax_window(ck.network, img, patch, seg.sw_overlap, mirror=seg.tta_mirror)
     labels_roi = _probs_to_labels(probs, roi_shape)
     out = np.zeros(ct.shape, dtype=np.uint8)
     out[box] = labels_roi
-    return remove_small_islands(out, grid.spacing_mm, seg.min_island_mm3)
+    out = remove_small_islands(out, grid.spacing_mm, seg.min_island_mm3)
+    if not return_confidence:
+        return out
+    top, arg = probs.max(0)
+    fg = arg > 0
+    conf = float(top[fg].mean()) if bool(fg.any()) else float("nan")
+    return out, conf
 
 
 # ----------------------------------------------------------------------------- cohort

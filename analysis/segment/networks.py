@@ -166,3 +166,13 @@ def build_network(architecture: str, channels: Sequence[int] = (8, 16, 32, 64),
 def n_parameters(net: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in net.parameters() if p.requires_grad)
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``"auto"``: CUDA when available, else CPU; ``"cuda"`` without a GPU raises."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("segment.device: cuda requested but torch sees no GPU "
+                           "(use auto or cpu)")
+    return torch.device(name)

@@ -3,6 +3,9 @@
 Array functions (numpy / torch, no dictionaries):
 
 * :func:`window_hu` maps Hounsfield units to [0, 1] through a window;
+* :func:`normalize_ct` applies a checkpoint's recorded CT normalisation (``window``, the
+  shipped models, or nnU-Net's ``zscore``: clip to foreground percentiles, then z-score);
+  :func:`zscore_stats` computes the latter's numbers from training data;
 * :func:`gross_tumour_mask` is the mask input of DiUNet: GTV ∪ GTVnd (SPEC's "gross
   disease"; the stations a node sits in are what the network must place);
 * :func:`resample_to_spacing` / :func:`resample_to_shape` change the voxel size;
@@ -27,6 +30,7 @@ from monai.transforms import (
     Compose,
     ConcatItemsd,
     MapTransform,
+    RandAdjustContrastd,
     RandAffined,
     RandCropByPosNegLabeld,
     RandomizableTransform,
@@ -68,6 +72,54 @@ def window_hu(ct_hu: np.ndarray, window_hu: Sequence[float] = (-1000.0, 1000.0))
         raise ValueError(f"window_hu: high must exceed low, got {window_hu!r}")
     out = (np.asarray(ct_hu, dtype=np.float32) - lo) / (hi - lo)
     return np.clip(out, 0.0, 1.0, out=out)
+
+
+def zscore_stats(cts_hu: Sequence[np.ndarray], foregrounds: Sequence[np.ndarray]) -> dict:
+    """nnU-Net's CT normalisation numbers from training data: the 0.5 and 99.5 percentiles
+    of the foreground voxels' HU (here: voxels of any station), then the mean and SD of
+    the clipped foreground voxels.
+
+    Returns ``{"kind": "zscore", "clip_hu": [lo, hi], "mean_hu": m, "sd_hu": s}``.
+    Example: foreground HU 0..100 uniformly -> clip ~[0.5, 99.5], mean ~50.
+    """
+    vals = np.concatenate([np.asarray(c)[np.asarray(f, dtype=bool)].ravel()
+                           for c, f in zip(cts_hu, foregrounds, strict=True)])
+    if vals.size == 0:
+        raise ValueError("zscore_stats: no foreground voxel in the training data")
+    lo, hi = np.percentile(vals.astype(np.float64), [0.5, 99.5])
+    clipped = np.clip(vals, lo, hi)
+    return {"kind": "zscore", "clip_hu": [float(lo), float(hi)],
+            "mean_hu": float(clipped.mean()), "sd_hu": float(max(clipped.std(), 1e-3))}
+
+
+def normalize_ct(ct_hu: np.ndarray, norm: dict | Sequence[float]) -> np.ndarray:
+    """CT channel as the network sees it (float32, same shape).
+
+    ``norm`` is a checkpoint's recorded normalisation: ``{"kind": "window", "window_hu":
+    [lo, hi]}`` (:func:`window_hu`), ``{"kind": "zscore", "clip_hu": [lo, hi],
+    "mean_hu": m, "sd_hu": s}`` (clip, then ``(HU - m) / s``), or a bare ``(lo, hi)``
+    window. Example: zscore with clip (-100, 100), mean 0, sd 50: 300 HU -> 2.0.
+    """
+    if not isinstance(norm, dict):
+        return window_hu(ct_hu, norm)
+    if norm["kind"] == "window":
+        return window_hu(ct_hu, norm["window_hu"])
+    if norm["kind"] != "zscore":
+        raise ValueError(f"normalize_ct: unknown kind {norm['kind']!r}")
+    lo, hi = (float(v) for v in norm["clip_hu"])
+    out = np.clip(np.asarray(ct_hu, dtype=np.float32), lo, hi)
+    out -= np.float32(norm["mean_hu"])
+    out /= np.float32(norm["sd_hu"])
+    return out
+
+
+def ct_norm_of(segment_params: dict) -> dict:
+    """The CT normalisation a checkpoint was trained with: its recorded ``ct_norm``, or,
+    for checkpoints that predate it (the shipped ones), the HU window of its params."""
+    if segment_params.get("ct_norm"):
+        return dict(segment_params["ct_norm"])
+    return {"kind": "window",
+            "window_hu": list(segment_params.get("hu_window", (-1000.0, 1000.0)))}
 
 
 def gross_tumour_mask(gtv: np.ndarray, gtvnd: np.ndarray | None) -> np.ndarray:
@@ -157,15 +209,20 @@ class RandFlipLeftRightd(RandomizableTransform, MapTransform):
 
 
 def train_transforms(patch_zyx: Sequence[int], *, flip_prob: float = 0.0,
-                     affine_prob: float = 0.2, intensity_prob: float = 0.3) -> Compose:
+                     affine_prob: float = 0.2, intensity_prob: float = 0.3,
+                     gamma_prob: float = 0.0) -> Compose:
     """Random training transforms on a dict of ``ct``, ``mask``, ``label`` tensors.
 
     Crops one patch of ``patch_zyx`` centred, 4 times in 5, on a station voxel (the
     stations fill a small part of the chest, so random crops would mostly see
-    background); pads first when the volume is smaller than the patch.
+    background; nnU-Net oversamples foreground in 1 patch of 3); pads first when the
+    volume is smaller than the patch. ``gamma_prob > 0`` adds a random gamma
+    (0.7-1.5) on the CT channel (nnU-Net); at 0 the chain is exactly the shipped models'.
     """
     patch = tuple(int(p) for p in patch_zyx)
     keys = ["ct", "mask", "label"]
+    gamma = ([RandAdjustContrastd(["ct"], prob=gamma_prob, gamma=(0.7, 1.5))]
+             if gamma_prob > 0 else [])
     return Compose([
         SpatialPadd(keys, spatial_size=patch),
         RandCropByPosNegLabeld(keys, label_key="label", spatial_size=patch, pos=4, neg=1,
@@ -176,5 +233,6 @@ def train_transforms(patch_zyx: Sequence[int], *, flip_prob: float = 0.0,
                     padding_mode="zeros"),
         RandScaleIntensityd(["ct"], factors=0.05, prob=intensity_prob),
         RandShiftIntensityd(["ct"], offsets=0.03, prob=intensity_prob),
+        *gamma,
         ConcatItemsd(["ct", "mask"], "image"),
     ])

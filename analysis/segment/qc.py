@@ -1,0 +1,235 @@
+"""A domain check on every station prediction: is this CT like the model's training data?
+
+:func:`training_statistics` summarises the training patients (own grids): each station's
+volume, the field of view, the lung volume, the body's HU and the HU inside the stations.
+It is stored in the checkpoint (``metrics["training_stats"]``, with the mean softmax
+confidence of the held-out predictions). :func:`check_prediction` compares one
+prediction with it and returns a :class:`PredictionQC`:
+
+* stations found; a station present in at least 95% of training patients but absent here
+  counts as missing; **2 or more missing** -> unusable;
+* each station's volume against its training range: a volume below a third of the
+  training minimum or above 3 times the maximum is an outlier; **3 or more** -> unusable;
+* connected components (26-connectivity) per station; **a station in more than 3
+  pieces** -> unusable (a station is one region);
+* mean softmax confidence over the predicted station voxels; **below the training
+  held-out minimum and more than 4 SD under its mean** -> unusable;
+* image features (field of view z / y / x, lung volume, body median HU, HU median and
+  SD inside the predicted stations); **a value outside the training range and more than
+  4 SD from its mean** -> unusable (the CT is unlike the training CTs).
+
+The rules are deliberately wide (4 SD, factor 3): they catch a CT from another domain,
+not an unusual patient. What cannot be checked (no statistics in the checkpoint, no
+confidence passed) is listed in ``.unchecked``, never silently passed. A model trained
+on the synthetic phantom says so in ``.notes``, and, when it fails, its reasons end with
+the command that trains on the department's own delineations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from analysis.grid import Grid
+from analysis.labels import N_STATIONS, STATIONS
+
+#: HU thresholds: body (vs outside air), lung / air inside the body
+BODY_HU = -500.0
+LUNG_HU = -400.0
+#: a station present in this share of training patients is expected
+EXPECTED_PRESENT = 0.95
+MAX_MISSING = 1
+VOLUME_FACTOR = 3.0
+MAX_VOLUME_OUTLIERS = 2
+MAX_COMPONENTS = 3
+N_SD = 4.0
+#: image features compared with the training CTs
+IMAGE_FEATURES = ("fov_z_mm", "fov_y_mm", "fov_x_mm", "lung_volume_ml", "body_hu_median",
+                  "station_hu_median", "station_hu_sd")
+TRAIN_COMMAND = ("python -m analysis.segment.train --params <your params> with "
+                 "segment.train_source: store (and segment.cv_folds: 5 to cross-validate) "
+                 "trains on your department's delineated stations (stations_ref)")
+
+
+def image_features(ct_hu: np.ndarray, stations: np.ndarray,
+                   spacing_mm: Sequence[float]) -> dict[str, float]:
+    """Field of view (mm), lung volume (ml: voxels below ``LUNG_HU`` inside the body, holes
+    filled slice by slice, on a ~4 mm copy), body median HU and the HU median / SD inside
+    ``stations`` (> 0) of one CT (z, y, x)."""
+    ct = np.asarray(ct_hu)
+    sp = np.asarray(spacing_mm, dtype=float)
+    step = np.maximum(1, np.floor(4.0 / sp)).astype(int)
+    small = ct[::step[0], ::step[1], ::step[2]]
+    body = small > BODY_HU
+    lab, n = ndimage.label(body)
+    if n:
+        body = lab == (1 + int(np.argmax(np.bincount(lab.ravel())[1:])))
+        body = np.stack([ndimage.binary_fill_holes(s) for s in body])
+    lung = body & (small < LUNG_HU)
+    st = np.asarray(stations) > 0
+    inside = ct[st].astype(float)
+    return {"fov_z_mm": float(ct.shape[0] * sp[0]), "fov_y_mm": float(ct.shape[1] * sp[1]),
+            "fov_x_mm": float(ct.shape[2] * sp[2]),
+            "lung_volume_ml": float(lung.sum() * np.prod(sp * step) / 1000.0),
+            "body_hu_median": float(np.median(small[body])) if body.any() else float("nan"),
+            "station_hu_median": float(np.median(inside)) if inside.size else float("nan"),
+            "station_hu_sd": float(inside.std()) if inside.size else float("nan")}
+
+
+def _summary(values: Sequence[float]) -> dict:
+    v = np.asarray([x for x in values if np.isfinite(x)], dtype=float)
+    if v.size == 0:
+        return {"n": 0}
+    return {"n": int(v.size), "mean": float(v.mean()),
+            "sd": float(v.std(ddof=1)) if v.size > 1 else 0.0,
+            "min": float(v.min()), "max": float(v.max())}
+
+
+def training_statistics(patients: Sequence[dict]) -> dict:
+    """Per-station volume (ml) and image-feature summaries of training patients.
+
+    ``patients``: dicts with ``ct`` (HU), ``label`` (stations 0..16) and ``spacing_mm``,
+    on their own grids. Returns ``{"n_patients", "station_volume_ml": {st: {n, mean, sd,
+    min, max, frac_present}}, "image": {feature: {n, mean, sd, min, max}}}``.
+    """
+    vols: dict[str, list[float]] = {s: [] for s in STATIONS}
+    feats: dict[str, list[float]] = {f: [] for f in IMAGE_FEATURES}
+    for p in patients:
+        vox_ml = float(np.prod(p["spacing_mm"])) / 1000.0
+        counts = np.bincount(np.asarray(p["label"]).ravel(), minlength=N_STATIONS + 1)
+        for k, s in enumerate(STATIONS, start=1):
+            if counts[k]:
+                vols[s].append(counts[k] * vox_ml)
+        for f, v in image_features(p["ct"], p["label"], p["spacing_mm"]).items():
+            feats[f].append(v)
+    n = len(patients)
+    return {"n_patients": n,
+            "station_volume_ml": {s: {**_summary(v), "frac_present": len(v) / max(n, 1)}
+                                  for s, v in vols.items()},
+            "image": {f: _summary(v) for f, v in feats.items()}}
+
+
+@dataclass
+class PredictionQC:
+    """The domain check of one prediction (see the module docstring for the rules)."""
+
+    usable: bool
+    reasons: list[str]
+    stations_found: int
+    missing_stations: list[str]
+    volume_ml: dict[str, float]
+    volume_outliers: list[str]
+    components: dict[str, int]
+    confidence: float
+    image: dict[str, float]
+    unchecked: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def as_row(self) -> dict:
+        """One flat row for the ``segment_qc`` table (reasons joined by "; ")."""
+        return {"usable": bool(self.usable), "reasons": "; ".join(self.reasons),
+                "stations_found": self.stations_found,
+                "missing_stations": " ".join(self.missing_stations),
+                "volume_outliers": " ".join(self.volume_outliers),
+                "max_components": max(self.components.values(), default=0),
+                "confidence": self.confidence, **self.image,
+                "unchecked": "; ".join(self.unchecked)}
+
+
+def _stats_of(checkpoint) -> tuple[dict | None, str]:
+    metrics = getattr(checkpoint, "metrics", None)
+    if metrics is None and isinstance(checkpoint, dict):
+        metrics = checkpoint.get("metrics", checkpoint)
+    metrics = metrics or {}
+    return metrics.get("training_stats"), metrics.get("train_source", "phantom")
+
+
+def check_prediction(labels: np.ndarray, ct: np.ndarray, grid: Grid, checkpoint, *,
+                     confidence: float | None = None) -> PredictionQC:
+    """Check one station prediction against the checkpoint's training statistics.
+
+    Parameters
+    ----------
+    labels : ndarray of uint8, shape (z, y, x)
+        The predicted stations (0..16) on ``grid``.
+    ct : ndarray, shape (z, y, x)
+        The CT in HU on ``grid``.
+    grid : Grid
+    checkpoint : Checkpoint (or its metrics dict)
+        ``metrics["training_stats"]`` (:func:`training_statistics`) holds the reference.
+    confidence : float, optional
+        Mean softmax confidence of the prediction
+        (``predict_stations(..., return_confidence=True)``).
+    """
+    lab = np.asarray(labels)
+    sp = np.asarray(grid.spacing_mm, dtype=float)
+    vox_ml = float(np.prod(sp)) / 1000.0
+    counts = np.bincount(lab.ravel(), minlength=N_STATIONS + 1)
+    found = [s for k, s in enumerate(STATIONS, start=1) if counts[k]]
+    volume = {s: float(counts[k] * vox_ml) for k, s in enumerate(STATIONS, start=1)}
+    comps: dict[str, int] = {}
+    structure = np.ones((3, 3, 3), dtype=bool)
+    for k, box in enumerate(ndimage.find_objects(lab, max_label=N_STATIONS), start=1):
+        if box is not None:
+            comps[STATIONS[k - 1]] = int(ndimage.label(lab[box] == k, structure=structure)[1])
+    image = image_features(ct, lab, sp)
+    stats, source = _stats_of(checkpoint)
+    reasons: list[str] = []
+    unchecked: list[str] = []
+    missing: list[str] = []
+    outliers: list[str] = []
+    if len(found) == 0:
+        reasons.append("no station predicted")
+    split = sorted(s for s, c in comps.items() if c > MAX_COMPONENTS)
+    if split:
+        reasons.append(f"stations in more than {MAX_COMPONENTS} pieces: {', '.join(split)}")
+    if stats is None:
+        unchecked.append("station volumes, missing stations, image features and confidence "
+                         "(the checkpoint holds no training statistics: "
+                         "python -m analysis.segment.qc --params ... adds them)")
+    else:
+        sv = stats["station_volume_ml"]
+        missing = [s for s in STATIONS if sv[s].get("frac_present", 0) >= EXPECTED_PRESENT
+                   and counts[STATIONS.index(s) + 1] == 0]
+        if len(missing) > MAX_MISSING:
+            reasons.append(f"{len(missing)} stations present in >= {EXPECTED_PRESENT:.0%} of "
+                           f"training patients are missing: {', '.join(missing)}")
+        outliers = [s for s in found if sv[s].get("n", 0) > 0 and not (
+            sv[s]["min"] / VOLUME_FACTOR <= volume[s] <= sv[s]["max"] * VOLUME_FACTOR)]
+        if len(outliers) > MAX_VOLUME_OUTLIERS:
+            reasons.append(f"{len(outliers)} station volumes outside 1/{VOLUME_FACTOR:g} of "
+                           f"the training minimum to {VOLUME_FACTOR:g} x the maximum: "
+                           f"{', '.join(outliers)}")
+        for f, v in image.items():
+            ref = stats["image"].get(f, {})
+            if not ref.get("n") or not np.isfinite(v):
+                continue
+            far = abs(v - ref["mean"]) > N_SD * max(ref["sd"], 1e-6)
+            if far and not ref["min"] <= v <= ref["max"]:
+                reasons.append(f"{f} = {v:.4g} outside the training range "
+                               f"[{ref['min']:.4g}, {ref['max']:.4g}] (mean {ref['mean']:.4g}, "
+                               f"SD {ref['sd']:.3g})")
+        conf_ref = stats.get("confidence", {})
+        if confidence is None:
+            unchecked.append("softmax confidence (not passed)")
+        elif not conf_ref.get("n"):
+            unchecked.append("softmax confidence (no training reference)")
+        elif not np.isfinite(confidence) or (
+                confidence < conf_ref["min"]
+                and confidence < conf_ref["mean"] - N_SD * max(conf_ref["sd"], 1e-6)):
+            reasons.append(f"mean softmax confidence {confidence:.3f} below the training "
+                           f"minimum {conf_ref['min']:.3f} (mean {conf_ref['mean']:.3f})")
+    notes = []
+    if source == "phantom":
+        notes.append("this model was trained on synthetic phantoms only")
+        if reasons:
+            reasons.append("the model was trained on synthetic phantoms, not on CTs like "
+                           f"this one: {TRAIN_COMMAND}")
+    return PredictionQC(usable=not reasons, reasons=reasons, stations_found=len(found),
+                        missing_stations=missing, volume_ml=volume, volume_outliers=outliers,
+                        components=comps,
+                        confidence=float("nan") if confidence is None else float(confidence),
+                        image=image, unchecked=unchecked, notes=notes)
