@@ -7,8 +7,9 @@
    runner generates it before the first notebook (``analysis.phantom.generate`` skips
    when it is up to date): it is the only trigger besides ``make phantom``; 01_ingest
    only reads an export. A notebook missing from ``notebooks/`` is skipped with a
-   printed note. The imaging notebooks (:data:`IMAGING_NOTEBOOKS`, and any notebook
-   whose metadata holds ``{"sclc": {"needs_imaging": true}}``) are skipped with a stated
+   printed note. The imaging notebooks (:data:`IMAGING_NOTEBOOKS` unless their metadata
+   says ``{"sclc": {"needs_imaging": false}}``, and any notebook whose metadata says
+   ``true``) are skipped with a stated
    reason when the cohort store holds no images (a clinical-only cohort:
    :meth:`analysis.store.CohortStore.has_imaging`); the skip and its reason are
    recorded in ``outputs/<notebook>.json``, the manifest and the index's run table. A failing
@@ -181,8 +182,11 @@ PAPER_ITEMS: tuple[PaperItem, ...] = (
 )
 
 
-#: notebooks that need images in the cohort store; skipped for a clinical-only cohort
-IMAGING_NOTEBOOKS: tuple[str, ...] = ("02_segment", "03_partition", "04_recurrence")
+#: notebooks that need images in the cohort store; skipped for a clinical-only cohort.
+#: 06/07 need the partition features of 03; a notebook that can run without images says
+#: so in its metadata, ``{"sclc": {"needs_imaging": false}}``, and is then run.
+IMAGING_NOTEBOOKS: tuple[str, ...] = ("02_segment", "03_partition", "04_recurrence",
+                                      "06_model", "07_model_eval")
 
 
 class ReportError(RuntimeError):
@@ -240,10 +244,11 @@ def store_dir(params: Params, data_root: Path | None = None) -> Path:
 
 
 def _needs_imaging(name: str, src: Path) -> bool:
-    if name in IMAGING_NOTEBOOKS:
-        return True
+    """The notebook's own metadata ``sclc.needs_imaging`` when set, else whether it is
+    one of :data:`IMAGING_NOTEBOOKS`."""
     meta = (_read_json(src) or {}).get("metadata", {})
-    return bool(meta.get("sclc", {}).get("needs_imaging", False))
+    flag = meta.get("sclc", {}).get("needs_imaging")
+    return bool(flag) if flag is not None else name in IMAGING_NOTEBOOKS
 
 
 def _imaging_skip_reason(params: Params, data_root: Path | None) -> str | None:
