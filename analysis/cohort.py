@@ -55,6 +55,17 @@ DERIVED_CATEGORIES: dict[str, tuple[str, ...]] = {
     "diameter_ge_5cm": ("<5cm", ">=5cm"),
 }
 NUMERIC_COLUMNS: tuple[str, ...] = ("age", "smoking_index", "diameter_cm")
+#: plausible ranges of the numeric columns (inclusive); a value outside excludes the row
+#: as an invalid clinical value (age 250 is a typing error, not a patient). Smoking index
+#: = cigarettes per day x years: 100 a day for 60 years is 6000.
+PLAUSIBLE_RANGE: dict[str, tuple[float, float]] = {
+    "age": (0.0, 120.0), "smoking_index": (0.0, 6000.0), "diameter_cm": (0.0, 40.0)}
+
+
+def normalise_mrn(value) -> str:
+    """THE rule by which record numbers (MRNs) of two tables are compared: surrounding
+    spaces stripped, case folded (``" m0012 "`` and ``"M0012"`` are one patient)."""
+    return str(value).strip().casefold()
 OUTCOME_COLUMNS: tuple[str, ...] = ("followup_months", "lc_event", "lc_time_months",
                                     "os_event", "os_time_months")
 #: the cohort table's columns, in order (index: pid)
@@ -202,8 +213,13 @@ def _number(value, col: str, src: str, reasons: list[str], *, nonneg: bool = Tru
         reasons.append(reason(code, f"{col}: not a number in column {src!r}"))
         return np.nan
     if not np.isfinite(x) or (nonneg and x < 0):
-        reasons.append(reason(code, f"{col}: negative or non-finite value {x:g} in column "
+        reasons.append(reason(code, f"{col}: negative or non-finite value in column "
                                     f"{src!r}"))
+        return np.nan
+    lo, hi = PLAUSIBLE_RANGE.get(col, (-np.inf, np.inf))
+    if not lo <= x <= hi:
+        reasons.append(reason(code, f"{col}: value outside the plausible range "
+                                    f"[{lo:g}, {hi:g}] in column {src!r}"))
         return np.nan
     return x
 
@@ -214,7 +230,7 @@ def _event(value, col: str, src: str, reasons: list[str]) -> float:
     v = str(value).strip()
     if v in ("0", "1", "0.0", "1.0"):
         return float(v[0])
-    reasons.append(reason("invalid_followup", f"{col}: event flag {v!r} in column {src!r} "
+    reasons.append(reason("invalid_followup", f"{col}: event flag in column {src!r} "
                                              "is not 0/1"))
     return np.nan
 
@@ -279,9 +295,11 @@ def map_clinical(raw: pd.DataFrame, column_map: dict[str, str],
                     continue
                 c = map_category(v, col, mapping)
                 if c is None or c not in CATEGORIES[col]:
+                    expected = ", ".join(CATEGORIES[col])
                     reasons[i].append(reason("invalid_clinical",
-                                             f"{col}: unknown value {str(v)!r} in column "
-                                             f"{src!r}"))
+                                             f"{col}: unknown value in column {src!r} "
+                                             f"(expected one of {expected}, or a "
+                                             "cohort.category_map entry)"))
                     res.append(np.nan)
                 else:
                     res.append(c)
@@ -303,7 +321,7 @@ def map_clinical(raw: pd.DataFrame, column_map: dict[str, str],
 
 def duplicate_id_reasons(patient_ids: pd.Series, source: str) -> list[list[str]]:
     """Per row, a duplicate_id reason when its patient ID occurs more than once."""
-    ids = patient_ids.astype(str).str.strip()
+    ids = patient_ids.map(normalise_mrn)
     counts = ids.value_counts()
     return [[reason("duplicate_id", f"patient ID occurs {counts[v]} times in {source}")]
             if counts[v] > 1 else [] for v in ids]

@@ -16,7 +16,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import secrets
+import stat
+import warnings
 from datetime import date
 from pathlib import Path
 
@@ -29,12 +32,34 @@ class DeidError(ValueError):
     """A de-identification input (key, date) that cannot be used."""
 
 
+def check_key_location(path: Path) -> None:
+    """Refuse a key file inside ``reports/`` or ``data/`` (both are shared or published:
+    whoever holds the key and a store can re-identify its patients)."""
+    path = Path(path).resolve()
+    for name, root in (("reports", paths.REPORTS_DIR), ("data", paths.DATA_DIR),
+                       ("reports", paths.REPO_ROOT / "reports"),
+                       ("data", paths.REPO_ROOT / "data")):
+        if path.is_relative_to(Path(root).resolve()):
+            raise DeidError(f"ingest.pseudonym_key_file: the key must not live inside "
+                            f"{name}/ (it would travel with the reports or the store); "
+                            "keep it in .secrets/ or outside the repository")
+
+
 def load_or_create_key(key_file: str | Path) -> bytes:
     """The pseudonymisation key in ``key_file`` (resolved from the repo root).
 
-    Created (32 random bytes as hex, mode 0600, parents made) when absent.
+    Created (32 random bytes as hex, mode 0600, parents made) when absent. A key file
+    inside ``reports/`` or ``data/`` is refused (:func:`check_key_location`); one that
+    group or others may read is warned about and its mode tightened to 0600.
     """
     path = paths.resolve(key_file)
+    check_key_location(path)
+    if path.exists():
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            warnings.warn(f"ingest.pseudonym_key_file: the key file was readable by group "
+                          f"or others (mode {mode:04o}); tightened to 0600", stacklevel=2)
+            os.chmod(path, 0o600)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -74,13 +99,30 @@ def pseudonym(record_id: str, key: bytes, center: str = "") -> str:
     return "P" + digest[:PID_HEX_CHARS]
 
 
+#: earliest and latest plausible calendar year of a date in a clinical table
+PLAUSIBLE_YEARS = (1950, 2100)
+_ISO_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?")
+
+
 def parse_date(value: str) -> date:
-    """An ISO ``YYYY-MM-DD`` date (a time part after it is ignored)."""
+    """A strict ISO ``YYYY-MM-DD`` date, optionally followed by a time ``THH:MM[:SS]``.
+
+    Anything else (trailing text, another format) and a year outside
+    :data:`PLAUSIBLE_YEARS` is a :class:`DeidError`; the message never repeats the value.
+    """
     text = str(value).strip()
+    m = _ISO_DATE.fullmatch(text)
     try:
-        return date.fromisoformat(text[:10])
+        if m is None:
+            raise ValueError
+        d = date.fromisoformat(m.group(1))
     except ValueError:
-        raise DeidError(f"not an ISO date (YYYY-MM-DD): {value!r}") from None
+        raise DeidError("not a strict ISO date (YYYY-MM-DD, optionally THH:MM[:SS])"
+                        ) from None
+    if not PLAUSIBLE_YEARS[0] <= d.year <= PLAUSIBLE_YEARS[1]:
+        raise DeidError(f"date outside the plausible years {PLAUSIBLE_YEARS[0]}-"
+                        f"{PLAUSIBLE_YEARS[1]}")
+    return d
 
 
 def days_from(start: str, when: str) -> int:

@@ -12,8 +12,12 @@
 
 A worker that dies mid-task (killed, out of memory) is replaced by its nanny and the
 scheduler reruns its tasks elsewhere, up to ``distributed.scheduler.allowed-failures``
-times (default 3) per task; a task that kills more workers than that is reported as a
-failure of its patient (``KilledWorker``), never dropped. Task keys carry no patient
+times (default 3) per task. The scheduler counts a lost worker against every task
+assigned to it, so a patient that merely shared a worker with one that kills it can be
+declared ``KilledWorker`` too; every ``KilledWorker`` patient is therefore rerun alone
+(one task on the cluster at a time) after the others: an innocent one then succeeds,
+and only a patient that kills its worker on its own is reported as a failure
+(``KilledWorker``), never dropped. Task keys carry no patient
 identifier (a run token and an index), so none reaches the scheduler's logs.
 """
 
@@ -116,7 +120,7 @@ def iter_dask(call: Callable[..., Any], fn: Callable[[Any], Any], items: Mapping
     import cloudpickle
     from distributed import as_completed
 
-    from analysis.parallel import Outcome
+    from analysis.step_outcome import Outcome
 
     client = get_client(address, n_workers)
     _check_workers_import(client)
@@ -144,17 +148,35 @@ def iter_dask(call: Callable[..., Any], fn: Callable[[Any], Any], items: Mapping
 
     for _ in range(window):
         submit_next()
+    suspects: list[str] = []
     try:
         for fut in ac:
             k = futs.pop(fut)
             try:
                 yield fut.result()
             except Exception as err:  # KilledWorker, a lost connection, an unpicklable result
-                yield Outcome(k, False, f"{type(err).__name__}: {err}",
-                              "the Dask task failed outside the step (see the message)")
+                if type(err).__name__ == "KilledWorker":
+                    suspects.append(k)
+                else:
+                    yield Outcome(k, False, f"{type(err).__name__}: {err}",
+                                  "the Dask task failed outside the step (see the message)")
             finally:
                 fut.release()
             submit_next()
+        # rerun each KilledWorker patient alone: was it the culprit, or a bystander?
+        for n, k in enumerate(sorted(suspects)):
+            blob = cloudpickle.dumps((fn, items[k]), protocol=5)
+            fut = client.submit(_run_blob, call, k, blob, key=f"{fname}-{token}-alone-{n}",
+                                pure=False)
+            futs[fut] = k
+            try:
+                yield fut.result()
+            except Exception as err:  # noqa: BLE001 - reported for this patient
+                yield Outcome(k, False, f"{type(err).__name__}: {err}",
+                              "the task killed its worker again when run alone")
+            finally:
+                futs.pop(fut, None)
+                fut.release()
     finally:
         for fut in futs:
             if not fut.done():
@@ -165,7 +187,7 @@ def _run_blob(call: Callable[..., Any], key: str, blob: bytes) -> Any:
     """Inside a worker: unpickle ``(fn, item)`` and run ``call(fn, key, item)``."""
     import pickle
 
-    from analysis.parallel import Outcome
+    from analysis.step_outcome import Outcome
 
     try:
         fn, item = pickle.loads(blob)

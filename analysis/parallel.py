@@ -23,6 +23,13 @@ computes only the rest; a recorded failure is reported again in ``failures`` wit
 being recomputed unless ``retry_failed=True``. A run killed halfway (Ctrl-C, a killed
 job, a lost machine) therefore costs only the patients in flight.
 
+Interruptions
+-------------
+A process pool's workers end with their parent: an interrupted parent (Ctrl-C, an
+exception) terminates them before re-raising, and each worker watches its parent's pid
+(:func:`_watch_parent`) and exits within :data:`PARENT_POLL_S` once the parent is gone
+(SIGKILL), so no worker is left behind as an orphan.
+
 Worker crashes
 --------------
 - ``processes``: a worker that dies (segfault, out-of-memory kill, ``os._exit``) breaks the
@@ -45,8 +52,6 @@ import multiprocessing as mp
 import os
 import pickle
 import re
-import tempfile
-import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -56,6 +61,9 @@ from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
+
+from analysis.fsutil import atomic_write, sha256_file
+from analysis.step_outcome import Outcome, call_step
 
 log = logging.getLogger(__name__)
 
@@ -109,24 +117,8 @@ class MapResult:
         return len(self.failures)
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """One patient's outcome as a scheduler reports it (internal)."""
-
-    key: str
-    ok: bool
-    #: the result when ok, else "ExceptionType: message"
-    value: Any
-    #: full traceback text when not ok
-    detail: str | None = None
-
-
-def _call(fn: Callable[[Any], Any], key: str, item: Any) -> Outcome:
-    try:
-        return Outcome(key, True, fn(item))
-    except Exception as err:  # recorded per patient, never dropped
-        msg = traceback.format_exception_only(type(err), err)[-1].strip()
-        return Outcome(key, False, msg, traceback.format_exc())
+#: kept under its old name (tests and the Dask path call it)
+_call = call_step
 
 
 # --------------------------------------------------------------------------- hashing
@@ -178,10 +170,7 @@ def _feed_file(h: Any, path: Path, file_mode: str) -> None:
         st = path.stat()
         h.update(f"stat:{st.st_size}:{st.st_mtime_ns};".encode())
         return
-    h.update(f"file:{path.stat().st_size};".encode())
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
+    h.update(f"file:{path.stat().st_size}:{sha256_file(path)};".encode())
 
 
 def input_digest(*parts: Any, file_mode: str = "content") -> str:
@@ -236,18 +225,8 @@ def _stem(key: str) -> str:
 
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write ``path`` through ``write(tmp_path)`` then :func:`os.replace` (never half-written)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        write(tmp_path)
-        with tmp_path.open("rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp_path, path)
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
+    """:func:`analysis.fsutil.atomic_write` (the package's one atomic writer)."""
+    atomic_write(path, write)
 
 
 class _Cache:
@@ -307,7 +286,8 @@ def _run_pool(fn: Callable[[Any], Any], items: Mapping[str, Any], keys: list[str
     # spawn, not fork: a process that has already started torch / OpenMP threads (a notebook
     # kernel after loading a model) can fork children that deadlock on a lock one of those
     # threads held (seen: 02_segment on the default cohort hung with idle workers)
-    pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=mp.get_context("spawn"))
+    pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=mp.get_context("spawn"),
+                               initializer=_watch_parent, initargs=(os.getpid(),))
     try:
         futs = {pool.submit(_call, fn, k, items[k]): k for k in keys}
         for fut in as_completed(futs):
@@ -315,8 +295,39 @@ def _run_pool(fn: Callable[[Any], Any], items: Mapping[str, Any], keys: list[str
                 yield fut.result()
             except BrokenProcessPool:
                 lost.append(futs[fut])
+    except BaseException:  # Ctrl-C, a closed generator: end the workers now, not later
+        _terminate_workers(pool)
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+#: seconds between two checks of a worker that its parent is still alive
+PARENT_POLL_S = 0.5
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """Worker initializer: exit as soon as the parent process is gone (SIGKILL, a lost
+    session), so that no worker outlives the run as an orphan."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_POLL_S)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+
+
+def _terminate_workers(pool: ProcessPoolExecutor) -> None:
+    """Terminate the pool's worker processes (the parent is being interrupted)."""
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            proc.terminate()
+        except (OSError, ValueError):  # already gone
+            pass
 
 
 def _iter_processes(fn: Callable[[Any], Any], items: Mapping[str, Any], keys: list[str],

@@ -87,6 +87,10 @@ class IngestParams(_Strict):
     geometry_tolerance_mm: float = Field(0.01, gt=0)
     #: file holding the pseudonymisation key (kept outside reports/)
     pseudonym_key_file: str = ".secrets/pseudonym.key"
+    #: NIfTI masks that are not 0/1: binarise at ``mask > mask_threshold`` (None: refuse)
+    mask_threshold: float | None = None
+    #: keep (with a recorded warning) a patient whose structure touches the image edge
+    allow_clipped: bool = False
 
 
 class SegmentParams(_Strict):

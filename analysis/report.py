@@ -3,16 +3,26 @@
 ``python -m analysis.report --params params/x.yaml [--force] [--only NN ...]``
 
 1. Runs ``params.report.notebooks`` in order through papermill (kernel ``python3`` of
-   this interpreter), injecting ``params_file``; 01_ingest generates the phantom when the
-   params name one (``analysis.phantom.generate`` skips when it is up to date). A
-   notebook missing from ``notebooks/`` is skipped with a printed note. A failing
+   this interpreter), injecting ``params_file``. When the params name a phantom, the
+   runner generates it before the first notebook (``analysis.phantom.generate`` skips
+   when it is up to date): it is the only trigger besides ``make phantom``; 01_ingest
+   only reads an export. A notebook missing from ``notebooks/`` is skipped with a
+   printed note. The imaging notebooks (:data:`IMAGING_NOTEBOOKS` unless their metadata
+   says ``{"sclc": {"needs_imaging": false}}``, and any notebook whose metadata says
+   ``true``) are skipped with a stated
+   reason when the cohort store holds no images (a clinical-only cohort:
+   :meth:`analysis.store.CohortStore.has_imaging`); the skip and its reason are
+   recorded in ``outputs/<notebook>.json``, the manifest and the index's run table. A failing
    notebook stops the chain with a message naming the notebook and the cell; the
    executed notebook, with the error, stays in ``reports/<run>/notebooks/``.
 2. **Up-to-date steps are not rerun.** Instead of make's file timestamps (fragile under
    git checkouts and copies), the runner keeps a stamp per notebook,
    ``reports/<run>/stamps/<notebook>.json``, holding the SHA-256 of (the notebook's
    bytes, ``params.digest()``, every ``analysis/**/*.py`` source file, the stamp of the
-   notebook before it in the chain). A notebook whose key equals its stamp, whose
+   notebook before it in the chain). The first notebook's key also holds the digest of
+   the cohort's input content (:func:`input_content_digest`: every file of the export
+   folder, or the clinical table of a clinical-only cohort), so editing
+   ``followup.csv`` reruns 01 and, through the chain, everything after it. A notebook whose key equals its stamp, whose
    executed copy exists and whose recorded outputs all exist is skipped; ``--force``
    reruns everything; ``--only 05 06`` restricts the run to those notebooks (the
    Makefile's ``report-NN`` targets call that).
@@ -20,7 +30,8 @@
 4. Tables (CSV + Markdown) and figures (PNG + SVG) are written by the notebooks through
    :class:`analysis.outputs.Outputs`, which records them in ``outputs/<notebook>.json``.
 5. Writes ``manifest.json`` (package versions, params and digest, input hashes, seed,
-   git commit, seconds per notebook, start and end time) and ``index.html``: every
+   git commit, seconds per notebook, start and end time; the export folder and clinical
+   table appear as digests of their paths, never as paths) and ``index.html``: every
    table and figure of the paper in the paper's order, beside the paper's value, then
    the other outputs, with a banner on every page when the cohort is the phantom.
 
@@ -53,6 +64,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from analysis import output_names, paper, paths
+from analysis.fsutil import atomic_write_text, sha256_bytes, sha256_file, sha256_tree
 from analysis.params import Params, load_params
 
 #: packages whose versions go into the manifest
@@ -162,6 +174,12 @@ PAPER_ITEMS: tuple[PaperItem, ...] = (
 #: (a caller's MPLBACKEND=Agg would otherwise reach the kernels and hide them)
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 
+#: notebooks that need images in the cohort store; skipped for a clinical-only cohort.
+#: 06/07 need the partition features of 03; a notebook that can run without images says
+#: so in its metadata, ``{"sclc": {"needs_imaging": false}}``, and is then run.
+IMAGING_NOTEBOOKS: tuple[str, ...] = ("02_segment", "03_partition", "04_recurrence",
+                                      "06_model", "07_model_eval")
+
 
 class ReportError(RuntimeError):
     """A notebook of the chain failed, or the report cannot be assembled."""
@@ -169,35 +187,71 @@ class ReportError(RuntimeError):
 
 # --- hashing --------------------------------------------------------------------------
 
-def _sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+_sha256_bytes = sha256_bytes
+_sha256_file = sha256_file
 
 
 def source_digest(package_dir: Path | None = None) -> str:
     """SHA-256 over (relative path, bytes) of every ``*.py`` under the package, sorted."""
     root = package_dir or paths.REPO_ROOT / "analysis"
-    h = hashlib.sha256()
-    for f in sorted(root.rglob("*.py")):
-        if "__pycache__" in f.parts:
-            continue
-        h.update(f.relative_to(root).as_posix().encode() + b"\0")
-        h.update(_sha256_file(f).encode())
-    return h.hexdigest()
+    return sha256_tree([f for f in root.rglob("*.py") if "__pycache__" not in f.parts], root)
 
 
 def stamp_key(notebook_file: Path, params_digest: str, src_digest: str,
-              upstream: str) -> str:
-    """Key of one step: notebook bytes, params digest, package sources, upstream stamp."""
-    blob = json.dumps([_sha256_file(notebook_file), params_digest, src_digest, upstream])
-    return _sha256_bytes(blob.encode())
+              upstream: str, inputs: str = "") -> str:
+    """Key of one step: notebook bytes, params digest, package sources, upstream stamp,
+    and (first notebook) the digest of the cohort's input content."""
+    parts = [_sha256_file(notebook_file), params_digest, src_digest, upstream]
+    if inputs:
+        parts.append(inputs)
+    return _sha256_bytes(json.dumps(parts).encode())
+
+
+def input_content_digest(params: Params, data_root: Path | None = None) -> str:
+    """SHA-256 of the cohort's input content: every file (relative name and bytes) of the
+    export folder (the phantom's or a department's), or the clinical table alone for a
+    clinical-only cohort; ``"absent"`` when there is nothing to read yet."""
+    if params.cohort.source == "clinical_only":
+        csv = paths.resolve(params.cohort.clinical_csv) if params.cohort.clinical_csv \
+            else None
+        return _sha256_file(csv) if csv is not None and csv.is_file() else "absent"
+    edir = (phantom_dir(params, data_root) / "export" if params.is_phantom
+            else paths.resolve(params.cohort.export_dir) if params.cohort.export_dir
+            else None)
+    if edir is None or not edir.is_dir():
+        return "absent"
+    files = [f for f in edir.rglob("*") if f.is_file()]
+    digest = sha256_tree(files, edir)
+    if params.cohort.clinical_csv:
+        csv = paths.resolve(params.cohort.clinical_csv)
+        digest = _sha256_bytes(f"{digest}:{_sha256_file(csv) if csv.is_file() else ''}"
+                               .encode())
+    return digest
+
+
+def store_dir(params: Params, data_root: Path | None = None) -> Path:
+    """``analysis.paths.store_dir`` of the run, moved under ``data_root`` when given."""
+    sdir = paths.store_dir(params.run_name)
+    return sdir if data_root is None else Path(data_root) / sdir.relative_to(paths.DATA_DIR)
+
+
+def _needs_imaging(name: str, src: Path) -> bool:
+    """The notebook's own metadata ``sclc.needs_imaging`` when set, else whether it is
+    one of :data:`IMAGING_NOTEBOOKS`."""
+    meta = (_read_json(src) or {}).get("metadata", {})
+    flag = meta.get("sclc", {}).get("needs_imaging")
+    return bool(flag) if flag is not None else name in IMAGING_NOTEBOOKS
+
+
+def _imaging_skip_reason(params: Params, data_root: Path | None) -> str | None:
+    """Why the imaging notebooks are skipped (a store without images), else None."""
+    from analysis.store import CohortStore
+
+    store = CohortStore(store_dir(params, data_root))
+    if store.completion() is None or store.has_imaging():
+        return None
+    return (f"skipped: the cohort store holds no images (cohort.source "
+            f"{params.cohort.source}); this notebook needs them")
 
 
 def folder_digest(root: Path) -> dict:
@@ -397,7 +451,9 @@ def _run_chain(params: Params, params_file, params_arg: str, nb_dir: Path, run_d
                echo) -> Path:
     """The body of :func:`run_report`, once the kernels' environment is set."""
     from analysis import report_html
+    from analysis.fsutil import remove_stale_tmp
 
+    remove_stale_tmp(run_dir)  # temporary files a killed run left behind
     phantom_seconds = None
     if params.is_phantom and chain and chain[0] in selected:
         phantom_seconds = _generate_phantom(params, data_root, echo)
@@ -414,13 +470,24 @@ def _run_chain(params: Params, params_file, params_arg: str, nb_dir: Path, run_d
             echo(f"[report] {name}: not in {nb_dir}, skipped")
             results.append(StepResult(name, "missing"))
             continue
-        key = stamp_key(src, p_digest, s_digest, upstream)
+        key = stamp_key(src, p_digest, s_digest, upstream,
+                        input_content_digest(params, data_root) if name == chain[0] else "")
         stamp = _read_json(stamp_file) or {}
         if name not in selected or failure is not None:
             results.append(StepResult(name, "not selected" if failure is None else
                                       "not run", stamp.get("seconds"),
                                       outputs=_recorded_outputs(run_dir, name)))
             upstream = stamp.get("key", "unknown")
+            continue
+        skip = _imaging_skip_reason(params, data_root) if _needs_imaging(name, src) else None
+        if skip is not None:
+            echo(f"[report] {name}: {skip}")
+            atomic_write_text(run_dir / "outputs" / f"{name}.json",
+                              json.dumps({"notebook": name, "items": [], "skipped": skip},
+                                         indent=1))
+            stamp_file.unlink(missing_ok=True)
+            results.append(StepResult(name, skip, None, skip))
+            upstream = key
             continue
         prior = _recorded_outputs(run_dir, name)
         if (not force and stamp.get("key") == key and out_nb.is_file()
@@ -449,16 +516,15 @@ def _run_chain(params: Params, params_file, params_arg: str, nb_dir: Path, run_d
         seconds = time.perf_counter() - t0
         echo(f"[report] {name}: done in {seconds:.1f} s")
         report_html.export_html(out_nb, run_dir / "html", params.is_phantom)
-        stamp_file.parent.mkdir(parents=True, exist_ok=True)
-        stamp_file.write_text(json.dumps({"key": key, "seconds": round(seconds, 2),
-                                          "finished": _now()}, indent=1))
+        atomic_write_text(stamp_file, json.dumps({"key": key, "seconds": round(seconds, 2),
+                                                  "finished": _now()}, indent=1))
         results.append(StepResult(name, "ran", seconds,
                                   outputs=_recorded_outputs(run_dir, name)))
         upstream = key
 
     manifest = build_manifest(params, params_file, results, started, data_root)
     manifest["phantom_seconds"] = phantom_seconds
-    (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    atomic_write_text(run_dir / "manifest.json", json.dumps(manifest, indent=1))
     report_html.write_index(run_dir, params, results, PAPER_ITEMS,
                             store_dir=store_dir(params, data_root))
     echo(f"[report] {run_dir / 'index.html'}")
@@ -473,19 +539,12 @@ def phantom_dir(params: Params, data_root: Path | None = None) -> Path:
     return pdir if data_root is None else Path(data_root) / pdir.relative_to(paths.DATA_DIR)
 
 
-def store_dir(params: Params, data_root: Path | None = None) -> Path:
-    """``analysis.paths.store_dir`` of the run, moved under ``data_root`` when given."""
-    sdir = paths.store_dir(params.run_name)
-    return sdir if data_root is None else Path(data_root) / sdir.relative_to(paths.DATA_DIR)
-
-
 def _generate_phantom(params: Params, data_root: Path | None, echo) -> float:
     """Generate the phantom export (a no-op when its stamp is current); return seconds.
 
-    01_ingest calls the generator too; calling it here first puts its time in the
-    manifest on its own.
+    01_ingest never generates it: it reads the export this writes.
     """
-    from analysis.phantom import generate
+    from analysis.phantom import generate  # the runner is the one trigger (with make phantom)
 
     t0 = time.perf_counter()
     echo("[report] phantom: generating (skipped at once when up to date) ...")
@@ -511,6 +570,16 @@ def _select(chain: list[str], only: list[str] | None) -> set[str]:
     return chosen
 
 
+def _params_without_paths(params: Params) -> dict:
+    """The params as JSON, the export folder and clinical table replaced by the SHA-256
+    of their path (a department path can name the patient cohort or a person)."""
+    d = params.model_dump(mode="json")
+    for k in ("export_dir", "clinical_csv"):
+        if d["cohort"].get(k):
+            d["cohort"][k] = {"path_sha256": _sha256_bytes(str(d["cohort"][k]).encode())}
+    return d
+
+
 def build_manifest(params: Params, params_file: str | Path, results: list[StepResult],
                    started: datetime, data_root: Path | None = None) -> dict:
     """The run's manifest (no identifier: digests and counts only)."""
@@ -520,7 +589,7 @@ def build_manifest(params: Params, params_file: str | Path, results: list[StepRe
         "run_name": params.run_name,
         "params_file": _params_arg(Path(params_file)),
         "params_digest": params.digest(),
-        "params": params.model_dump(mode="json"),
+        "params": _params_without_paths(params),
         "seed": params.seed,
         "phantom": params.is_phantom,
         "packages": package_versions(),

@@ -8,22 +8,28 @@ Layout (docs/data_layout.md)::
     <root>/patients/<pid>/<name>.nii.gz   ct, gtv, gtvnd, ctv, stations_ref, stations_pred,
                                           stations_cv
     <root>/patients/<pid>/meta.json       grid, input hash
+    <root>/COMPLETE.json         written last by 01_ingest: the digests of its table set
 
-All volumes of a patient are on its CT grid. Every write is atomic (temporary file, then
-rename), so a crash never leaves half a file.
+All volumes of a patient are on its CT grid. Every write is atomic
+(:func:`analysis.fsutil.atomic_write`), so a crash never leaves half a file.
+
+Completeness: 01_ingest removes ``COMPLETE.json`` before it changes anything and writes
+it after its last table, holding the SHA-256 of each table of :data:`INGEST_TABLES` and
+whether the store holds images. :meth:`CohortStore.require_complete` (called by
+:meth:`CohortStore.for_params`, which the notebooks after 01 use) refuses a store without
+it, or whose tables no longer match it, with a message saying to rerun 01_ingest.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from analysis import paths
+from analysis.fsutil import atomic_write, atomic_write_bytes, sha256_file
 from analysis.grid import Grid
 from analysis.io import read_nifti, write_nifti
 
@@ -39,21 +45,18 @@ VOLUMES: dict[str, type] = {
 }
 
 
+#: the tables 01_ingest writes as one set (their digests are in COMPLETE.json)
+INGEST_TABLES: tuple[str, ...] = ("cohort", "screening", "recurrences")
+#: the completion marker, written last by 01_ingest
+COMPLETE = "COMPLETE.json"
+
+
 class StoreError(LookupError):
     """A missing patient, volume or table in the cohort store."""
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+class IncompleteStoreError(StoreError):
+    """A store that 01_ingest did not finish writing (or that was changed since)."""
 
 
 class CohortStore:
@@ -63,8 +66,56 @@ class CohortStore:
         self.root = Path(root)
 
     @classmethod
-    def for_params(cls, params) -> CohortStore:
-        return cls(paths.store_dir(params.run_name))
+    def for_params(cls, params, *, check_complete: bool = True) -> CohortStore:
+        """The store of ``params.run_name``; checked complete unless ``check_complete``
+        is False (01_ingest itself, which writes it)."""
+        store = cls(paths.store_dir(params.run_name))
+        if check_complete:
+            store.require_complete()
+        return store
+
+    # --- completeness -------------------------------------------------------------
+    def mark_incomplete(self) -> None:
+        """Remove the completion marker (01_ingest calls it before changing anything)."""
+        (self.root / COMPLETE).unlink(missing_ok=True)
+
+    def mark_complete(self, *, imaging: bool, extra: dict | None = None) -> Path:
+        """Write the completion marker: digests of :data:`INGEST_TABLES`, ``imaging``."""
+        marker = {"tables": {t: sha256_file(self._table_path(t)) for t in INGEST_TABLES},
+                  "imaging": bool(imaging), **(extra or {})}
+        return atomic_write_bytes(self.root / COMPLETE,
+                                  json.dumps(marker, indent=1, sort_keys=True).encode())
+
+    def completion(self) -> dict | None:
+        """The completion marker's content, or None when absent or unreadable."""
+        try:
+            return json.loads((self.root / COMPLETE).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def require_complete(self) -> None:
+        """Raise :class:`IncompleteStoreError` unless 01_ingest finished this store and
+        its tables are the ones it wrote."""
+        marker = self.completion()
+        if marker is None:
+            raise IncompleteStoreError(
+                f"cohort store {self.root.name}: incomplete (no {COMPLETE}): 01_ingest did "
+                "not finish, or has not run; rerun 01_ingest (make report-01)")
+        for t, digest in marker.get("tables", {}).items():
+            path = self._table_path(t)
+            if not path.exists() or sha256_file(path) != digest:
+                raise IncompleteStoreError(
+                    f"cohort store {self.root.name}: table {t} differs from what 01_ingest "
+                    "wrote (changed or removed since); rerun 01_ingest (make report-01)")
+
+    def has_imaging(self) -> bool:
+        """Whether the store holds images (False for a clinical-only cohort): from the
+        completion marker, else from the patient folders."""
+        marker = self.completion()
+        if marker is not None and "imaging" in marker:
+            return bool(marker["imaging"])
+        pat = self.root / "patients"
+        return pat.is_dir() and any(pat.glob("*/meta.json"))
 
     # --- tables -------------------------------------------------------------------
     def _table_path(self, name: str) -> Path:
@@ -72,17 +123,7 @@ class CohortStore:
 
     def write_table(self, name: str, df: pd.DataFrame) -> Path:
         """Write a table (cohort, screening, recurrences, ...) atomically as Parquet."""
-        path = self._table_path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        os.close(fd)
-        try:
-            df.to_parquet(tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        return path
+        return atomic_write(self._table_path(name), df.to_parquet)
 
     def read_table(self, name: str) -> pd.DataFrame:
         path = self._table_path(name)

@@ -20,10 +20,12 @@ from analysis.io import write_nifti
 
 CT_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 RTSTRUCT_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
-GRID = Grid((4, 8, 8), (2.0, 1.0, 1.0), (-4.0, -3.0, 10.0))
+#: a one-voxel margin around every box: no structure touches the image edge (ingest
+#: refuses a clipped structure)
+GRID = Grid((6, 10, 10), (2.0, 1.0, 1.0), (-5.0, -4.0, 8.0))
 #: boxes (z0, z1, y0, y1, x0, x1), inclusive voxel index ranges
-BOXES = {"GTV": (1, 2, 2, 4, 2, 4), "CTV": (0, 3, 1, 6, 1, 6), "GTVnd": (1, 1, 5, 6, 5, 6),
-         "LN_7": (0, 3, 0, 1, 0, 7), "LN_4R": (2, 3, 6, 7, 0, 2)}
+BOXES = {"GTV": (2, 3, 3, 5, 3, 5), "CTV": (1, 4, 2, 7, 2, 7), "GTVnd": (2, 2, 6, 7, 6, 7),
+         "LN_7": (1, 4, 1, 2, 1, 8), "LN_4R": (3, 4, 7, 8, 1, 3)}
 
 
 def _file_meta(sop_class: str, sop_uid: str) -> FileMetaDataset:
@@ -215,7 +217,8 @@ def write_patient_images(d: Path, fmt: str, *, ident: dict | None = None,
                        ident=ident)
     else:
         d.mkdir(parents=True, exist_ok=True)
-        hu = (np.arange(256).reshape(GRID.shape_zyx) % 200 - 100).astype(np.int16)
+        hu = (np.arange(int(np.prod(GRID.shape_zyx))).reshape(GRID.shape_zyx) % 200 - 100
+              ).astype(np.int16)
         write_nifti(d / "CT.nii.gz", hu, GRID)
         names = {"GTV": "GTV.nii.gz", "CTV": "CTV.nii.gz", "GTVnd": "GTVnd.nii.gz"}
         for r in rois:
@@ -225,3 +228,46 @@ def write_patient_images(d: Path, fmt: str, *, ident: dict | None = None,
         st[box_mask(BOXES["LN_7"])] = 11
         st[box_mask(BOXES["LN_4R"])] = 7
         write_nifti(d / "stations.nii.gz", st, GRID)
+
+
+# --- shared by the ingest tests (formerly imported from other test modules) ------------
+def make_params(tmp_path, scheduler="serial", **ingest):
+    """Params of an export in ``tmp_path/export`` with the fixture's column map."""
+    from analysis.params import parse_params
+
+    return parse_params({
+        "run_name": "t", "scheduler": scheduler, "n_workers": 2,
+        "cohort": {"source": "export", "export_dir": str(tmp_path / "export"),
+                   "center": "c1", "column_map": COLUMN_MAP, "category_map": CATEGORY_MAP},
+        "ingest": {"pseudonym_key_file": str(tmp_path / "key"), **ingest},
+    })
+
+
+def texts_of(root: Path):
+    """(path, bytes) of every file under ``root``; .gz also decompressed, Parquet also as
+    CSV text."""
+    import gzip
+
+    import pandas as pd
+
+    for p in sorted(root.rglob("*")):
+        if not p.is_file():
+            continue
+        data = p.read_bytes()
+        yield p, data
+        if p.name.endswith(".gz"):
+            yield p, gzip.decompress(data)
+        if p.suffix == ".parquet":
+            yield p, pd.read_parquet(p).reset_index().to_csv().encode()
+
+
+def assert_absent(root: Path, planted: list[str]) -> int:
+    """Assert no string of ``planted`` (any case) occurs in any file under ``root``;
+    return the number of texts searched."""
+    n = 0
+    for p, data in texts_of(root):
+        n += 1
+        low = data.lower()
+        for s in planted:
+            assert s.lower().encode() not in low, f"{s!r} found in {p}"
+    return n

@@ -48,8 +48,11 @@ def test_map_clinical_valid_row():
 def test_unknown_category_value_is_a_reason():
     df, reasons = cohort.map_clinical(_raw([{"cT": "5"}, {"Sex": "X"}]), COLUMN_MAP,
                                       CATEGORY_MAP, center="c")
-    assert reasons[0] == ["invalid_clinical: t_stage: unknown value '5' in column 'cT'"]
-    assert reasons[1] == ["invalid_clinical: sex: unknown value 'X' in column 'Sex'"]
+    # the raw cell ('5', 'X') is never echoed: the column and what was expected
+    assert reasons[0] == ["invalid_clinical: t_stage: unknown value in column 'cT' (expected "
+                          "one of T1, T2, T3, T4, or a cohort.category_map entry)"]
+    assert reasons[1] == ["invalid_clinical: sex: unknown value in column 'Sex' (expected "
+                          "one of male, female, or a cohort.category_map entry)"]
 
 
 def test_missing_value_kept_as_missing():
@@ -109,7 +112,8 @@ def test_negative_or_missing_followup():
                             "followup.csv"]
     assert reasons["B"] == ["no_followup: RT_Start or LastFollowUp missing in followup.csv"]
     assert reasons["C"] == ["invalid_followup: local failure without a date in followup.csv"]
-    assert reasons["D"][0].startswith("invalid_followup: lc_event: event flag '2'")
+    assert reasons["D"][0] == ("invalid_followup: lc_event: event flag in column "
+                               "'LocalFailure' is not 0/1")
 
 
 def test_clinical_only_outcome_reasons():

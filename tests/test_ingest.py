@@ -7,22 +7,12 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from _ingest_fixtures import BOXES, CATEGORY_MAP, COLUMN_MAP, GRID, box_mask, make_export
+from _ingest_fixtures import BOXES, GRID, box_mask, make_export, make_params
 
 from analysis.cohort import CANONICAL_COLUMNS, DAYS_PER_MONTH
 from analysis.deid import load_or_create_key, pseudonym
 from analysis.ingest import figure1_table, run_ingest
-from analysis.params import parse_params
 from analysis.store import CohortStore
-
-
-def make_params(tmp_path, scheduler="serial", **ingest):
-    return parse_params({
-        "run_name": "t", "scheduler": scheduler, "n_workers": 2,
-        "cohort": {"source": "export", "export_dir": str(tmp_path / "export"),
-                   "center": "c1", "column_map": COLUMN_MAP, "category_map": CATEGORY_MAP},
-        "ingest": {"pseudonym_key_file": str(tmp_path / "key"), **ingest},
-    })
 
 
 @pytest.mark.parametrize("fmt", ["dicom", "nifti"])
@@ -132,11 +122,13 @@ def test_bad_inputs_become_exclusions(tmp_path):
     r = _reasons(res)
     p = {m: _pid(tmp_path, m) for m in (f"MRN900{i}" for i in range(6))}
     assert r[p["MRN9000"]].startswith("missing_structure: ctv absent")
+    assert r[p["MRN9000"]].endswith("ROIs found: CT.nii.gz, GTV.nii.gz, GTVnd.nii.gz, "
+                                    "stations.nii.gz")
     assert r[p["MRN9001"]].startswith("empty_structure: ctv is empty")
     assert r[p["MRN9002"]].startswith(f"geometry: patient {p['MRN9002']}: "
-                                      f"<export>/images/{p['MRN9002']}/GTV.nii.gz")
+                                      f"<export>/images/{p['MRN9002']}/GTV#1")
     assert r[p["MRN9003"]].startswith(f"unreadable: patient {p['MRN9003']}: "
-                                      f"<export>/images/{p['MRN9003']}/CT.nii.gz")
+                                      f"<export>/images/{p['MRN9003']}/CT#1")
     assert r[p["MRN9004"]] == "duplicate_id: patient ID occurs 2 times in clinical.csv"
     assert r[p["MRN9005"]] == "no_followup: no row in followup.csv"
     assert (res.screening.pid == p["MRN9004"]).sum() == 2
@@ -169,7 +161,7 @@ def test_dicom_bad_inputs_become_exclusions(tmp_path):
     r = _reasons(res)
     p = {m: _pid(tmp_path, m) for m in ("MRN9000", "MRN9001", "MRN9002")}
     assert r[p["MRN9000"]].startswith(f"unreadable: patient {p['MRN9000']}: "
-                                      f"<export>/images/{p['MRN9000']}/CT/CT001.dcm")
+                                      f"<export>/images/{p['MRN9000']}/CT#2: cannot decode")
     assert r[p["MRN9001"]].startswith("missing_structure: gtv absent")
     assert r[p["MRN9002"]].startswith("empty_structure: gtv is empty")
     assert res.n_included == 0
@@ -184,8 +176,10 @@ def test_unknown_category_and_negative_followup_excluded(tmp_path):
         "MRN9001,2019-03-04,2021-09-04", "MRN9001,2019-03-04,2018-09-04"))
     res = run_ingest(make_params(tmp_path), store_root=tmp_path / "store")
     r = _reasons(res)
+    # the raw cell is never echoed: column, what was expected
     assert r[_pid(tmp_path, "MRN9000")] == \
-        "invalid_clinical: sex: unknown value 'Q' in column 'Sex'"
+        ("invalid_clinical: sex: unknown value in column 'Sex' (expected one of male, "
+         "female, or a cohort.category_map entry)")
     assert r[_pid(tmp_path, "MRN9001")].startswith("invalid_followup: negative follow-up")
     assert isinstance(res.exclusions, pd.DataFrame) and len(res.exclusions) == 2
 
@@ -202,9 +196,9 @@ def test_recurrence_mask_to_centroid(tmp_path):
     write_nifti(exp / "images" / "MRN9000" / "recurrence.nii.gz", lab, GRID)
     run_ingest(make_params(tmp_path), store_root=tmp_path / "store")
     rec = CohortStore(tmp_path / "store").recurrences()
-    # origin (-4, -3, 10) mm, spacing (z 2, y 1, x 1) mm
+    # origin (-5, -4, 8) mm, spacing (z 2, y 1, x 1) mm
     assert rec[["site_no", "x_mm", "y_mm", "z_mm"]].values.tolist() == [
-        [1, 0.0, -1.5, 14.0], [2, 2.0, 3.0, 10.0]]
+        [1, -1.0, -2.5, 12.0], [2, 1.0, 2.0, 8.0]]
 
 
 def test_clinical_csv_wrong_delimiter_names_file(tmp_path):

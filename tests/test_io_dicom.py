@@ -20,7 +20,8 @@ def test_ct_series_geometry_and_hu(tmp_path):
     ct = write_ct(tmp_path / "CT")
     # shuffle file names so that name order is not slice order
     files = ct["files"]
-    for f, new in zip(files, ["b.dcm", "d.dcm", "a.dcm", "c.dcm"], strict=True):
+    for f, new in zip(files, ["b.dcm", "d.dcm", "a.dcm", "f.dcm", "c.dcm", "e.dcm"],
+                      strict=True):
         f.rename(tmp_path / "CT" / new)
     s = read_ct_series(tmp_path / "CT", patient="P1")
     assert s.grid.same_as(GRID)
@@ -145,7 +146,8 @@ def test_two_series_in_one_folder(tmp_path):
 
 
 def test_inconsistent_pixel_spacing(tmp_path):
-    write_ct(tmp_path / "CT", pixel_spacing=[[1, 1], [1, 1], [1.2, 1.2], [1, 1]])
+    write_ct(tmp_path / "CT", pixel_spacing=[[1, 1], [1, 1], [1.2, 1.2], [1, 1], [1, 1],
+                                                   [1, 1]])
     with pytest.raises(DicomError, match=r"patient P7: .*CT002\.dcm: inconsistent PixelSpacing"):
         read_ct_series(tmp_path / "CT", patient="P7")
 
@@ -215,12 +217,12 @@ def test_rtstruct_labels_one_map(tmp_path):
     ct = write_ct(tmp_path / "CT")
     write_rtstruct(tmp_path / "RS.dcm", ct, {"LN_7": box_contours(BOXES["LN_7"]),
                                              "LN_4R": box_contours(BOXES["LN_4R"]),
-                                             "B": box_contours((0, 0, 0, 0, 0, 0))})
+                                             "B": box_contours((1, 1, 1, 1, 1, 1))})
     s = read_ct_series(tmp_path / "CT")
     with pytest.warns(UserWarning, match=r"ROI 'B' overlaps label\(s\) \[11\]"):
         lab = read_rtstruct_labels(tmp_path / "RS.dcm", s, {"LN_7": 11, "LN_4R": 7, "B": 3})
     expected = np.zeros(GRID.shape_zyx, np.uint8)
     expected[box_mask(BOXES["LN_7"])] = 11
     expected[box_mask(BOXES["LN_4R"])] = 7
-    expected[0, 0, 0] = 3
+    expected[1, 1, 1] = 3
     np.testing.assert_array_equal(lab, expected)

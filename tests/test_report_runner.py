@@ -7,13 +7,17 @@ order and the phantom banner.
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import nbformat
+import pandas as pd
 import pytest
 
 from analysis import report, report_html
+from analysis.params import load_params
 from analysis.report import PAPER_ITEMS, ReportError, run_report
+from analysis.store import CohortStore
 
 SETUP = (
     "import matplotlib.pyplot as plt\n"
@@ -209,3 +213,68 @@ def test_folder_digest_names_no_file(tmp_path):
     d2 = report.folder_digest(tmp_path)
     assert d2["tables_sha256"] != d["tables_sha256"]
     assert d2["listing_sha256"] == d["listing_sha256"]  # same names and sizes
+
+
+def test_editing_followup_csv_reruns_01_and_everything_after(tmp_path, chain, monkeypatch):
+    """The stamp of the first notebook holds the export's content digest.
+
+    Injected fault: with ``inputs`` left out of the first notebook's stamp key
+    (``stamp_key(..., "")``), the last run below gave ["up to date", "up to date"].
+    """
+    monkeypatch.setattr(report, "source_digest", lambda: "fixed")
+    export = tmp_path / "dept" / "export"
+    (export / "images" / "MRN1").mkdir(parents=True)
+    (export / "images" / "MRN1" / "CT.nii.gz").write_bytes(b"ct")
+    (export / "followup.csv").write_text("MRN,RT_Start\nMRN1,2019-03-04\n")
+    f = tmp_path / "export.yaml"
+    f.write_text(f"run_name: dummy\nseed: 11\ncohort: {{source: export, export_dir: "
+                 f"{export}}}\nreport: {{notebooks: [01_a, 02_b]}}\n")
+    params = load_params(f)
+    d1 = report.input_content_digest(params)
+    kw = {"notebooks_dir": chain, "reports_root": tmp_path / "reports",
+          "echo": lambda *_: None}
+    run_dir = run_report(f, **kw)
+
+    def statuses():
+        m = json.loads((run_dir / "manifest.json").read_text())
+        return [n["status"] for n in m["notebooks"]]
+
+    run_report(f, **kw)
+    assert statuses() == ["up to date", "up to date"]
+    (export / "followup.csv").write_text("MRN,RT_Start\nMRN1,2019-03-05\n")
+    assert report.input_content_digest(params) != d1
+    run_report(f, **kw)
+    assert statuses() == ["ran", "ran"]
+    # an image file counts too (every file of the export)
+    (export / "images" / "MRN1" / "CT.nii.gz").write_bytes(b"ct2")
+    assert report.input_content_digest(params) != d1
+    # the manifest names the export by the digest of its path, never the path
+    text = (run_dir / "manifest.json").read_text()
+    assert str(export) not in text and "/dept/" not in text
+    assert json.loads(text)["params"]["cohort"]["export_dir"] == {
+        "path_sha256": hashlib.sha256(str(export).encode()).hexdigest()}
+
+
+def test_clinical_only_store_skips_the_imaging_notebooks_with_a_reason(tmp_path, chain):
+    _notebook(chain / "02_segment.ipynb", [SETUP.format(stem="02_segment"),
+                                           'raise RuntimeError("needs images")'])
+    params = _params(tmp_path, ["01_a", "02_segment", "02_b"], phantom=False)
+    data = tmp_path / "data"
+    store = CohortStore(data / "store" / "dummy")
+    for t in ("cohort", "screening", "recurrences"):
+        store.write_table(t, pd.DataFrame({"pid": ["P1"]}))
+    store.mark_complete(imaging=False)
+    run_dir = run_report(params, notebooks_dir=chain, reports_root=tmp_path / "reports",
+                         data_root=data, echo=lambda *_: None)
+    m = json.loads((run_dir / "manifest.json").read_text())
+    st = [n["status"] for n in m["notebooks"]]
+    assert st[0] == "ran" and st[2] == "ran"
+    assert st[1].startswith("skipped: the cohort store holds no images")
+    rec = json.loads((run_dir / "outputs" / "02_segment.json").read_text())
+    assert rec["items"] == [] and rec["skipped"] == st[1]
+    assert "skipped: the cohort store holds no images" in (run_dir / "index.html").read_text()
+    # a store with images runs it (and here it fails, as planted)
+    store.mark_complete(imaging=True)
+    with pytest.raises(ReportError, match="02_segment failed"):
+        run_report(params, notebooks_dir=chain, reports_root=tmp_path / "reports",
+                   data_root=data, echo=lambda *_: None)

@@ -34,12 +34,31 @@ References are checked strictly: an RTSTRUCT whose RTReferencedSeriesSequence na
 another series, or whose contours reference an image (ReferencedSOPInstanceUID) that
 is not in the CT series, or lie between or outside the CT's slices, is refused with an
 error naming the file. A ReferencedFrameOfReferenceUID that differs from the CT's
-FrameOfReferenceUID only gives a warning: real exports do this (the rt-utils mock
-data does), and the image references are the stronger link.
+FrameOfReferenceUID only gives a warning when the contours reference the CT's images
+(real exports do this, the rt-utils mock data does, and the image references are the
+stronger link); without any image reference it is refused, since nothing then ties the
+contours to this CT.
+
+Tolerated (real exports differ in these)
+----------------------------------------
+* files without the 128-byte preamble and ``DICM`` prefix are read (``force=True``);
+* files in the CT folder that are not DICOM at all (``Thumbs.db``, ``notes.txt``: no
+  ``DICM`` prefix and no SOPClassUID/Modality when parsed) are ignored with a warning;
+* compressed transfer syntaxes (JPEG Lossless, JPEG 2000, RLE) are decoded by the
+  pylibjpeg plugins of the lock;
+* slice positions are compared with a tolerance relative to the slice spacing
+  (:data:`SPACING_RTOL`, e.g. positions rounded to 0.1 mm on 3 mm slices);
+* ROI names match their synonyms ignoring case, surrounding spaces, separators
+  (``_``, ``-``, space) and a dose suffix (``CTV_60Gy``, ``CTV 60``, ``ctv-60.0 Gy``).
+
+Refused besides: pixel values whose RescaleSlope/Intercept give HU outside the int16
+range (clipping would silently change them), a slice without Rows/Columns, a contour
+without ContourData; each error names the patient, the file and the ROI.
 """
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,8 +69,9 @@ from skimage.draw import polygon as fill_polygon
 
 from analysis.grid import Grid
 
-#: relative tolerance on slice spacing (1 % of the nominal spacing)
-SPACING_RTOL = 0.01
+#: relative tolerance on slice spacing (5 % of the nominal spacing: positions rounded to
+#: 0.1 mm on 2 mm slices pass, a missing slice (100 %) never does)
+SPACING_RTOL = 0.05
 #: absolute tolerance (mm) on positions and pixel spacings
 POSITION_TOL_MM = 0.01
 #: tolerance on direction cosines
@@ -102,9 +122,27 @@ def _floats(value, n: int, what: str, path: Path, patient: str | None) -> np.nda
     return arr
 
 
+def is_dicom_file(path: str | Path) -> bool:
+    """True when ``path`` looks like DICOM: the ``DICM`` prefix after the preamble, or
+    (files without a preamble) a dataset with SOPClassUID or Modality when parsed."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    if head[128:132] == b"DICM":
+        return True
+    try:
+        ds = pydicom.dcmread(str(path), stop_before_pixels=True, force=True)
+    except Exception:  # noqa: BLE001 - anything unparsable is not DICOM
+        return False
+    return "SOPClassUID" in ds or "Modality" in ds
+
+
 def _read_file(path: Path, patient: str | None) -> pydicom.Dataset:
     try:
-        ds = pydicom.dcmread(str(path))
+        ds = pydicom.dcmread(str(path), force=True)
     except Exception as err:  # pydicom raises many types on damaged files
         raise DicomError(f"{_who(patient)}{path}: unreadable DICOM file "
                          f"({type(err).__name__}: {err})") from None
@@ -142,6 +180,9 @@ def read_ct_series(folder: str | Path, *, patient: str | None = None) -> CTSerie
     if not folder.is_dir():
         raise DicomError(f"{_who(patient)}{folder}: CT folder not found")
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    for p in [p for p in files if not is_dicom_file(p)]:
+        warnings.warn(f"{_who(patient)}{p}: not a DICOM file, ignored", stacklevel=2)
+        files.remove(p)
     if not files:
         raise DicomError(f"{_who(patient)}{folder}: no DICOM files in the CT folder")
     headers = [_read_file(p, patient) for p in files]
@@ -162,6 +203,9 @@ def read_ct_series(folder: str | Path, *, patient: str | None = None) -> CTSerie
     iop = _floats(ds0.get("ImageOrientationPatient"), 6, "ImageOrientationPatient",
                   first, patient)
     ps0 = _floats(ds0.get("PixelSpacing"), 2, "PixelSpacing", first, patient)
+    for p, ds in zip(files, headers, strict=True):
+        if "Rows" not in ds or "Columns" not in ds:
+            raise DicomError(f"{_who(patient)}{p}: Rows or Columns attribute missing")
     rows, cols = int(ds0.Rows), int(ds0.Columns)
     positions = np.zeros((len(files), 3))
     for k, (p, ds) in enumerate(zip(files, headers, strict=True)):
@@ -192,16 +236,16 @@ def read_ct_series(folder: str | Path, *, patient: str | None = None) -> CTSerie
                          f"{list(positions[order[0], :2])} ({files_z[0].name})")
     gaps = np.diff(along)
     for k, g in enumerate(gaps):
-        if g < POSITION_TOL_MM:
+        if g < SPACING_RTOL * float(np.median(gaps)):
             raise DicomError(f"{_who(patient)}{folder}: duplicated slice position z = "
                              f"{along[k]:.3f} mm ({files_z[k].name} and {files_z[k + 1].name})")
     if len(files) > 1:
-        dz = float(gaps.min())
+        dz = float(np.median(gaps))
         for k, g in enumerate(gaps):
             if abs(g - dz) <= max(SPACING_RTOL * dz, POSITION_TOL_MM):
                 continue
             ratio = g / dz
-            if abs(ratio - round(ratio)) <= SPACING_RTOL * round(ratio):
+            if round(ratio) >= 2 and abs(ratio - round(ratio)) <= SPACING_RTOL * round(ratio):
                 raise DicomError(
                     f"{_who(patient)}{folder}: missing slice(s): gap of {g:.3f} mm "
                     f"({round(ratio) - 1} slice(s) of {dz:.3f} mm) between z = {along[k]:.3f} "
@@ -224,7 +268,11 @@ def read_ct_series(folder: str | Path, *, patient: str | None = None) -> CTSerie
             vals = px.astype(np.int32) + int(intercept)
         else:
             vals = np.rint(px * slope + intercept)
-        hu[k] = np.clip(vals, -32768, 32767)
+        if vals.size and (vals.min() < -32768 or vals.max() > 32767):
+            raise DicomError(f"{_who(patient)}{p}: RescaleSlope {slope:g} / RescaleIntercept "
+                             f"{intercept:g} give values in [{vals.min():g}, {vals.max():g}], "
+                             "outside the int16 HU range; refusing to clip them")
+        hu[k] = vals
     grid = Grid((len(files), rows, cols), (dz, float(ps0[0]), float(ps0[1])),
                 tuple(positions[order[0]]))
     return CTSeries(
@@ -251,9 +299,22 @@ def match_roi_names(names: list[str], synonyms: dict[str, list[str]]) -> dict[st
     """
     out: dict[str, list[str]] = {}
     for canon, syns in synonyms.items():
-        keys = {s.strip().casefold() for s in [canon, *syns]}
-        out[canon] = [n for n in names if n.strip().casefold() in keys]
+        keys = {roi_key(s) for s in [canon, *syns]}
+        out[canon] = [n for n in names if roi_key(n) in keys]
     return out
+
+
+#: a dose suffix on a ROI name: ``_60Gy``, `` 60``, ``-60.0 Gy``, ``_6000cGy``
+_DOSE_SUFFIX = re.compile(r"[\s_\-]*\d+(?:[.,]\d+)?\s*(?:c?gy)?$", re.IGNORECASE)
+
+
+def roi_key(name: str) -> str:
+    """A ROI name reduced for synonym matching: case-folded, a dose suffix removed, and
+    spaces, ``_`` and ``-`` between letters ignored (``CTV_60Gy`` -> ``ctv``)."""
+    key = str(name).strip().casefold()
+    stripped = _DOSE_SUFFIX.sub("", key)
+    key = stripped if stripped else key
+    return re.sub(r"[\s_\-]+", "", key)
 
 
 def _check_references(ds: pydicom.Dataset, ct: CTSeries, path: Path,
@@ -279,6 +340,10 @@ def _check_references(ds: pydicom.Dataset, ct: CTSeries, path: Path,
     for_uids |= {str(r.get("ReferencedFrameOfReferenceUID", ""))
                  for r in ds.get("StructureSetROISequence", [])}
     for_uids.discard("")
+    if for_uids and ct.frame_of_reference_uid not in for_uids and not ref_images:
+        raise DicomError(f"{_who(patient)}{path}: RTSTRUCT is in another frame of "
+                         "reference than the CT and references none of its images: "
+                         "nothing ties its contours to this CT")
     if for_uids and ct.frame_of_reference_uid not in for_uids:
         warnings.warn(f"{_who(patient)}{path}: RTSTRUCT frame of reference differs from "
                       "the CT's FrameOfReferenceUID; contours are placed through their image "
@@ -380,7 +445,13 @@ def _roi_contours(path: Path, ct: CTSeries, roi_names: list[str] | None,
                 warnings.warn(f"{_who(patient)}{path}: ROI {name!r}: {gtype} contour "
                               "ignored (only CLOSED_PLANAR is filled)", stacklevel=3)
                 continue
-            pts = np.asarray([float(v) for v in c.ContourData], dtype=float).reshape(-1, 3)
+            data = c.get("ContourData", None)
+            try:
+                pts = np.asarray([float(v) for v in data], dtype=float).reshape(-1, 3)
+            except (TypeError, ValueError):
+                raise DicomError(f"{_who(patient)}{path}: ROI {name!r}: a contour with "
+                                 "missing or malformed ContourData (need x, y, z triplets)"
+                                 ) from None
             if len(pts) >= 1:
                 contours.append(pts)
         seen.add(name)

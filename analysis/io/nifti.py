@@ -4,17 +4,21 @@ NIfTI stores voxels as ``(i, j, k)`` with an affine to RAS+ millimetres. This pa
 keeps ``(z, y, x)`` arrays and LPS coordinates, so on writing the array is transposed
 to ``(x, y, z)`` and the affine negates the first two axes (LPS -> RAS); reading undoes
 both. Only axis-aligned affines are accepted (oblique volumes are rejected by name).
+
+Orientation rule (ingest): reading brings any axis-aligned volume to LPS, but volumes of
+one patient are never reoriented relative to each other: a mask must carry its CT's
+affine (:func:`nifti_affine`, within the geometry tolerance). A mask whose affine was
+flipped but not its data (a mirrored structure) is therefore refused, not read.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 
+from analysis.fsutil import atomic_write
 from analysis.grid import Grid
 
 
@@ -41,16 +45,15 @@ def write_nifti(path: str | Path, array: np.ndarray, grid: Grid) -> Path:
     # a transposed view: F-ordered, so nibabel (which writes F order) copies nothing
     img = nib.Nifti1Image(data.transpose(2, 1, 0), _affine(grid))
     img.header.set_xyzt_units("mm")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix="".join(path.suffixes))
-    os.close(fd)
+    return atomic_write(path, lambda tmp: nib.save(img, str(tmp)))
+
+
+def nifti_affine(path: str | Path) -> np.ndarray:
+    """The stored voxel-to-RAS affine (4, 4) of a NIfTI file (header only)."""
     try:
-        nib.save(img, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+        return np.asarray(nib.load(str(path)).affine, dtype=float)
+    except Exception as err:  # nibabel raises many types for a damaged file
+        raise NiftiError(f"{path}: unreadable NIfTI ({type(err).__name__})") from None
 
 
 def read_nifti(path: str | Path, dtype: np.dtype | type | None = None) -> tuple[np.ndarray, Grid]:
@@ -60,7 +63,7 @@ def read_nifti(path: str | Path, dtype: np.dtype | type | None = None) -> tuple[
         img = nib.load(str(path))
         data = np.asarray(img.dataobj)
     except Exception as err:  # nibabel raises many types for a damaged file
-        raise NiftiError(f"{path}: unreadable NIfTI ({err})") from None
+        raise NiftiError(f"{path}: unreadable NIfTI ({type(err).__name__}: {err})") from None
     if data.ndim != 3:
         raise NiftiError(f"{path}: expected a 3D volume, got shape {data.shape}")
     aff = img.affine

@@ -1,11 +1,18 @@
 """Clinical tables (CSV) read robustly, every cell as text.
 
-* Encoding: UTF-8 (with or without a byte-order mark) first; a file that is not valid
+* Encoding: UTF-16 when the file starts with a UTF-16 byte-order mark (or has a NUL
+  byte in every other position of its first line: UTF-16 without a mark), else UTF-8
+  (with or without a byte-order mark); a file that is not valid
   UTF-8 is read as cp1252 (Windows "ANSI", what spreadsheets export in Europe), and as
   latin-1 when cp1252 cannot decode a byte; both fallbacks give a warning naming the file.
 * Delimiter: sniffed among ``, ; TAB |`` from the first lines; when the header then
   lacks a required column, the error names the file, the columns found and the
   delimiter used (a wrong delimiter shows up as one long column name).
+* Blank lines and comment lines (first non-space character ``#``) are skipped: they are
+  not rows, so they are never counted as screened patients.
+* A missing required column fails naming the columns expected and how many columns were
+  found, never the found header cells (a table exported without its header row has the
+  first patient's identifiers there).
 * Every cell is kept as a string (no float "2.0" for a T stage of 2); values in
   ``na_values`` become missing.
 """
@@ -34,6 +41,13 @@ def decode_text(path: str | Path) -> tuple[str, str]:
         raw = path.read_bytes()
     except OSError as err:
         raise TableError(f"{path}: cannot read table ({err.strerror})") from None
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return raw.decode("utf-16"), "utf-16"
+    head = raw[:200]
+    if len(head) >= 4 and head[1::2].count(0) > 0.9 * len(head[1::2]):
+        return raw.decode("utf-16-le", errors="strict"), "utf-16-le"
+    if len(head) >= 4 and head[0::2].count(0) > 0.9 * len(head[0::2]):
+        return raw.decode("utf-16-be", errors="strict"), "utf-16-be"
     try:
         return raw.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError as err:
@@ -82,21 +96,28 @@ def read_table(path: str | Path, *, required: Iterable[str] = (),
     """
     path = Path(path)
     text, _ = decode_text(path)
+    text = "\n".join(line for line in text.splitlines()
+                     if line.strip().strip(",;\t|").strip()
+                     and not line.lstrip().startswith("#"))
     if not text.strip():
-        raise TableError(f"{path}: empty table")
+        raise TableError(f"{path.name}: empty table (no row that is not blank or a comment)")
     delim = sniff_delimiter(text)
     try:
         df = pd.read_csv(io.StringIO(text), sep=delim, dtype=str, keep_default_na=False,
                          skipinitialspace=True)
     except (pd.errors.ParserError, ValueError) as err:
-        raise TableError(f"{path}: cannot parse as CSV with delimiter {delim!r} ({err})") from None
+        raise TableError(f"{path.name}: cannot parse as CSV with delimiter {delim!r} ({err})") from None
     df.columns = [str(c).strip() for c in df.columns]
+    required = list(required)
     missing = [c for c in required if c not in df.columns]
     if missing:
-        found = ", ".join(repr(c) for c in df.columns[:12])
-        hint = (" (one column only: wrong delimiter?)" if len(df.columns) == 1 else "")
-        raise TableError(f"{path}: missing column(s) {', '.join(missing)}; found {found} "
-                         f"with delimiter {delim!r}{hint}")
+        n_known = len(required) - len(missing)
+        hint = (" (one column only: wrong delimiter?)" if len(df.columns) == 1 else
+                " (no expected column found: is the header row missing?)" if not n_known
+                else "")
+        raise TableError(f"{path.name}: missing column(s) {', '.join(missing)}; expected "
+                         f"{', '.join(required)}; found {len(df.columns)} column(s), "
+                         f"{n_known} of them expected, with delimiter {delim!r}{hint}")
     na = {str(v).strip() for v in na_values}
     df = df.apply(lambda s: s.str.strip())
     return df.mask(df.isin(na) | df.isna())
