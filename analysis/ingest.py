@@ -455,7 +455,7 @@ def run_ingest(params, progress: bool = True, *, store_root: str | Path | None =
         fu_path = export / "followup.csv"
         fu = read_table(fu_path, required=FOLLOWUP_COLUMNS, na_values=cp.na_values)
         outcomes, fu_reasons = cohort.followup_outcomes(fu, source=fu_path.name)
-        for col in ("followup_months", "lc_event", "lc_time_months"):
+        for col in cohort.FOLLOWUP_OUTCOMES:
             mapped[col] = [outcomes.get(m, {}).get(col, np.nan) for m in mrns]
         for i, m in enumerate(mrns):
             if m not in outcomes:

@@ -35,6 +35,20 @@ of SPEC) given the drawn ``E`` and ``C`` (:func:`scale_for_event_count`; a commo
 of every hazard, so the hazard ratios are untouched). :func:`sample_outcomes` draws fresh
 replicates with that scale, whose failure counts then vary around it.
 
+Deaths (competing with local failure)
+------------------------------------
+Every patient also has a death time ``D``, Weibull with median :data:`OS_MEDIAN_MONTHS`
+(25 months) and shape :data:`OS_SHAPE`, the same for every patient and independent of
+``T`` (source: CONVERT, Faivre-Finn et al., Lancet Oncol 2017, median OS 25 months with
+66 Gy once daily, 30 months with 45 Gy twice daily, limited-stage SCLC). Follow-up ends
+at ``min(C, D)``; a local failure is observed when ``T <= min(C, D)``; a death without a
+local failure before it is the competing event. Because ``D`` is independent of ``T``,
+the cause-specific hazard of local failure is still the planted Cox model (a Cox fit
+with deaths censored estimates the planted HRs), while 1 - KM of local failure
+overstates the share who fail compared with the cumulative incidence. The 94 failures
+are calibrated with the deaths in place (:func:`scale_for_event_count` on
+``min(C, D)``), so the baseline hazard of local failure is higher than without deaths.
+
 What the generator matches, and what it cannot
 ----------------------------------------------
 Matched: Table 3 counts (exact), the >= 5 cm total (84 of 180), median age 60 and mean
@@ -77,6 +91,15 @@ from analysis import cohort, paper
 
 WEIBULL_SHAPE = 1.2
 CENSOR_MONTHS = (12.0, 60.0)
+#: overall survival of the phantom: Weibull with this median (months) and shape, the same
+#: for every patient and independent of local failure. Source of the rate: CONVERT
+#: (Faivre-Finn et al., Lancet Oncol 2017;18:1116-25), limited-stage SCLC after
+#: concurrent chemoradiotherapy: median OS 30 months with 45 Gy twice daily and 25 months
+#: with 66 Gy once daily; we take 25 (the paper's cohort includes stage III-IV patients
+#: and sequential chemotherapy, so it cannot do better than CONVERT's arms).
+OS_MEDIAN_MONTHS = 25.0
+#: Weibull shape of the death times (> 1: the death hazard rises over the first years)
+OS_SHAPE = 1.3
 TARGET_EVENT_FRACTION = paper.N_RECURRED / paper.N_PATIENTS
 CLINICAL_HR: dict[str, float] = {"sex_male": 1.8, "age_ge_60": 1.35, "smoking_gt_400": 1.5}
 PARTITION_BETA: dict[str, float] = {"RgtvLN_13": 1.4, "RgtvLN_14": 1.4, "RctvLN_7": -0.8,
@@ -143,24 +166,53 @@ def failure_probability(lp: np.ndarray, scale_months: float, t_months: np.ndarra
     return 1.0 - np.exp(-(np.asarray(t_months, float) / scale_months) ** shape * np.exp(lp))
 
 
+def death_survival(t_months, median_months: float = OS_MEDIAN_MONTHS,
+                   shape: float = OS_SHAPE) -> np.ndarray:
+    """``P(D > t) = exp(-ln 2 (t / median) ** shape)`` (Weibull with that median)."""
+    return np.exp(-math.log(2.0) * (np.asarray(t_months, float) / median_months) ** shape)
+
+
+def draw_death_times(n: int, rng: np.random.Generator, median_months: float = OS_MEDIAN_MONTHS,
+                     shape: float = OS_SHAPE) -> np.ndarray:
+    """Death times (months) from :func:`death_survival`: ``D = median (E / ln 2) **
+    (1 / shape)`` with ``E`` unit exponential, so that ``P(D > median) = 1/2``."""
+    return median_months * (rng.exponential(size=n) / math.log(2.0)) ** (1.0 / shape)
+
+
 def observed_failure_probability(lp: np.ndarray, scale_months: float,
                                  censor: tuple[float, float] = CENSOR_MONTHS,
-                                 shape: float = WEIBULL_SHAPE) -> np.ndarray:
-    """``P(T <= C | lp)`` with ``C`` uniform on ``censor`` (midpoint rule, 200 nodes)."""
+                                 shape: float = WEIBULL_SHAPE,
+                                 death: dict | None = None) -> np.ndarray:
+    """``P(T <= C | lp)`` with ``C`` uniform on ``censor`` (midpoint rule, 200 nodes).
+
+    With ``death`` (``{"median_months", "shape"}``, independent death times ``D``) it is
+    ``P(T <= min(C, D)) = E_C[ integral_0^C S_D(t) dF_T(t) ]``, integrated on 600 steps
+    of ``censor[1] / 600`` months (a local failure after death is never observed).
+    """
     c = censor[0] + (np.arange(200) + 0.5) / 200 * (censor[1] - censor[0])
-    return failure_probability(np.asarray(lp)[:, None], scale_months, c[None, :], shape).mean(1)
+    lp = np.asarray(lp, dtype=float)
+    if death is None:
+        return failure_probability(lp[:, None], scale_months, c[None, :], shape).mean(1)
+    grid = np.linspace(0.0, censor[1], 601)
+    f = failure_probability(lp[:, None], scale_months, grid[None, :], shape)
+    s_mid = death_survival(0.5 * (grid[1:] + grid[:-1]), death["median_months"],
+                           death["shape"])
+    g = np.concatenate([np.zeros((lp.size, 1)), np.cumsum(np.diff(f, axis=1) * s_mid, 1)], 1)
+    idx = np.clip(np.searchsorted(grid, c), 0, grid.size - 1)
+    return g[:, idx].mean(1)
 
 
 def calibrate_scale(lp: np.ndarray, target_fraction: float = TARGET_EVENT_FRACTION,
                     censor: tuple[float, float] = CENSOR_MONTHS,
-                    shape: float = WEIBULL_SHAPE) -> float:
-    """Baseline scale (months) giving an expected failure share of ``target_fraction``."""
+                    shape: float = WEIBULL_SHAPE, death: dict | None = None) -> float:
+    """Baseline scale (months) giving an expected observed failure share of
+    ``target_fraction`` (with competing deaths when ``death`` is given)."""
     if not 0 < target_fraction < 1:
         raise ValueError(f"target_fraction must be in (0, 1), got {target_fraction}")
     lo, hi = math.log(0.1), math.log(1e5)
     for _ in range(100):
         mid = 0.5 * (lo + hi)
-        frac = observed_failure_probability(lp, math.exp(mid), censor, shape).mean()
+        frac = observed_failure_probability(lp, math.exp(mid), censor, shape, death).mean()
         lo, hi = (mid, hi) if frac > target_fraction else (lo, mid)
     return math.exp(0.5 * (lo + hi))
 
@@ -182,14 +234,35 @@ def draw_latent(lp: np.ndarray, rng: np.random.Generator,
 
 
 def outcomes_from_latent(lp: np.ndarray, e: np.ndarray, c: np.ndarray, scale_months: float,
-                         shape: float = WEIBULL_SHAPE) -> pd.DataFrame:
+                         shape: float = WEIBULL_SHAPE, death_months: np.ndarray | None = None,
+                         ) -> pd.DataFrame:
     """``T = scale (E exp(-lp)) ** (1 / shape)`` (Weibull PH, as ``H(T) = E``), then
     ``lc_time_months`` (min(T, C)), ``lc_event`` (T <= C), ``followup_months`` (C) and
-    ``failure_time_months`` (T, latent)."""
+    ``failure_time_months`` (T, latent).
+
+    With death times ``D`` (``death_months``) follow-up ends at ``min(C, D)``: a local
+    failure is observed when ``T <= min(C, D)``; ``os_event`` is ``D <= C``,
+    ``os_time_months`` ``min(C, D)``, and ``death_without_lf`` marks a death with no
+    local failure before it (the competing event). Example: T = 30, C = 40, D = 20 ->
+    no local failure, death at 20 (competing); T = 10, C = 40, D = 20 -> failure at 10,
+    death at 20.
+    """
     t = scale_months * (np.asarray(e) * np.exp(-np.asarray(lp))) ** (1.0 / shape)
-    event = t <= c
-    return pd.DataFrame({"lc_time_months": np.where(event, t, c), "lc_event": event.astype(int),
-                         "followup_months": c, "failure_time_months": t})
+    c = np.asarray(c, dtype=float)
+    if death_months is None:
+        event = t <= c
+        return pd.DataFrame({"lc_time_months": np.where(event, t, c),
+                             "lc_event": event.astype(int), "followup_months": c,
+                             "failure_time_months": t})
+    d = np.asarray(death_months, dtype=float)
+    end = np.minimum(c, d)
+    event = t <= end
+    died = d <= c
+    return pd.DataFrame({"lc_time_months": np.where(event, t, end),
+                         "lc_event": event.astype(int), "followup_months": end,
+                         "failure_time_months": t, "os_event": died.astype(int),
+                         "os_time_months": end,
+                         "death_without_lf": (died & ~event).astype(int)})
 
 
 def scale_for_event_count(lp: np.ndarray, e: np.ndarray, c: np.ndarray, n_events: int,
@@ -216,6 +289,16 @@ def draw_outcomes(lp: np.ndarray, scale_months: float, rng: np.random.Generator,
     return outcomes_from_latent(lp, e, c, scale_months, shape)
 
 
+#: the death model as written to truth.json (``model["death"]``)
+DEATH_MODEL: dict = {
+    "distribution": "weibull", "median_months": OS_MEDIAN_MONTHS, "shape": OS_SHAPE,
+    "depends_on": "nothing: the same for every patient, independent of local failure",
+    "source": "CONVERT (Faivre-Finn et al., Lancet Oncol 2017): median OS 25 months "
+              "(66 Gy once daily) and 30 months (45 Gy twice daily), limited-stage SCLC",
+    "note": "follow-up ends at min(C, D); local failure observed when T <= min(C, D)",
+}
+
+
 def model_description(coefs: dict[str, float], scale_months: float) -> dict:
     """The planted model as written to truth.json."""
     return {
@@ -230,6 +313,7 @@ def model_description(coefs: dict[str, float], scale_months: float) -> dict:
                       "note": "followup_months = C; lc_time = min(T, C)"},
         "target_event_fraction": TARGET_EVENT_FRACTION,
         "partition_gtv_definition": "union",
+        "death": DEATH_MODEL,
     }
 
 
@@ -251,7 +335,9 @@ def sample_outcomes(table: pd.DataFrame, truth: dict, rng: np.random.Generator) 
     Returns
     -------
     DataFrame indexed like ``table``: ``lc_time_months``, ``lc_event``,
-    ``followup_months``, ``linear_predictor``.
+    ``followup_months``, ``linear_predictor``; with the truth's death model also
+    ``os_event``, ``os_time_months``, ``death_without_lf`` (deaths drawn after the
+    local-failure draws).
     """
     model = truth["model"]
     coefs = model["coefficients"]
@@ -267,8 +353,12 @@ def sample_outcomes(table: pd.DataFrame, truth: dict, rng: np.random.Generator) 
             design[k] = pool[k].to_numpy(dtype=float)[pick]
     lp = linear_predictor(design, coefs)
     cens = (model["censoring"]["low_months"], model["censoring"]["high_months"])
-    out = draw_outcomes(lp, model["baseline"]["scale_months"], rng, cens,
-                        model["baseline"]["shape"])
+    e, c = draw_latent(lp, rng, cens)
+    death = model.get("death")
+    d = None if death is None else draw_death_times(len(lp), rng, death["median_months"],
+                                                    death["shape"])
+    out = outcomes_from_latent(lp, e, c, model["baseline"]["scale_months"],
+                               model["baseline"]["shape"], d)
     out.index = table.index
     out["linear_predictor"] = lp
     return out.drop(columns="failure_time_months")
