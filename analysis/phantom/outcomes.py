@@ -73,11 +73,11 @@ Where the paper contradicts itself, and what the phantom matches instead:
 - The paper's diameter contrast (63 / 84 vs 31 / 96 relapses) beside an *adjusted* HR of
   1.635 needs diameter to travel with other strong risk factors; with the T-stage and sex
   counts fixed the phantom gets as far as 58 / 84 vs 37 / 96 (it keeps the HR at 1.635).
-- Figure 3's 3-year local control of 86.7 % vs 61.1 % cannot sit with 94 failures in 180
-  patients at a median follow-up of 36 months (the issue's example): 86.7 % local
-  control in 96 patients leaves at most ~13 failures by 3 years where Table 4 counts 31,
-  and in SCLC most of the remaining patients die before 3 years. The phantom matches
-  the counts, not Figure 3's percentages.
+- Figure 3's 3-year local control of 86.7 % vs 61.1 % does not sit with 94 failures in
+  180 patients at a median follow-up of 36 months: it means about 13 + 33 = 46 failures
+  by 3 years (96 x 13.3 % + 84 x 38.9 %), so 48 of the 94 would come after 3 years,
+  when half the patients are no longer followed and local failure in SCLC comes early.
+  The phantom matches the counts, not Figure 3's percentages.
 - The smoking rows add up to 96 relapses, not 94; the phantom matches them rescaled to
   94 (:func:`table4_targets`). The SVC and chemotherapy rows do not add up to 94 either
   (``analysis.paper.CONFLICTS``); they are not matched.
