@@ -327,6 +327,48 @@ def duplicate_id_reasons(patient_ids: pd.Series, source: str) -> list[list[str]]
             if counts[v] > 1 else [] for v in ids]
 
 
+#: outcome columns that followup.csv gives (ingest copies these into the cohort table)
+FOLLOWUP_OUTCOMES: tuple[str, ...] = ("followup_months", "lc_event", "lc_time_months",
+                                      "os_event", "os_time_months")
+
+
+def _death(row: pd.Series, start, fu_days: float, lf_days: float, source: str,
+           r: list[str]) -> tuple[float, float]:
+    """(os_event, os_days) of one followup.csv row; appends reasons to ``r``.
+
+    No Death column: (NaN, NaN). Death 0: censored at the last follow-up. Death 1: needs
+    a DeathDate on or after RT start, not after the last follow-up (follow-up ends at
+    death), and not before a local failure.
+    """
+    if "Death" not in row.index:
+        return np.nan, np.nan
+    death = _event(row.get("Death"), "os_event", "Death", r)
+    if pd.isna(row.get("Death")):
+        r.append(reason("no_followup", f"Death missing in {source}"))
+    if death == 0:
+        return 0.0, fu_days
+    if death != 1:
+        return np.nan, np.nan
+    ddate = row.get("DeathDate")
+    if pd.isna(ddate) or pd.isna(start):
+        r.append(reason("invalid_followup", f"death without a date in {source}"))
+        return 1.0, np.nan
+    try:
+        d_days = days_from(start, ddate)
+    except DeidError:
+        r.append(reason("invalid_followup", f"DeathDate is not an ISO date in {source}"))
+        return 1.0, np.nan
+    if d_days < 0:
+        r.append(reason("invalid_followup", f"death before the start of RT ({d_days} days) "
+                                            f"in {source}"))
+    elif np.isfinite(fu_days) and d_days > fu_days:
+        r.append(reason("invalid_followup", f"death after the last follow-up in {source} "
+                                            "(follow-up ends at death)"))
+    elif np.isfinite(lf_days) and lf_days > d_days:
+        r.append(reason("invalid_followup", f"local failure after death in {source}"))
+    return 1.0, float(d_days)
+
+
 def followup_outcomes(followup: pd.DataFrame, *, source: str = "followup.csv"
                       ) -> tuple[dict[str, dict], dict[str, list[str]]]:
     """Local-control outcomes from a follow-up table (dates -> months from RT start).
@@ -335,15 +377,22 @@ def followup_outcomes(followup: pd.DataFrame, *, source: str = "followup.csv"
     ----------
     followup : DataFrame
         Columns MRN, RT_Start, LastFollowUp, LocalFailure (0/1), LocalFailureDate (ISO
-        dates, strings).
+        dates, strings); optional Death (0/1) and DeathDate (and DeathCause, free text,
+        not read: it may name a person).
 
     Returns
     -------
     outcomes : dict
-        MRN -> {followup_months, lc_event, lc_time_months}: follow-up from RT start to
-        last follow-up; lc_time from RT start to local failure (event) or last follow-up.
+        MRN -> {followup_months, lc_event, lc_time_months, os_event, os_time_months,
+        death_without_lf}: follow-up from RT start to last follow-up; lc_time from RT
+        start to local failure (event) or last follow-up; os_time from RT start to death
+        (event) or last follow-up; ``death_without_lf`` is 1 for a death with no local
+        failure (the competing event of local failure). Without a Death column the three
+        death values are NaN.
     reasons : dict
-        MRN -> reasons (no follow-up, negative or invalid times, duplicated rows).
+        MRN -> reasons (no follow-up, negative or invalid times, duplicated rows, a death
+        without a date, a death before RT or after the last follow-up, a local failure
+        after death).
     """
     outcomes: dict[str, dict] = {}
     reasons: dict[str, list[str]] = {}
@@ -390,8 +439,13 @@ def followup_outcomes(followup: pd.DataFrame, *, source: str = "followup.csv"
                                                             f"follow-up in {source}"))
         elif event == 0:
             lc_days = fu_days
+        death, os_days = _death(row, start, fu_days, lc_days if event == 1 else np.nan,
+                                source, r)
         outcomes[mrn] = {"followup_months": fu_days / DAYS_PER_MONTH,
-                         "lc_event": event, "lc_time_months": lc_days / DAYS_PER_MONTH}
+                         "lc_event": event, "lc_time_months": lc_days / DAYS_PER_MONTH,
+                         "os_event": death, "os_time_months": os_days / DAYS_PER_MONTH,
+                         "death_without_lf": float(death == 1 and event == 0)
+                         if np.isfinite(death) and np.isfinite(event) else np.nan}
         lst = reasons.setdefault(mrn, [])
         lst += [x for x in r if x not in lst]
     return outcomes, reasons

@@ -328,7 +328,7 @@ def run_ingest(params, progress: bool = True, *, store_root: str | Path | None =
                      for v in fu["MRN"]]
         outcomes, fu_reasons = cohort.followup_outcomes(fu, source=fu_path.name)
         extra = _followup_checks(fu, mapped, keys, fu_path.name)
-        for col in ("followup_months", "lc_event", "lc_time_months"):
+        for col in cohort.FOLLOWUP_OUTCOMES:
             mapped[col] = [outcomes.get(m, {}).get(col, np.nan) for m in mrns]
         rec_rows = _recurrence_rows(export, key_to_pid, warn)
         for i, (m, k) in enumerate(zip(mrns, keys, strict=True)):

@@ -91,7 +91,8 @@ REFERENCE_LEVEL: dict[str, str] = {
 }
 
 
-def _levels(values: pd.Series, var: str) -> list:
+def level_order(values: pd.Series, var: str) -> list:
+    """Levels present in ``values``: Table 4's order first, then the rest sorted."""
     present = list(pd.unique(values.dropna()))
     ordered = [lv for lv in paper.TABLE4.get(var, {}).get("levels", {}) if lv in present]
     return ordered + sorted((lv for lv in present if lv not in ordered), key=str)
@@ -161,7 +162,7 @@ def univariate_table(df: pd.DataFrame, variables: Sequence[str], time_col: str,
             continue
         sub = df.loc[df[var].notna()]
         n_missing = int(len(df) - len(sub))
-        levels = _levels(sub[var], var)
+        levels = level_order(sub[var], var)
         counts = np.array([[int((sub.loc[sub[var] == lv, event_col] == 1).sum()),
                             int((sub.loc[sub[var] == lv, event_col] == 0).sum())]
                            for lv in levels]).reshape(-1, 2)
@@ -310,7 +311,7 @@ def merge_eventless_levels(df: pd.DataFrame, variables: Sequence[str], event_col
     refs, notes = {}, []
     for var in variables:
         col = out[var].astype(object)
-        levels = _levels(col, var)
+        levels = level_order(col, var)
         ref = REFERENCE_LEVEL.get(var)
         ref = ref if ref in levels else None
         while len(levels) > 1:
@@ -372,7 +373,7 @@ def landmark_table(df: pd.DataFrame, group_col: str, time_col: str, event_col: s
     """
     paper_values = paper_values or {}
     rows = []
-    for lv in _levels(df[group_col], group_col):
+    for lv in level_order(df[group_col], group_col):
         sub = df.loc[df[group_col] == lv]
         r = survival_at(sub[time_col], sub[event_col], horizon_months, conf_type)
         rows.append({"group": lv, "n": len(sub), "events": int(sub[event_col].sum()),

@@ -73,7 +73,7 @@ def test_layout_and_columns(dicom_export):
     assert len(clin) == 10  # one row per screened candidate
     fu = pd.read_csv(ex / "followup.csv", dtype=str)
     assert list(fu.columns) == ["MRN", "RT_Start", "LastFollowUp", "LocalFailure",
-                                "LocalFailureDate"]
+                                "LocalFailureDate", "Death", "DeathDate"]
     rec = pd.read_csv(ex / "recurrences.csv")
     assert list(rec.columns) == ["MRN", "SiteNo", "X_mm", "Y_mm", "Z_mm"]
     t = _truth(dicom_export)

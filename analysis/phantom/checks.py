@@ -208,15 +208,6 @@ class PlantedTruthReport:
     notes: list[str]
 
 
-def _note_figure(text: str):
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 1.5))
-    ax.axis("off")
-    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True)
-    return fig
-
-
 def planted_truth_report(params, data: pd.DataFrame, partition_features: pd.DataFrame | None,
                          progress: bool = True) -> PlantedTruthReport:
     """The planted-HR check on the analysed cohort and the coverage simulation.
@@ -236,7 +227,7 @@ def planted_truth_report(params, data: pd.DataFrame, partition_features: pd.Data
     PlantedTruthReport
     """
     from analysis.phantom.export import load_truth
-    from analysis.plots.survival import coverage_figure
+    from analysis.plots.survival import coverage_figure, note_figure
 
     sp = params.survival
     n_rep = sp.coverage_n or params.phantom.n_included
@@ -245,7 +236,7 @@ def planted_truth_report(params, data: pd.DataFrame, partition_features: pd.Data
     except FileNotFoundError as err:
         note = f"no planted truth ({err}): planted-truth checks skipped"
         frame = pd.DataFrame([{"note": note}])
-        return PlantedTruthReport(frame, frame, pd.DataFrame(), _note_figure(note), n_rep,
+        return PlantedTruthReport(frame, frame, pd.DataFrame(), note_figure(note), n_rep,
                                   [note])
     notes = []
     if partition_features is None:

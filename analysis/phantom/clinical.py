@@ -29,6 +29,12 @@ from analysis import cohort, paper
 
 GE5_CM = (5.3, 11.7)
 LT5_MAX_CM = 4.6
+#: share of T2 tumours that are 5-7 cm (T2b of the 7th TNM edition, which the paper's
+#: 2012-2019 cohort was staged with; see analysis.phantom.outcomes for why it is needed)
+T2B_SHARE = 0.7
+#: how strongly a >= 5 cm tumour raises the latent score that hands out "male" (0: sex
+#: independent of size)
+SEX_DIAMETER_LINK = 2.0
 
 
 def scaled_counts(counts: dict[str, int], n: int) -> dict[str, int]:
@@ -154,22 +160,23 @@ def sample_clinical(n: int, rng: np.random.Generator) -> pd.DataFrame:
     def perm(var: str) -> np.ndarray:
         return _assign(scaled_counts(T3[var], n), rng.random(n))
 
-    sex = perm("sex")
-    male = (sex == "male").astype(float)
-    smoking_bin = _assign({k: v for k, v in reversed(scaled_counts(T3["smoking_bin"], n).items())},
-                          2.0 * male + rng.normal(size=n))
     t, nst, m, stage = _tnm(rng, n)
     # diameters from T, with the >= 5 cm total of Table 4
     ge5_total = scaled_counts({k: sum(v) for k, v in
                                paper.TABLE4["diameter_ge_5cm"]["levels"].items()}, n)[">=5cm"]
     n_t3 = int((t == "T3").sum())
+    t2_idx = np.flatnonzero(t == "T2")
+    n_t2_big = int(np.clip(round(T2B_SHARE * len(t2_idx)), 0, max(ge5_total - n_t3, 0)))
+    big_t2 = set(rng.permutation(t2_idx)[:n_t2_big].tolist())
     t4_idx = np.flatnonzero(t == "T4")
-    n_t4_big = int(np.clip(ge5_total - n_t3, 0, len(t4_idx)))
+    n_t4_big = int(np.clip(ge5_total - n_t3 - n_t2_big, 0, len(t4_idx)))
     big_t4 = set(rng.permutation(t4_idx)[:n_t4_big].tolist())
     diam = np.empty(n)
     for i in range(n):
         if t[i] == "T1":
             diam[i] = rng.uniform(1.3, 3.0)
+        elif i in big_t2:
+            diam[i] = rng.uniform(GE5_CM[0], 7.0)
         elif t[i] == "T2":
             diam[i] = rng.uniform(3.0, LT5_MAX_CM)
         elif t[i] == "T3":
@@ -179,6 +186,12 @@ def sample_clinical(n: int, rng: np.random.Generator) -> pd.DataFrame:
         else:
             diam[i] = rng.uniform(2.5, LT5_MAX_CM)
     diam = np.round(np.clip(diam, 1.3, GE5_CM[1]), 2)
+    # sex and smoking after the tumour: men (and so smokers) more often have >= 5 cm
+    big = cohort.is_diameter_ge_5cm(diam).astype(float)
+    sex = _assign(scaled_counts(T3["sex"], n), SEX_DIAMETER_LINK * big + rng.normal(size=n))
+    male = (sex == "male").astype(float)
+    smoking_bin = _assign({k: v for k, v in reversed(scaled_counts(T3["smoking_bin"], n).items())},
+                          2.0 * male + rng.normal(size=n))
     # location: T4 under 5 cm is central (mediastinal invasion); bigger / T4 more central
     score = 1.2 * (t == "T4") + 0.4 * (diam >= 5) + rng.normal(size=n)
     score[(t == "T4") & (diam < 5)] += 100.0

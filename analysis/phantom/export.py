@@ -402,16 +402,20 @@ def _generate_locked(params, out: Path, progress: bool) -> Path:
     c = np.empty(len(df))
     e[inc], c[inc] = O.draw_latent(lp[inc], rng_o)
     e[~inc], c[~inc] = O.draw_latent(lp[~inc], rng_o)
+    # deaths (competing with local failure) from their own stream: follow-up ends at
+    # min(C, D) and a failure is observed when T <= min(C, D)
+    death = O.draw_death_times(len(df), np.random.default_rng([params.seed, 5]))
     n_target = int(round(O.TARGET_EVENT_FRACTION * int(inc.sum())))
     if 0 < n_target < int(inc.sum()):
-        scale = O.scale_for_event_count(lp[inc], e[inc], c[inc], n_target)
+        scale = O.scale_for_event_count(lp[inc], e[inc], np.minimum(c, death)[inc], n_target)
     else:  # a cohort of one or two: the expected share instead
-        scale = O.calibrate_scale(lp[inc])
-    draws = O.outcomes_from_latent(lp, e, c, scale)
+        scale = O.calibrate_scale(lp[inc], death=O.DEATH_MODEL)
+    draws = O.outcomes_from_latent(lp, e, c, scale, death_months=death)
     draws.index = df.index
     fu_days = np.rint(draws["followup_months"] * DAYS_PER_MONTH).astype(int)
     t_days = np.rint(draws["failure_time_months"] * DAYS_PER_MONTH).astype(int)
     event = draws["lc_event"].to_numpy().astype(bool)
+    died = draws["os_event"].to_numpy().astype(bool)
     t_days = np.minimum(t_days, fu_days)
 
     # recurrence sites
@@ -457,9 +461,12 @@ def _generate_locked(params, out: Path, progress: bool) -> Path:
             "LocalFailure": int(event[i]),
             "LocalFailureDate": _date(start + dt.timedelta(days=int(t_days[i])))
             if event[i] else "",
+            "Death": int(died[i]),
+            "DeathDate": _date(start + dt.timedelta(days=int(fu_days[i]))) if died[i] else "",
         })
     pd.DataFrame(fu_rows, columns=["MRN", "RT_Start", "LastFollowUp", "LocalFailure",
-                                   "LocalFailureDate"]).sort_values("MRN").to_csv(
+                                   "LocalFailureDate", "Death", "DeathDate"]
+                 ).sort_values("MRN").to_csv(
         export / "followup.csv", index=False, lineterminator="\n")
     rec_rows = [{"MRN": m, "SiteNo": s["site_no"], "X_mm": s["x_mm"], "Y_mm": s["y_mm"],
                  "Z_mm": s["z_mm"]} for m in sorted(sites) for s in sites[m]]
@@ -467,7 +474,7 @@ def _generate_locked(params, out: Path, progress: bool) -> Path:
         export / "recurrences.csv", index=False, lineterminator="\n")
 
     # ---- truth.json
-    p_obs = O.observed_failure_probability(lp, scale)
+    p_obs = O.observed_failure_probability(lp, scale, death=O.DEATH_MODEL)
     p_own = O.failure_probability(lp, scale, draws["followup_months"].to_numpy())
     p36 = O.failure_probability(lp, scale, 36.0)
     patients = {}
@@ -483,6 +490,7 @@ def _generate_locked(params, out: Path, progress: bool) -> Path:
             "lc_event": int(event[i]),
             "lc_time_months": _round((t_days[i] if event[i] else fu_days[i]) / DAYS_PER_MONTH),
             "followup_months": _round(fu_days[i] / DAYS_PER_MONTH),
+            "os_event": int(died[i]), "death_without_lf": int(died[i] and not event[i]),
             "diameter_cm_planned": float(df.loc[i, "diameter_cm"]),
             "gtv_size_cm_measured": _round(r["features"]["GTV_size_cm"], 4),
             "side": df.loc[i, "side"], "lobe": df.loc[i, "lobe"],
@@ -511,6 +519,8 @@ def _generate_locked(params, out: Path, progress: bool) -> Path:
         "included_mrns": sorted(df.loc[inc, "mrn"]),
         "realised": {
             "n_failures_included": int(event[inc].sum()),
+            "n_deaths_included": int(died[inc].sum()),
+            "n_deaths_without_lf_included": int((died & ~event)[inc].sum()),
             "median_followup_months_included": _round(float(np.median(fu_inc)), 3),
             "n_recurrence_sites_included": int(sum(len(sites.get(m, [])) for m in
                                                    df.loc[inc, "mrn"])),

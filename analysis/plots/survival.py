@@ -74,3 +74,59 @@ def coverage_figure(per_replicate: pd.DataFrame, planted_hr: float, max_shown: i
     ax.legend(loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def cif_figure(fits: dict, lc_time_months: np.ndarray, lc_event: np.ndarray,
+               horizon_months: float, endpoint_label: str = "Local control"):
+    """Cumulative incidence of local failure (death competing) beside 1 - Kaplan-Meier.
+
+    Parameters
+    ----------
+    fits : dict
+        Group name -> (Aalen-Johansen fit of local failure, of death without local
+        failure, boolean row mask), as ``analysis.survival.competing_risks`` builds it;
+        the ``"all"`` group is drawn on the left, the others on the right.
+    lc_time_months, lc_event : ndarray (n,)
+        Local-failure time and flag (1 - KM of the same rows, deaths censored).
+    """
+    import matplotlib.pyplot as plt
+    from lifelines import KaplanMeierFitter
+
+    others = [g for g in fits if g != "all"]
+    fig, axes = plt.subplots(1, 2 if others else 1, figsize=(11 if others else 6, 4.5),
+                             squeeze=False)
+    ax = axes[0, 0]
+    lf, dth, m = fits["all"]
+    lf.plot(ax=ax, label="local failure, cumulative incidence (death competing)")
+    dth.plot(ax=ax, label="death without local failure, cumulative incidence")
+    km = KaplanMeierFitter().fit(lc_time_months[m], lc_event[m])
+    ax.step(km.survival_function_.index, 1 - km.survival_function_.iloc[:, 0], where="post",
+            color="k", ls="--", label="1 - KM of local failure (deaths censored)")
+    ax.set_title("All patients")
+    for i, g in enumerate(others):
+        lf_g, _, m_g = fits[g]
+        ax2 = axes[0, 1]
+        color = f"C{i + 2}"
+        lf_g.plot(ax=ax2, color=color, label=f"{g}: cumulative incidence")
+        km_g = KaplanMeierFitter().fit(lc_time_months[m_g], lc_event[m_g])
+        ax2.step(km_g.survival_function_.index, 1 - km_g.survival_function_.iloc[:, 0],
+                 where="post", color=color, ls="--", label=f"{g}: 1 - KM")
+        ax2.set_title("Local failure by group")
+    for a in axes[0]:
+        a.axvline(horizon_months, color="grey", ls=":", lw=1)
+        a.set_ylim(0, 1)
+        a.set_xlabel("Months from the start of radiotherapy")
+        a.set_ylabel(f"Cumulative probability ({endpoint_label.lower()} failure / death)")
+        a.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def note_figure(text: str):
+    """A small figure that only says ``text`` (why a figure could not be drawn)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 1.5))
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True)
+    return fig
