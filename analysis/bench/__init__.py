@@ -7,4 +7,5 @@ analysis.bench [topic ...]`` runs them and writes ``reports/bench/<topic>.json``
 
 from __future__ import annotations
 
-TOPICS: tuple[str, ...] = ("phantom", "partition", "segment", "ingest", "model", "distributed")
+TOPICS: tuple[str, ...] = ("phantom", "partition", "recurrence", "segment", "ingest", "model",
+                           "distributed")
