@@ -2,17 +2,29 @@
 
 - :func:`brier_score`, :func:`calibration_table` (quantile bins), :func:`calibration_summary`
   (Brier score beside the prevalence-only reference, as a typed :class:`CalibrationSummary`);
-- :func:`net_benefit`, :func:`decision_curve` (Vickers & Elkin 2006) over
-  :func:`threshold_grid`.
+- :func:`logistic_recalibration`: calibration intercept (calibration-in-the-large, slope
+  fixed at 1 through an offset) and calibration slope, each with a Wald 95% CI, by
+  logistic regression on the logit of the risk (Cox 1958; Van Calster et al. 2016);
+  :func:`recalibration_by_repeat` gives them for each repeat of the nested CV;
+- :func:`smoothed_calibration`: a loess (statsmodels ``lowess``) calibration curve with a
+  percentile-bootstrap 95% band (patients resampled), per repeat;
+- :func:`decision_curve` (Vickers & Elkin 2006): net benefit computed by the maintained
+  ``dcurves`` package (``dcurves.dca``), over :func:`threshold_grid`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
+import statsmodels.api as sm
+from dcurves import dca
 from sklearn.metrics import brier_score_loss
+from statsmodels.nonparametric.smoothers_lowess import lowess
+
+#: risks are clipped to [RISK_EPS, 1 - RISK_EPS] before the logit (a forest says 0 or 1)
+RISK_EPS = 1e-3
 
 
 def brier_score(y_true, prob) -> float:
@@ -66,32 +78,129 @@ def calibration_summary(y_true, prob) -> CalibrationSummary:
                               float(y.mean()))
 
 
-def net_benefit(y_true, prob, threshold: float) -> float:
-    """Net benefit of treating patients with ``prob >= threshold`` (Vickers & Elkin 2006).
-
-    .. math:: NB(t) = \\frac{TP}{n} - \\frac{FP}{n}\\,\\frac{t}{1-t}
-    """
-    y = np.asarray(y_true).astype(int)
-    treat = np.asarray(prob, dtype=float) >= threshold
-    n = len(y)
-    tp = np.sum(treat & (y == 1))
-    fp = np.sum(treat & (y == 0))
-    return float(tp / n - fp / n * threshold / (1 - threshold))
-
-
 def decision_curve(y_true, prob, thresholds) -> pd.DataFrame:
-    """Net benefit of the model, treat-all and treat-none over ``thresholds`` in (0, 1)."""
+    """Net benefit of the model, treat-all and treat-none over ``thresholds`` in (0, 1).
+
+    Computed by ``dcurves.dca``: ``NB(t) = TP/n - FP/n * t / (1 - t)`` for treating
+    patients with ``prob >= t`` (Vickers & Elkin 2006); treat-all is
+    ``prevalence - (1 - prevalence) t / (1 - t)``.
+
+    Returns
+    -------
+    DataFrame (n_thresholds, 4): threshold, model, treat_all, treat_none.
+    """
     y = np.asarray(y_true).astype(int)
     ts = np.asarray(thresholds, dtype=float)
     if np.any((ts <= 0) | (ts >= 1)):
         raise ValueError("decision_curve: thresholds must lie in (0, 1)")
-    prev = y.mean()
-    return pd.DataFrame({
-        "threshold": ts,
-        "model": [net_benefit(y, prob, t) for t in ts],
-        "treat_all": prev - (1 - prev) * ts / (1 - ts),
-        "treat_none": 0.0,
-    })
+    data = pd.DataFrame({"y": y, "risk": np.asarray(prob, dtype=float)})
+    r = dca(data=data, outcome="y", modelnames=["risk"], thresholds=list(ts))
+    nb = r.pivot(index="threshold", columns="model", values="net_benefit").loc[ts]
+    return pd.DataFrame({"threshold": ts, "model": nb["risk"].to_numpy(dtype=float),
+                         "treat_all": nb["all"].to_numpy(dtype=float),
+                         "treat_none": nb["none"].to_numpy(dtype=float)})
+
+
+def _logit(prob) -> np.ndarray:
+    p = np.clip(np.asarray(prob, dtype=float), RISK_EPS, 1 - RISK_EPS)
+    return np.log(p / (1 - p))
+
+
+@dataclass(frozen=True)
+class Recalibration:
+    """Calibration intercept and slope with Wald 95% CIs (ideal: 0 and 1).
+
+    intercept : calibration-in-the-large, ``logit P(y=1) = a + logit(p)`` (offset)
+    slope : ``logit P(y=1) = a' + b logit(p)``; b < 1: risks too extreme (overfitting)
+    """
+
+    intercept: float
+    intercept_lo: float
+    intercept_hi: float
+    slope: float
+    slope_lo: float
+    slope_hi: float
+    n: int
+
+
+def logistic_recalibration(y_true, prob) -> Recalibration:
+    """Logistic recalibration of risks ``prob`` (n,) against labels ``y_true`` (n,).
+
+    Risks are clipped to ``[RISK_EPS, 1 - RISK_EPS]`` before the logit. CIs are Wald
+    intervals (estimate +- 1.96 SE) of the binomial GLM (statsmodels).
+    """
+    y = np.asarray(y_true).astype(int)
+    lp = _logit(prob)
+    ones = np.ones((len(y), 1))
+    fit_a = sm.GLM(y, ones, family=sm.families.Binomial(), offset=lp).fit()
+    ci_a = fit_a.conf_int(0.05)
+    if np.ptp(lp) == 0:  # one risk for everybody: no slope to estimate
+        slope = (np.nan, np.nan, np.nan)
+    else:
+        fit_b = sm.GLM(y, np.column_stack([ones, lp]), family=sm.families.Binomial()).fit()
+        ci_b = fit_b.conf_int(0.05)
+        slope = (float(fit_b.params[1]), float(ci_b[1, 0]), float(ci_b[1, 1]))
+    return Recalibration(float(fit_a.params[0]), float(ci_a[0, 0]), float(ci_a[0, 1]),
+                         *slope, len(y))
+
+
+def recalibration_by_repeat(oof: pd.DataFrame) -> pd.DataFrame:
+    """:func:`logistic_recalibration` of each repeat's out-of-fold risks.
+
+    Parameters
+    ----------
+    oof : DataFrame with columns repeat, y, prob (``NestedCVResult.oof``)
+
+    Returns
+    -------
+    DataFrame indexed by repeat: intercept, intercept_lo, intercept_hi, slope, slope_lo,
+    slope_hi, n.
+    """
+    rows = {int(r): asdict(logistic_recalibration(g["y"], g["prob"]))
+            for r, g in oof.groupby("repeat", sort=True)}
+    df = pd.DataFrame.from_dict(rows, orient="index")
+    df.index.name = "repeat"
+    return df
+
+
+def smoothed_calibration(y_true, prob, n_boot: int, seed: int, n_grid: int = 50,
+                         frac: float = 2 / 3) -> pd.DataFrame:
+    """Loess calibration curve with a percentile-bootstrap 95% band.
+
+    The observed rate is smoothed against the risk by ``statsmodels`` ``lowess``
+    (span ``frac``, no robustifying iterations: with 0/1 outcomes they would
+    down-weight the minority class, as in Harrell's ``val.prob``) and read at ``n_grid`` risks evenly spaced
+    between the 5th and 95th percentiles of ``prob`` (the ends are too thin to smooth).
+    The band: the same curve on ``n_boot`` patient resamples, 2.5/97.5 percentiles at
+    each grid risk (resamples where lowess cannot be read there are skipped).
+
+    Returns
+    -------
+    DataFrame (n_grid, 4): predicted, observed, observed_lo, observed_hi.
+    """
+    y = np.asarray(y_true, dtype=float)
+    p = np.asarray(prob, dtype=float)
+    grid = np.linspace(*np.quantile(p, [0.05, 0.95]), n_grid)
+
+    def curve(yy, pp):
+        return np.clip(lowess(yy, pp, frac=frac, it=0, xvals=grid), 0, 1)
+
+    rng = np.random.default_rng(seed)
+    boots = np.array([curve(y[i], p[i]) for i in
+                      (rng.integers(0, len(y), len(y)) for _ in range(n_boot))])
+    return pd.DataFrame({"predicted": grid, "observed": curve(y, p),
+                         "observed_lo": np.nanquantile(boots, 0.025, axis=0),
+                         "observed_hi": np.nanquantile(boots, 0.975, axis=0)})
+
+
+def smoothed_calibration_by_repeat(oof: pd.DataFrame, n_boot: int, seed: int,
+                                   n_grid: int = 50) -> pd.DataFrame:
+    """:func:`smoothed_calibration` of each repeat's out-of-fold risks, stacked with a
+    ``repeat`` column (seed ``seed + repeat``)."""
+    parts = [smoothed_calibration(g["y"], g["prob"], n_boot, seed + int(r), n_grid)
+             .assign(repeat=int(r)) for r, g in oof.groupby("repeat", sort=True)]
+    return pd.concat(parts, ignore_index=True)[["repeat", "predicted", "observed",
+                                                "observed_lo", "observed_hi"]]
 
 
 def threshold_grid(spec: tuple[float, float, float]) -> np.ndarray:

@@ -136,27 +136,42 @@ def percentile_ci(values, level: float = 0.95) -> tuple[float, float]:
     return float(np.quantile(v, a)), float(np.quantile(v, 1 - a))
 
 
-def table7(model: PaperModel, n_boot: int, seed: int) -> pd.DataFrame:
+#: Table 7's column labels: the training split scored in-sample, and cross-validated
+TRAIN_APPARENT = "train apparent (in-sample)"
+TRAIN_CV = "train cross-validated"
+
+
+def _metrics_with_ci(y, p, n_boot: int, seed: int, name: str) -> dict[str, pd.Series]:
+    point = classification_metrics(y, p)
+    boot = bootstrap_metrics(y, p, n_boot, seed)
+    ci = {m: percentile_ci(boot[m]) for m in METRICS}
+    return {name: pd.Series(point),
+            f"{name}_lo": pd.Series({m: ci[m][0] for m in METRICS}),
+            f"{name}_hi": pd.Series({m: ci[m][1] for m in METRICS})}
+
+
+def table7(model: PaperModel, n_boot: int, seed: int,
+           oof: pd.DataFrame | None = None) -> pd.DataFrame:
     """Table 7: metrics on training and validation with bootstrap 95% CIs, paper beside.
+
+    The training split is scored twice: *apparent (in-sample)*, by the model fitted on
+    it (what the paper's training column can only be), and, given ``oof`` (out-of-fold
+    risks of the nested CV, :meth:`NestedCVResult.oof_mean`), *cross-validated*: the
+    training patients' out-of-fold risks, each from a fit that did not see the patient.
 
     Returns
     -------
-    DataFrame indexed by metric with columns train, train_lo, train_hi, paper_train,
-    valid, valid_lo, valid_hi, paper_valid.
+    DataFrame indexed by metric with columns ``TRAIN_APPARENT``, its _lo/_hi,
+    [``TRAIN_CV``, its _lo/_hi,] paper_train, valid, valid_lo, valid_hi, paper_valid.
     """
-    out = {}
-    for split, y, p, k in (("train", model.y_train, model.prob_train, 0),
-                           ("valid", model.y_test, model.prob_test, 1)):
-        point = classification_metrics(y, p)
-        boot = bootstrap_metrics(y, p, n_boot, seed + k)
-        out[split] = pd.Series(point)
-        ci = {m: percentile_ci(boot[m]) for m in METRICS}
-        out[f"{split}_lo"] = pd.Series({m: ci[m][0] for m in METRICS})
-        out[f"{split}_hi"] = pd.Series({m: ci[m][1] for m in METRICS})
-        out[f"paper_{split}"] = pd.Series({m: paper.TABLE7[m][k] for m in METRICS})
-    cols = ["train", "train_lo", "train_hi", "paper_train",
-            "valid", "valid_lo", "valid_hi", "paper_valid"]
-    df = pd.DataFrame(out)[cols]
+    out = _metrics_with_ci(model.y_train, model.prob_train, n_boot, seed, TRAIN_APPARENT)
+    if oof is not None:
+        cv = oof.loc[model.y_train.index.astype(str)]
+        out.update(_metrics_with_ci(cv["y"], cv["prob"], n_boot, seed + 2, TRAIN_CV))
+    out["paper_train"] = pd.Series({m: paper.TABLE7[m][0] for m in METRICS})
+    out.update(_metrics_with_ci(model.y_test, model.prob_test, n_boot, seed + 1, "valid"))
+    out["paper_valid"] = pd.Series({m: paper.TABLE7[m][1] for m in METRICS})
+    df = pd.DataFrame(out)
     df.index.name = "metric"
     return df
 
@@ -174,7 +189,7 @@ class SplitAUC:
     def from_table7(cls, t7: pd.DataFrame) -> SplitAUC:
         """Read the ``auc`` metric of a :func:`table7` frame."""
         a = t7.loc["auc"]
-        return cls(float(a["train"]), float(a["valid"]), float(a["valid_lo"]),
+        return cls(float(a[TRAIN_APPARENT]), float(a["valid"]), float(a["valid_lo"]),
                    float(a["valid_hi"]))
 
 

@@ -23,15 +23,24 @@ def plot_roc(curves: dict[str, tuple[pd.DataFrame, float]]):
     return fig
 
 
-def plot_calibration(cal: pd.DataFrame, brier: float):
-    """Calibration curve (out-of-fold risk) with the identity line."""
+def plot_calibration(cal: pd.DataFrame, brier: float, smooth: pd.DataFrame | None = None):
+    """Calibration of the out-of-fold risk: quantile bins (points) and, given ``smooth``
+    (:func:`analysis.model_calibration.smoothed_calibration_by_repeat`), the loess curve
+    of each repeat with its bootstrap 95% band; the identity line for reference."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8)
-    ax.plot(cal["mean_predicted"], cal["observed_rate"], "o-")
+    if smooth is not None:
+        for rep, g in smooth.groupby("repeat", sort=True):
+            line, = ax.plot(g["predicted"], g["observed"], lw=1.2,
+                            label=f"loess, repeat {rep + 1}")
+            ax.fill_between(g["predicted"], g["observed_lo"], g["observed_hi"], alpha=0.15,
+                            color=line.get_color())
+    ax.plot(cal["mean_predicted"], cal["observed_rate"], "o", color="k", label="quantile bins")
     ax.set(xlabel="mean predicted risk", ylabel="observed recurrence rate", xlim=(0, 1),
            ylim=(0, 1), title=f"Calibration (out-of-fold), Brier {brier:.3f}")
+    ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
 

@@ -11,7 +11,9 @@ from analysis.model_calibration import (
     calibration_summary,
     calibration_table,
     decision_curve,
-    net_benefit,
+    logistic_recalibration,
+    recalibration_by_repeat,
+    smoothed_calibration,
     threshold_grid,
 )
 from analysis.model_eval import (
@@ -44,11 +46,10 @@ def test_metrics_undefined_are_nan():
 
 
 def test_net_benefit_by_hand():
-    # t = 0.5: treat 0.9, 0.6, 0.7 -> TP 2, FP 1; NB = 2/6 - 1/6 * 1 = 1/6
-    assert net_benefit(Y, P, 0.5) == pytest.approx(1 / 6, abs=1e-12)
+    dc = decision_curve(Y, P, [0.25, 0.5])  # dcurves.dca underneath
     # t = 0.25: treat 0.9 0.6 0.4 0.7 -> TP 3, FP 1; NB = 3/6 - 1/6 * (1/3) = 4/9
-    assert net_benefit(Y, P, 0.25) == pytest.approx(4 / 9, abs=1e-12)
-    dc = decision_curve(Y, P, [0.25, 0.5])
+    # t = 0.5: treat 0.9, 0.6, 0.7 -> TP 2, FP 1; NB = 2/6 - 1/6 * 1 = 1/6
+    np.testing.assert_allclose(dc["model"], [4 / 9, 1 / 6], atol=1e-12)  # float round-off
     # treat all: prevalence 0.5 - 0.5 * t/(1-t) -> 1/3 and 0
     np.testing.assert_allclose(dc["treat_all"], [1 / 3, 0.0], atol=1e-12)  # float round-off
     assert (dc["treat_none"] == 0).all()
@@ -107,3 +108,42 @@ def test_roc_band_staircase_by_hand():
     # 0.6 (1/3, 2/3), 0.4 (1/3, 1), 0.2 (2/3, 1), 0.1 (1, 1)
     band = roc_band(Y, P, 5, seed=0, n_grid=4)  # FPR grid 0, 1/3, 2/3, 1
     np.testing.assert_allclose(band["tpr"], [1 / 3, 1.0, 1.0, 1.0], atol=1e-12)
+
+
+def test_recalibration_by_hand_and_planted():
+    # one risk 0.25 for all, observed rate 0.5: the intercept with offset logit(0.25) is
+    # logit(0.5) - logit(0.25) = log(3) (the MLE of a constant); no slope can be fitted
+    r = logistic_recalibration([1, 1, 0, 0], [0.25] * 4)
+    assert r.intercept == pytest.approx(np.log(3), abs=1e-6)  # IRLS convergence
+    assert np.isnan(r.slope)
+    # planted: labels drawn from the risks (slope 1, intercept 0); risks made twice as
+    # extreme on the logit scale (slope 1/2). n = 5000: SE of the slope ~0.03
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.05, 0.95, 5000)
+    y = (rng.random(5000) < p).astype(int)
+    good = logistic_recalibration(y, p)
+    assert good.slope_lo < 1 < good.slope_hi and good.intercept_lo < 0 < good.intercept_hi
+    lp = np.log(p / (1 - p))
+    over = logistic_recalibration(y, 1 / (1 + np.exp(-2 * lp)))
+    assert over.slope == pytest.approx(0.5, abs=0.05)  # ~1.5 SE
+    by_rep = recalibration_by_repeat(pd.DataFrame({"repeat": [0] * 4 + [1] * 4,
+                                                   "y": [1, 1, 0, 0] * 2,
+                                                   "prob": [0.25] * 8}))
+    assert by_rep.index.tolist() == [0, 1]
+    np.testing.assert_allclose(by_rep["intercept"], np.log(3), atol=1e-6)
+
+
+def test_smoothed_calibration_follows_the_truth():
+    rng = np.random.default_rng(1)
+    p = rng.uniform(0.05, 0.95, 2000)
+    y = (rng.random(2000) < p).astype(int)
+    sc = smoothed_calibration(y, p, n_boot=30, seed=0, n_grid=11)
+    # calibrated risks: the loess curve stays on the identity (binomial SE at n = 2000
+    # within a span of ~2/3 of the data is ~0.02; 0.06 allows curvature at the ends)
+    np.testing.assert_allclose(sc["observed"], sc["predicted"], atol=0.06)
+    assert (sc["observed_lo"] <= sc["observed"] + 1e-12).all()
+    assert (sc["observed"] <= sc["observed_hi"] + 1e-12).all()
+    # risks squeezed towards 0.5 (all 0.4-0.6): the curve is steeper than the identity
+    sq = smoothed_calibration(y, 0.5 + (p - 0.5) / 4.5, n_boot=5, seed=0, n_grid=5)
+    assert sq["observed"].iloc[-1] - sq["observed"].iloc[0] > \
+        2 * (sq["predicted"].iloc[-1] - sq["predicted"].iloc[0])

@@ -9,7 +9,7 @@ import pytest
 
 from analysis import paper
 from analysis.model import build_pipeline, fit_paper_model, table6, table6_summary
-from analysis.model_eval import table7
+from analysis.model_eval import TRAIN_APPARENT, TRAIN_CV, classification_metrics, table7
 from analysis.model_features import permutation_table
 from analysis.params import ModelParams
 from analysis.phantom.model_checks import synthetic_table
@@ -81,11 +81,31 @@ def test_table7_shape_and_paper_columns(fitted):
     t7 = table7(fitted, 30, 5)
     assert list(t7.index) == ["accuracy", "auc", "precision", "recall", "f1"]
     assert t7.loc["auc", "paper_valid"] == paper.TABLE7["auc"][1]
-    ok = t7[["train", "valid"]].notna()
+    ok = t7[[TRAIN_APPARENT, "valid"]].notna()
     assert ok.all().all()
+    assert TRAIN_CV not in t7  # no out-of-fold risks given
     # the point estimate lies within its percentile interval (it is the centre of the resamples)
     assert (t7["valid_lo"] <= t7["valid"] + 1e-12).all()
     assert (t7["valid"] <= t7["valid_hi"] + 1e-12).all()
+
+
+def test_table7_cross_validated_training_column(fitted):
+    """The cross-validated column scores the training patients' out-of-fold risks."""
+    rng = np.random.default_rng(0)
+    pids = list(fitted.y_train.index) + list(fitted.y_test.index)
+    y_all = pd.concat([fitted.y_train, fitted.y_test])
+    oof = pd.DataFrame({"y": y_all.to_numpy(), "prob": rng.random(len(pids))},
+                       index=pd.Index(pids, name="pid"))
+    t7 = table7(fitted, 30, 5, oof=oof)
+    cv = oof.loc[fitted.y_train.index]
+    expect = classification_metrics(cv["y"], cv["prob"])
+    assert t7.loc["auc", TRAIN_CV] == pytest.approx(expect["auc"], abs=1e-12)
+    assert t7.loc["accuracy", TRAIN_CV] == pytest.approx(expect["accuracy"], abs=1e-12)
+    assert t7.columns.tolist()[:7] == [TRAIN_APPARENT, f"{TRAIN_APPARENT}_lo",
+                                       f"{TRAIN_APPARENT}_hi", TRAIN_CV, f"{TRAIN_CV}_lo",
+                                       f"{TRAIN_CV}_hi", "paper_train"]
+    # apparent and cross-validated estimates differ: random risks score near chance
+    assert t7.loc["auc", TRAIN_APPARENT] > t7.loc["auc", TRAIN_CV]
 
 
 def test_permutation_only_selected(fitted):
