@@ -33,11 +33,17 @@ from analysis import paths
 from analysis.fsutil import atomic_write_text
 from analysis.grid import Grid
 from analysis.labels import N_STATIONS, STATIONS
+from analysis.segment.checkpoint import default_checkpoint_path, load_checkpoint
 from analysis.segment.metrics import dice
+from analysis.segment.networks import ARCHITECTURES
 
 NEAR_MM = 10.0
 PAIRS: tuple[tuple[str, str], ...] = (("diunet", "unet_ct"), ("diunet", "unet_ct_gtv"),
                                       ("unet_ct_gtv", "unet_ct"))
+
+
+def _checkpoints(params) -> dict:
+    return {a: default_checkpoint_path(params, a) for a in ARCHITECTURES}
 
 
 def near_stations(label: np.ndarray, gross: np.ndarray, spacing_mm: Sequence[float],
@@ -77,13 +83,11 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, n_boot: int, seed: int) -> di
 def compare(params, n_patients: int = 16, n_boot: int = 2000,
             near_mm: float = NEAR_MM) -> dict:
     """Run the comparison on ``n_patients`` held-out phantoms of ``phantom.grid``."""
-    from analysis.segment.card import checkpoint_paths
-    from analysis.segment.checkpoint import load_checkpoint
     from analysis.segment.data import heldout_with_ceiling
     from analysis.segment.infer import predict_stations
 
     grid = Grid(params.phantom.grid.shape_zyx, params.phantom.grid.spacing_mm)
-    cks = {a: load_checkpoint(p) for a, p in checkpoint_paths(params).items() if p.exists()}
+    cks = {a: load_checkpoint(p) for a, p in _checkpoints(params).items() if p.exists()}
     pts = heldout_with_ceiling(params.seed, n_patients, grid)
     rows = []
     for i, p in enumerate(tqdm(pts, desc="compare")):
@@ -117,6 +121,47 @@ def summarise(long: pd.DataFrame, models: Sequence[str], n_boot: int, seed: int,
                                                                 seed)
                                 for a, b in PAIRS if a in per_pt and b in per_pt}
     return out
+
+
+def geometry_eval(params, grids: dict[str, Grid], n_patients: int,
+                  architecture: str = "diunet") -> dict:
+    """One checkpoint on held-out phantoms drawn on each of ``grids`` (name -> grid):
+    mean over patients of the mean station Dice and HD95 (mm), and per station."""
+    from analysis.segment.data import generate_patients
+    from analysis.segment.infer import predict_stations
+    from analysis.segment.metrics import station_metrics
+
+    ck = load_checkpoint(_checkpoints(params)[architecture])
+    out = {}
+    for name, grid in grids.items():
+        frames = []
+        for i, p in enumerate(generate_patients(params.seed, "heldout", n_patients, grid,
+                                                desc=f"geometry {name}")):
+            pred = predict_stations(p["ct"], p["mask"], grid, ck, params,
+                                    patient=f"heldout{i}")
+            frames.append(station_metrics(pred, p["label"], grid.spacing_mm)
+                          .assign(patient=i + 1).reset_index())
+        long = pd.concat(frames, ignore_index=True)
+        per_st = long.groupby("station")[["dice", "hd95_mm"]].mean()
+        out[name] = {"shape_zyx": list(grid.shape_zyx), "spacing_mm": list(grid.spacing_mm),
+                     "n_patients": n_patients,
+                     "dice_mean": float(per_st["dice"].mean()),
+                     "hd95_mm_mean": float(per_st["hd95_mm"].mean()),
+                     "per_station": {s: {"dice": float(per_st.loc[s, "dice"]),
+                                         "hd95_mm": float(per_st.loc[s, "hd95_mm"])}
+                                     for s in STATIONS}}
+    return out
+
+
+def geometry_table(result: dict) -> pd.DataFrame:
+    """Mean Dice and HD95 per geometry (rows) and per station (columns Dice)."""
+    rows = [{"geometry": k, "shape_zyx": "x".join(map(str, v["shape_zyx"])),
+             "spacing_mm": ", ".join(f"{s:g}" for s in v["spacing_mm"]),
+             "n_patients": v["n_patients"], "dice_mean": v["dice_mean"],
+             "hd95_mm_mean": v["hd95_mm_mean"],
+             **{f"dice_{s}": v["per_station"][s]["dice"] for s in STATIONS}}
+            for k, v in result.items()]
+    return pd.DataFrame(rows).set_index("geometry")
 
 
 def comparison_path(params):
@@ -160,8 +205,21 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--params", default="params/default.yaml")
     ap.add_argument("--n-patients", type=int, default=16)
     ap.add_argument("--n-boot", type=int, default=2000)
+    ap.add_argument("--geometry", type=int, metavar="N",
+                    help="instead: DiUNet on N held-out phantoms at the default grid and at "
+                         "the paper's geometry (models/geometry_<run>.json)")
     args = ap.parse_args(argv)
     params = load_params(args.params)
+    if args.geometry:
+        from analysis.paper import CT_PIXEL_MM, CT_SHAPE_YX, CT_SLICE_MM
+
+        grids = {"default": Grid(params.phantom.grid.shape_zyx, params.phantom.grid.spacing_mm),
+                 "paper": Grid((93, *CT_SHAPE_YX), (CT_SLICE_MM, CT_PIXEL_MM, CT_PIXEL_MM))}
+        res = geometry_eval(params, grids, args.geometry)
+        path = paths.MODELS_DIR / f"geometry_{params.run_name}.json"
+        atomic_write_text(path, json.dumps(res, indent=1, sort_keys=True) + "\n")
+        print(f"[compare] {path}\n{geometry_table(res).iloc[:, :6].to_string()}")
+        return
     res = compare(params, args.n_patients, args.n_boot)
     path = comparison_path(params)
     atomic_write_text(path, json.dumps(res, indent=1, sort_keys=True) + "\n")
