@@ -8,6 +8,12 @@ box around the lungs, at the model's spacing) and the plain path (sliding window
 the whole volume resampled to the model's spacing) side by side, and the mean station
 Dice of both against the phantom's reference. ``quick`` runs one repeat and a
 half-resolution stand-in (93 x 256 x 256) for the full-resolution case.
+
+Also, each in a fresh process: the fast path with nnU-Net's z-score CT normalisation and
+with test-time mirroring (the shipped weights under a z-score record: timing only, its
+Dice is meaningless), and training on the CPU (``train``): patches per second, seconds
+per epoch and peak resident memory of :func:`analysis.segment.fit.fit` on
+``n_train`` phantom patients of the default grid with the default patch and batch.
 """
 
 from __future__ import annotations
@@ -50,6 +56,60 @@ def _timed_child(args: tuple) -> dict:
         secs.append(time.perf_counter() - t0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"seconds": secs, "pred": pred, "peak_rss_mib": peak, "rss_before_mib": before}
+
+
+def _train_child(args: tuple) -> dict:
+    """In a fresh process: fit ``epochs`` epochs on ``patients``; throughput and peak RSS."""
+    import resource
+
+    import torch
+
+    from analysis.segment.fit import ct_normalisation, fit
+
+    patients, params, epochs = args
+    torch.set_num_threads(params.segment.num_threads)
+    seg = params.segment
+    norm = ct_normalisation(seg, patients)
+    before = _rss_mib()
+    res = fit(patients[:-1], patients[-1:], params, seg.architecture, norm=norm,
+              max_epochs=epochs, max_minutes=60.0, log=lambda s: None)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"patches_per_second": res.metrics["patches_per_second"],
+            "seconds_per_epoch": res.metrics["train_seconds"] / res.metrics["epochs_run"],
+            "epochs": res.metrics["epochs_run"], "n_train_patients": len(patients) - 1,
+            "peak_rss_mib": peak, "rss_before_mib": before}
+
+
+def run_train(quick: bool = False, n_train: int = 12) -> dict:
+    """Training throughput on the CPU (see module docstring)."""
+    from analysis.params import load_params
+    from analysis.segment.data import generate_patients
+    from analysis.segment.fit import model_space
+
+    params = load_params(paths.PARAMS_DIR / "default.yaml")
+    params = params.model_copy(update={"segment": params.segment.model_copy(
+        update={"device": "cpu", "val_every": 100})})
+    grid = Grid(params.phantom.grid.shape_zyx, params.phantom.grid.spacing_mm)
+    pts = model_space(generate_patients(params.seed, "train", n_train, grid),
+                      params.segment.target_spacing_mm)
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
+        r = pool.submit(_train_child, (pts, params, 1 if quick else 2)).result()
+    return {**r, "threads": params.segment.num_threads,
+            "batch_size": params.segment.batch_size,
+            "patch_zyx": list(params.segment.patch_zyx),
+            "load_average_1min": os.getloadavg()[0]}
+
+
+def _variant_checkpoint(ck_path: str, out: str) -> str:
+    """The shipped weights saved under a z-score normalisation record (timing only)."""
+    from analysis.segment.checkpoint import load_checkpoint, save_checkpoint
+
+    ck = load_checkpoint(ck_path)
+    sp = {**ck.segment_params, "ct_norm": {"kind": "zscore", "clip_hu": [-1000.0, 1000.0],
+                                           "mean_hu": -90.0, "sd_hu": 150.0}}
+    save_checkpoint(out, ck.network, architecture=ck.architecture, channels=ck.channels,
+                    segment_params=sp, seed=ck.seed, data_hash=ck.data_hash)
+    return out
 
 
 def run(quick: bool = False, checkpoint: str | None = None,
@@ -107,10 +167,26 @@ def run(quick: bool = False, checkpoint: str | None = None,
                                "peak_above_loaded_model_mib": r["peak_rss_mib"]
                                - r["rss_before_mib"],
                                "dice_mean": float(m["dice"].mean())}
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            zck = _variant_checkpoint(ck_path, f"{tmp}/zscore.pt")
+            for vname, vck, vparams in (
+                    ("fast_zscore", zck, params),
+                    ("fast_mirror", ck_path, params.model_copy(update={
+                        "segment": params.segment.model_copy(update={"tta_mirror": True})}))):
+                with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
+                    r = pool.submit(_timed_child, (p["ct"], p["gtv"], p["gtvnd"], grid, vck,
+                                                   vparams, True, repeats)).result()
+                case[vname] = {"seconds_median": float(np.median(r["seconds"])),
+                               "peak_rss_mib": r["peak_rss_mib"],
+                               "ratio_to_fast": float(np.median(r["seconds"]))
+                               / case["fast"]["seconds_median"]}
         case["speedup_fast_vs_plain"] = (case["plain"]["seconds_median"]
                                          / case["fast"]["seconds_median"])
         case["label_agreement_fast_vs_plain"] = float(
             (preds["fast"] == preds["plain"])[(preds["fast"] > 0) | (preds["plain"] > 0)]
             .mean())
         out["cases"][name] = case
+    out["train"] = run_train(quick)
     return out

@@ -149,6 +149,19 @@ def _lps_voxel(grid: Grid, idx: np.ndarray) -> np.ndarray:
     return grid.index_to_mm(np.asarray(idx, dtype=float))
 
 
+def nominal_stations(rng_or_seed: np.random.Generator | int | np.random.SeedSequence,
+                     grid: Grid) -> np.ndarray:
+    """The segmentation ceiling's prediction for the patient that ``make_patient`` draws
+    from the same ``rng_or_seed`` and ``grid``: the same anatomy, stations placed without
+    their per-patient jitter (:func:`analysis.phantom.stations.rasterise_stations` with
+    ``rng=None``). Its Dice against that patient's stations is the best a predictor can
+    reach that knows the anatomy but not the jitter. Pass a fresh generator in the same
+    state as the one given to ``make_patient`` (it consumes the same first draw)."""
+    rng = _as_rng(rng_or_seed)
+    r_anat = np.random.default_rng(np.random.SeedSequence(rng.integers(2**63)).spawn(4)[0])
+    return rasterise_stations(A.build_anatomy(r_anat, grid), None)
+
+
 def make_patient(rng_or_seed: np.random.Generator | int | np.random.SeedSequence, grid: Grid,
                  **disease_overrides) -> dict:
     """Draw one phantom patient on ``grid``.

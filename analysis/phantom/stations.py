@@ -66,17 +66,25 @@ def station_centres_mm(anat: Anatomy) -> dict[str, list[float]]:
     return {s: anat.frame.to_lps(np.array(c)).tolist() for s, (c, _) in STATION_SHAPES.items()}
 
 
-def rasterise_stations(anat: Anatomy, rng: np.random.Generator) -> np.ndarray:
+def rasterise_stations(anat: Anatomy, rng: np.random.Generator | None) -> np.ndarray:
     """Label map (z, y, x) uint8: 0 background, ``STATION_LABEL[s]`` for station ``s``.
 
     Each patient's stations get their own small shift (``JITTER_MM``) and size factor
     (``SIZE_RANGE``). Voxels of organs and outside the body are never a station.
+    ``rng=None`` gives the nominal map (no shift, the mean size factor): the best guess
+    of someone who knows the patient's anatomy but not the per-station jitter, which the
+    CT does not show (station fat looks like the fat around it) - the phantom's
+    segmentation ceiling.
     """
     f = anat.frame
     lab = np.zeros(f.grid.shape_zyx, dtype=np.uint8)
     free = ~anat.organ & (anat.tissue != 0)
-    draws = {s: (rng.normal(0.0, JITTER_MM, size=3), rng.uniform(*SIZE_RANGE, size=3))
-             for s in STATION_SHAPES}
+    if rng is None:
+        mean_k = 0.5 * (SIZE_RANGE[0] + SIZE_RANGE[1])
+        draws = {s: (np.zeros(3), np.full(3, mean_k)) for s in STATION_SHAPES}
+    else:
+        draws = {s: (rng.normal(0.0, JITTER_MM, size=3), rng.uniform(*SIZE_RANGE, size=3))
+                 for s in STATION_SHAPES}
     for s in ORDER:
         (c, r) = STATION_SHAPES[s]
         d, k = draws[s]

@@ -78,6 +78,102 @@ def comparison_table(cards: dict[str, dict]) -> pd.DataFrame:
     return df
 
 
+#: nnU-Net's conventions, what the shipped models do, and what new training can do
+CONVENTIONS: tuple[tuple[str, str, str, str], ...] = (
+    ("target spacing", "median spacing of the training data",
+     "fixed 5 x 4 x 4 mm (= the phantom grid, so also its median)",
+     "`target_spacing_from_data: true` uses the median (store training)"),
+    ("CT normalisation", "clip to the 0.5 / 99.5 foreground percentiles, then z-score",
+     "HU window -1000..1000 mapped to [0, 1]",
+     "`normalization: zscore` (foreground = station voxels); recorded as `ct_norm`"),
+    ("GTV channel", "(no such channel)", "binary 0 / 1, not normalised", "same"),
+    ("patch sampling", "1 patch in 3 forced onto foreground",
+     "4 in 5 centred on a station voxel (stations fill ~1% of the CT)", "same"),
+    ("sliding window", "Gaussian-weighted blending, overlap 0.5",
+     "Gaussian-weighted blending, overlap 0.25 (CPU time)", "`sw_overlap`"),
+    ("test-time mirroring", "all axes", "none",
+     "`tta_mirror: true`: left-right only, L/R station channels swapped back (the "
+     "other axes are not symmetric anatomy)"),
+    ("augmentation", "rotation, scaling, elastic, intensity, gamma, mirroring, low-res",
+     "rotation about z (0.1 rad), scaling 5%, intensity scale / shift; no gamma, no flip",
+     "`gamma_prob` adds gamma 0.7-1.5; `flip_prob` adds L/R flips with label swap"),
+    ("loss", "Dice + cross-entropy, deep supervision", "Dice + cross-entropy, no deep "
+     "supervision", "same"),
+    ("schedule", "SGD (Nesterov), poly decay, 1000 epochs",
+     "Adam, cosine decay, 20 epochs (CPU budget)", "`max_epochs`, `learning_rate`"),
+    ("device", "GPU with mixed precision", "CPU (2 threads); no GPU was available",
+     "`device: auto` uses CUDA with AMP when present; the checkpoint records the device"),
+)
+
+
+def conventions_table() -> pd.DataFrame:
+    """nnU-Net's preprocessing / inference conventions beside the shipped models' and the
+    options of new training (each deviation with its reason)."""
+    return pd.DataFrame([{"item": a, "nnU-Net": b, "shipped models": c, "new training": d}
+                         for a, b, c, d in CONVENTIONS]).set_index("item")
+
+
+def _json_beside(params, stem: str) -> dict | None:
+    p = paths.MODELS_DIR / f"{stem}_{params.run_name}.json"
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def _missing(what: str, command: str) -> pd.DataFrame:
+    return pd.DataFrame([{"item": what, "note": f"not computed: {command}"}]).set_index("item")
+
+
+def comparison_frames(params) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """(each model's and the ceiling's mean Dice and share of the ceiling, all and near-GTV
+    stations; paired differences with bootstrap 95% CIs; the verdict sentence), from
+    ``models/comparison_<run>.json`` (:mod:`analysis.segment.compare`)."""
+    from analysis.segment.compare import comparison_tables, verdict
+
+    res = _json_beside(params, "comparison")
+    if res is None:
+        cmd = "python -m analysis.segment.compare --params ..."
+        return (_missing("ceiling", cmd), _missing("near-GTV comparison", cmd),
+                "No comparison computed for this run.")
+    models, pairs = comparison_tables(res)
+    return models, pairs, verdict(res)
+
+
+def geometry_frame(params) -> pd.DataFrame:
+    """DiUNet's held-out Dice / HD95 at the default grid and the paper's geometry, from
+    ``models/geometry_<run>.json``."""
+    from analysis.segment.compare import geometry_table
+
+    res = _json_beside(params, "geometry")
+    if res is None:
+        return _missing("geometries", "python -m analysis.segment.compare --geometry N")
+    return geometry_table(res)
+
+
+def comparison_section(params) -> list[str]:
+    """Model card lines: the phantom's ceiling, each model's share of it, and DiUNet vs
+    the UNets on all and near-tumour stations (models/comparison_<run>.json)."""
+    from analysis.segment.compare import comparison_tables, verdict
+
+    res = _json_beside(params, "comparison")
+    if res is None:
+        return ["Not computed: `python -m analysis.segment.compare --params ...`.", ""]
+    models, pairs = comparison_tables(res)
+    return [f"{res['n_patients']} held-out phantom patients; the ceiling is the Dice of the "
+            "nominal station map (same anatomy, no per-station jitter). " + verdict(res), "",
+            models.to_markdown(floatfmt=".3f"), "",
+            "Paired differences of the per-patient mean Dice (bootstrap 95% CI):", "",
+            pairs.to_markdown(floatfmt=".3f"), ""]
+
+
+def geometry_section(params) -> list[str]:
+    """Model card lines: DiUNet at the default grid and at the paper's geometry."""
+    from analysis.segment.compare import geometry_table
+
+    res = _json_beside(params, "geometry")
+    if res is None:
+        return ["Not computed: `python -m analysis.segment.compare --geometry N`.", ""]
+    return [geometry_table(res).iloc[:, :6].to_markdown(floatfmt=".3f"), ""]
+
+
 def anchors_table() -> pd.DataFrame:
     """Published station-segmentation results to read our numbers against."""
     return pd.DataFrame(list(ANCHORS)).set_index("model")
@@ -182,6 +278,20 @@ def write_model_card(params, path: Path | None = None, notes: str = "", *,
                   json.dumps(first["segment_params"], indent=1), "```", ""]
         lines += ["## Held-out Dice and HD95 (mm) per station, all architectures", "",
                   comparison_table(cards).to_markdown(floatfmt=".3f"), ""]
+        lines += ["## The phantom's ceiling and the dual encoder near the tumour", ""]
+        lines += comparison_section(params)
+        lines += ["## Both geometries: default grid and the paper's CT (DiUNet)", ""]
+        lines += geometry_section(params)
+        lines += ["## Published anchors", "", anchors_table().to_markdown(), "",
+                  "## Preprocessing and inference against nnU-Net's conventions", "",
+                  conventions_table().to_markdown(), "",
+                  "## Domain check (QC) statistics", "",
+                  "Each checkpoint holds `metrics.training_stats` (station volumes, lung "
+                  "volume, HU, field of view, held-out softmax confidence) for "
+                  "`analysis.segment.qc.check_prediction`; the shipped ones got them "
+                  "afterwards (`python -m analysis.segment.backfill`): "
+                  f"{first['metrics'].get('training_stats', {}).get('source', 'at training')}.",
+                  ""]
         for arch, card in cards.items():
             lines += [f"## {ARCH_LABEL[arch]} (`{arch}`): held-out per station", "",
                       station_table(card).to_markdown(floatfmt=".3f"), ""]

@@ -36,7 +36,6 @@ from analysis.segment.checkpoint import Checkpoint, save_checkpoint
 from analysis.segment.data import data_hash, median_spacing, store_patients
 from analysis.segment.fit import (
     checkpoint_params,
-    confidence_stats,
     ct_normalisation,
     fit,
     model_space,
@@ -44,7 +43,7 @@ from analysis.segment.fit import (
 )
 from analysis.segment.infer import predict_stations
 from analysis.segment.metrics import station_metrics
-from analysis.segment.qc import training_statistics
+from analysis.segment.qc import confidence_stats, training_statistics
 
 
 def fold_assignment(n: int, k: int, seed: int) -> np.ndarray:

@@ -169,3 +169,23 @@ def median_spacing(patients: Sequence[dict]) -> tuple[float, float, float]:
     """Median voxel spacing (z, y, x) in mm over patients (nnU-Net's target spacing)."""
     sp = np.array([p["spacing_mm"] for p in patients], dtype=float)
     return tuple(float(v) for v in np.median(sp, axis=0))
+
+
+def heldout_with_ceiling(seed: int, n: int, grid: Grid,
+                         progress: bool = True) -> list[dict]:
+    """``n`` held-out phantom patients (split ``"heldout"``) with what the comparison of
+    models needs: ``ct``, ``mask`` (GTV ∪ GTVnd), ``label`` (reference stations),
+    ``spacing_mm`` and ``nominal`` (the phantom's ceiling prediction: the same anatomy,
+    stations without their jitter, :func:`analysis.phantom.disease.nominal_stations`)."""
+    from tqdm.auto import tqdm
+
+    from analysis.phantom.disease import nominal_stations
+
+    make_patient = phantom_make_patient()
+    out = []
+    for i in tqdm(range(n), desc="held-out + ceiling", disable=not progress, leave=False):
+        p = make_patient(patient_rng(seed, "heldout", i), grid)
+        d = model_arrays(p["ct"], p["gtv"], p["gtvnd"], p["stations"], grid)
+        d["nominal"] = nominal_stations(patient_rng(seed, "heldout", i), grid)
+        out.append(d)
+    return out

@@ -225,12 +225,3 @@ def checkpoint_params(seg, norm: dict, target_spacing_mm: Sequence[float]) -> di
     the model spacing actually used (inference reads them from the checkpoint)."""
     return {**seg.model_dump(mode="json"), "ct_norm": norm,
             "target_spacing_mm": [float(v) for v in target_spacing_mm]}
-
-
-def confidence_stats(confs: Sequence[float]) -> dict:
-    """n, mean, SD and minimum of per-patient mean softmax confidences (NaN dropped)."""
-    c = np.asarray([v for v in confs if np.isfinite(v)], dtype=float)
-    if c.size == 0:
-        return {"n": 0}
-    return {"n": int(c.size), "mean": float(c.mean()), "sd": float(c.std(ddof=1))
-            if c.size > 1 else 0.0, "min": float(c.min())}

@@ -41,6 +41,7 @@ from analysis.grid import Grid
 from analysis.labels import N_STATIONS
 from analysis.segment.checkpoint import Checkpoint, load_checkpoint
 from analysis.segment.networks import resolve_device
+from analysis.segment.qc import check_prediction
 from analysis.segment.transforms import (
     ct_norm_of,
     gross_tumour_mask,
@@ -268,12 +269,14 @@ def _predict_one(args: tuple) -> dict:
     ct = store.read(pid, "ct")
     gtv = store.read(pid, "gtv")
     gtvnd = store.read(pid, "gtvnd") if store.has(pid, "gtvnd") else None
-    pred = predict_stations(ct, gtv, grid, _checkpoint_cached(ck_path), params, gtvnd=gtvnd,
-                            patient=pid)
+    ck = _checkpoint_cached(ck_path)
+    pred, conf = predict_stations(ct, gtv, grid, ck, params, gtvnd=gtvnd, patient=pid,
+                                  return_confidence=True)
     store.write(pid, "stations_pred", pred, grid)
     counts = np.bincount(pred.ravel(), minlength=N_STATIONS + 1)
+    qc = check_prediction(pred, ct, grid, ck, confidence=conf)
     return {"seconds": time.perf_counter() - t0,
-            "stations_present": int((counts[1:] > 0).sum())}
+            "stations_present": int((counts[1:] > 0).sum()), "qc": qc.as_row()}
 
 
 def predict_cohort(store, params, *, checkpoint: str | None = None,
@@ -283,7 +286,8 @@ def predict_cohort(store, params, *, checkpoint: str | None = None,
     Runs through :func:`analysis.parallel.map_patients` (``params.scheduler`` by default).
     With processes, each worker loads the checkpoint once and uses
     ``num_threads // n_workers`` torch threads. Returns the :class:`MapResult`
-    (per patient: seconds, number of stations present; failures by patient).
+    (per patient: seconds, number of stations present, and ``qc``: the domain check's
+    row, :meth:`analysis.segment.qc.PredictionQC.as_row`; failures by patient).
     """
     from analysis import paths
     from analysis.parallel import map_patients

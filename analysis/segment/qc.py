@@ -12,11 +12,16 @@ prediction with it and returns a :class:`PredictionQC`:
   training minimum or above 3 times the maximum is an outlier; **3 or more** -> unusable;
 * connected components (26-connectivity) per station; **a station in more than 3
   pieces** -> unusable (a station is one region);
-* mean softmax confidence over the predicted station voxels; **below the training
-  held-out minimum and more than 4 SD under its mean** -> unusable;
-* image features (field of view z / y / x, lung volume, body median HU, HU median and
-  SD inside the predicted stations); **a value outside the training range and more than
-  4 SD from its mean** -> unusable (the CT is unlike the training CTs).
+* mean softmax confidence over the predicted station voxels (model space); **below the
+  training held-out minimum and more than 4 SD (at least 0.02 each) under its mean** ->
+  unusable;
+* image features: the lung volume and the median HU inside the predicted stations
+  (mediastinal fat, vessels and nodes); **a value outside the training range and more
+  than 4 SD from its mean** -> unusable (the CT is unlike the training CTs). The field of
+  view (z, y, x) and the body's median HU are compared the same way but only warn
+  (``.warnings``): the model infers inside the box around the lungs, so a wider scan is
+  not by itself out of domain. Each SD is at least :data:`MIN_SD` (a phantom trained on
+  one grid has SD 0 for the field of view).
 
 The rules are deliberately wide (4 SD, factor 3): they catch a CT from another domain,
 not an unusual patient. What cannot be checked (no statistics in the checkpoint, no
@@ -46,9 +51,14 @@ VOLUME_FACTOR = 3.0
 MAX_VOLUME_OUTLIERS = 2
 MAX_COMPONENTS = 3
 N_SD = 4.0
-#: image features compared with the training CTs
-IMAGE_FEATURES = ("fov_z_mm", "fov_y_mm", "fov_x_mm", "lung_volume_ml", "body_hu_median",
-                  "station_hu_median", "station_hu_sd")
+#: image features compared with the training CTs: out of range -> unusable
+IMAGE_FEATURES = ("lung_volume_ml", "station_hu_median")
+#: image features that only warn when out of range
+WARN_FEATURES = ("fov_z_mm", "fov_y_mm", "fov_x_mm", "body_hu_median")
+#: the smallest spread assumed for each image feature and the confidence, so that a
+#: training set of identical grids (SD 0) does not flag every other field of view
+MIN_SD = {"fov_z_mm": 40.0, "fov_y_mm": 60.0, "fov_x_mm": 60.0, "lung_volume_ml": 500.0,
+          "body_hu_median": 15.0, "station_hu_median": 15.0, "confidence": 0.02}
 TRAIN_COMMAND = ("python -m analysis.segment.train --params <your params> with "
                  "segment.train_source: store (and segment.cv_folds: 5 to cross-validate) "
                  "trains on your department's delineated stations (stations_ref)")
@@ -57,7 +67,7 @@ TRAIN_COMMAND = ("python -m analysis.segment.train --params <your params> with "
 def image_features(ct_hu: np.ndarray, stations: np.ndarray,
                    spacing_mm: Sequence[float]) -> dict[str, float]:
     """Field of view (mm), lung volume (ml: voxels below ``LUNG_HU`` inside the body, holes
-    filled slice by slice, on a ~4 mm copy), body median HU and the HU median / SD inside
+    filled slice by slice, on a ~4 mm copy), body median HU and the median HU inside
     ``stations`` (> 0) of one CT (z, y, x)."""
     ct = np.asarray(ct_hu)
     sp = np.asarray(spacing_mm, dtype=float)
@@ -75,8 +85,7 @@ def image_features(ct_hu: np.ndarray, stations: np.ndarray,
             "fov_x_mm": float(ct.shape[2] * sp[2]),
             "lung_volume_ml": float(lung.sum() * np.prod(sp * step) / 1000.0),
             "body_hu_median": float(np.median(small[body])) if body.any() else float("nan"),
-            "station_hu_median": float(np.median(inside)) if inside.size else float("nan"),
-            "station_hu_sd": float(inside.std()) if inside.size else float("nan")}
+            "station_hu_median": float(np.median(inside)) if inside.size else float("nan")}
 
 
 def _summary(values: Sequence[float]) -> dict:
@@ -96,7 +105,7 @@ def training_statistics(patients: Sequence[dict]) -> dict:
     min, max, frac_present}}, "image": {feature: {n, mean, sd, min, max}}}``.
     """
     vols: dict[str, list[float]] = {s: [] for s in STATIONS}
-    feats: dict[str, list[float]] = {f: [] for f in IMAGE_FEATURES}
+    feats: dict[str, list[float]] = {f: [] for f in IMAGE_FEATURES + WARN_FEATURES}
     for p in patients:
         vox_ml = float(np.prod(p["spacing_mm"])) / 1000.0
         counts = np.bincount(np.asarray(p["label"]).ravel(), minlength=N_STATIONS + 1)
@@ -126,17 +135,22 @@ class PredictionQC:
     confidence: float
     image: dict[str, float]
     unchecked: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    #: one short code per reason (no_station, split_station, missing_stations,
+    #: volume_outliers, lung_volume_ml, station_hu_median, low_confidence, phantom_model)
+    codes: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def as_row(self) -> dict:
         """One flat row for the ``segment_qc`` table (reasons joined by "; ")."""
         return {"usable": bool(self.usable), "reasons": "; ".join(self.reasons),
+                "reason_codes": " ".join(self.codes),
                 "stations_found": self.stations_found,
                 "missing_stations": " ".join(self.missing_stations),
                 "volume_outliers": " ".join(self.volume_outliers),
                 "max_components": max(self.components.values(), default=0),
                 "confidence": self.confidence, **self.image,
-                "unchecked": "; ".join(self.unchecked)}
+                "warnings": "; ".join(self.warnings), "unchecked": "; ".join(self.unchecked)}
 
 
 def _stats_of(checkpoint) -> tuple[dict | None, str]:
@@ -178,40 +192,49 @@ def check_prediction(labels: np.ndarray, ct: np.ndarray, grid: Grid, checkpoint,
     image = image_features(ct, lab, sp)
     stats, source = _stats_of(checkpoint)
     reasons: list[str] = []
+    codes: list[str] = []
+    warns: list[str] = []
+
+    def flag(code: str, text: str) -> None:
+        codes.append(code)
+        reasons.append(text)
+
     unchecked: list[str] = []
     missing: list[str] = []
     outliers: list[str] = []
     if len(found) == 0:
-        reasons.append("no station predicted")
+        flag("no_station", "no station predicted")
     split = sorted(s for s, c in comps.items() if c > MAX_COMPONENTS)
     if split:
-        reasons.append(f"stations in more than {MAX_COMPONENTS} pieces: {', '.join(split)}")
+        flag("split_station", f"stations in more than {MAX_COMPONENTS} pieces: {', '.join(split)}")
     if stats is None:
         unchecked.append("station volumes, missing stations, image features and confidence "
                          "(the checkpoint holds no training statistics: "
-                         "python -m analysis.segment.qc --params ... adds them)")
+                         "python -m analysis.segment.backfill --params ... adds them)")
     else:
         sv = stats["station_volume_ml"]
         missing = [s for s in STATIONS if sv[s].get("frac_present", 0) >= EXPECTED_PRESENT
                    and counts[STATIONS.index(s) + 1] == 0]
         if len(missing) > MAX_MISSING:
-            reasons.append(f"{len(missing)} stations present in >= {EXPECTED_PRESENT:.0%} of "
+            flag("missing_stations", f"{len(missing)} stations present in >= {EXPECTED_PRESENT:.0%} of "
                            f"training patients are missing: {', '.join(missing)}")
         outliers = [s for s in found if sv[s].get("n", 0) > 0 and not (
             sv[s]["min"] / VOLUME_FACTOR <= volume[s] <= sv[s]["max"] * VOLUME_FACTOR)]
         if len(outliers) > MAX_VOLUME_OUTLIERS:
-            reasons.append(f"{len(outliers)} station volumes outside 1/{VOLUME_FACTOR:g} of "
+            flag("volume_outliers", f"{len(outliers)} station volumes outside 1/{VOLUME_FACTOR:g} of "
                            f"the training minimum to {VOLUME_FACTOR:g} x the maximum: "
                            f"{', '.join(outliers)}")
         for f, v in image.items():
             ref = stats["image"].get(f, {})
             if not ref.get("n") or not np.isfinite(v):
                 continue
-            far = abs(v - ref["mean"]) > N_SD * max(ref["sd"], 1e-6)
-            if far and not ref["min"] <= v <= ref["max"]:
-                reasons.append(f"{f} = {v:.4g} outside the training range "
-                               f"[{ref['min']:.4g}, {ref['max']:.4g}] (mean {ref['mean']:.4g}, "
-                               f"SD {ref['sd']:.3g})")
+            far = abs(v - ref["mean"]) > N_SD * max(ref["sd"], MIN_SD[f])
+            text = (f"{f} = {v:.4g} outside the training range [{ref['min']:.4g}, "
+                    f"{ref['max']:.4g}] (mean {ref['mean']:.4g}, SD {ref['sd']:.3g})")
+            if far and not ref["min"] <= v <= ref["max"] and f in IMAGE_FEATURES:
+                flag(f, text)
+            elif far and not ref["min"] <= v <= ref["max"]:
+                warns.append(text)
         conf_ref = stats.get("confidence", {})
         if confidence is None:
             unchecked.append("softmax confidence (not passed)")
@@ -219,17 +242,28 @@ def check_prediction(labels: np.ndarray, ct: np.ndarray, grid: Grid, checkpoint,
             unchecked.append("softmax confidence (no training reference)")
         elif not np.isfinite(confidence) or (
                 confidence < conf_ref["min"]
-                and confidence < conf_ref["mean"] - N_SD * max(conf_ref["sd"], 1e-6)):
-            reasons.append(f"mean softmax confidence {confidence:.3f} below the training "
+                and confidence < conf_ref["mean"] - N_SD * max(conf_ref["sd"],
+                                                               MIN_SD["confidence"])):
+            flag("low_confidence", f"mean softmax confidence {confidence:.3f} below the training "
                            f"minimum {conf_ref['min']:.3f} (mean {conf_ref['mean']:.3f})")
     notes = []
     if source == "phantom":
         notes.append("this model was trained on synthetic phantoms only")
         if reasons:
-            reasons.append("the model was trained on synthetic phantoms, not on CTs like "
-                           f"this one: {TRAIN_COMMAND}")
+            flag("phantom_model", "the model was trained on synthetic phantoms, not on CTs "
+                 f"like this one: {TRAIN_COMMAND}")
     return PredictionQC(usable=not reasons, reasons=reasons, stations_found=len(found),
                         missing_stations=missing, volume_ml=volume, volume_outliers=outliers,
                         components=comps,
                         confidence=float("nan") if confidence is None else float(confidence),
-                        image=image, unchecked=unchecked, notes=notes)
+                        image=image, unchecked=unchecked, warnings=warns, codes=codes,
+                        notes=notes)
+
+
+def confidence_stats(confs: Sequence[float]) -> dict:
+    """n, mean, SD and minimum of per-patient mean softmax confidences (NaN dropped)."""
+    c = np.asarray([v for v in confs if np.isfinite(v)], dtype=float)
+    if c.size == 0:
+        return {"n": 0}
+    return {"n": int(c.size), "mean": float(c.mean()), "sd": float(c.std(ddof=1))
+            if c.size > 1 else 0.0, "min": float(c.min())}

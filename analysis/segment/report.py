@@ -42,6 +42,56 @@ def checkpoint_summary(ck: Checkpoint) -> pd.DataFrame:
     }]).set_index("architecture")
 
 
+#: the store table of the domain check (index pid; read by partition and the gallery)
+QC_TABLE = "segment_qc"
+
+
+def failures_table(result) -> pd.DataFrame:
+    """Patients whose inference failed (numbered in store order, no identifier) and why."""
+    rows = [{"failure": i, "reason": why}
+            for i, why in enumerate(result.failures.values(), start=1)]
+    return pd.DataFrame(rows, columns=["failure", "reason"]).set_index("failure")
+
+
+def write_qc(store, result) -> pd.DataFrame:
+    """Write the store table ``segment_qc`` (index pid; ``usable`` bool, ``reasons``
+    "; "-joined, and the numbers of :meth:`PredictionQC.as_row`) from
+    :func:`analysis.segment.infer.predict_cohort`'s result; return the same rows indexed
+    by patient number (store order) for the report, without identifiers."""
+    pids = [p for p in store.patient_ids() if p in result.results]
+    df = pd.DataFrame([result.results[p]["qc"] for p in pids],
+                      index=pd.Index(pids, name="pid"))
+    df["usable"] = df["usable"].astype(bool)
+    store.write_table(QC_TABLE, df)
+    shown = df.reset_index(drop=True)
+    shown.index = pd.RangeIndex(1, len(shown) + 1, name="patient")
+    return shown
+
+
+def qc_summary(qc: pd.DataFrame) -> pd.DataFrame:
+    """Counts: patients checked, usable, flagged, and how often each reason code occurs."""
+    rows = [{"item": "patients checked", "n": len(qc)},
+            {"item": "usable", "n": int(qc["usable"].sum())},
+            {"item": "flagged (left out of 03_partition by default)",
+             "n": int((~qc["usable"]).sum())}]
+    kinds = qc.loc[~qc["usable"], "reason_codes"].str.split().explode().value_counts()
+    rows += [{"item": f"reason: {k}", "n": int(v)} for k, v in sorted(kinds.items())]
+    return pd.DataFrame(rows).set_index("item")
+
+
+def cv_report(ck: Checkpoint) -> pd.DataFrame:
+    """Cross-validated per-station Dice / HD95 (mean, SD, per fold) of a store-trained
+    checkpoint with ``segment.cv_folds``; otherwise a one-row table saying there is none."""
+    from analysis.segment.card import cv_table
+
+    t = cv_table(ck.metrics)
+    if t.empty:
+        return pd.DataFrame([{"station": "-", "note": "no cross-validation in this run "
+                              "(segment.train_source: store with segment.cv_folds: k)"}]
+                            ).set_index("station")
+    return t
+
+
 def _evaluate_one(args: tuple) -> pd.DataFrame | None:
     root, pid = args
     from analysis.store import CohortStore

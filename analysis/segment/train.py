@@ -48,14 +48,13 @@ from analysis.segment.cv import train_from_store
 from analysis.segment.data import data_hash, generate_patients
 from analysis.segment.fit import (
     checkpoint_params,
-    confidence_stats,
     ct_normalisation,
     fit,
     heldout_metrics,
     model_space,
     summarise_metrics,
 )
-from analysis.segment.qc import training_statistics
+from analysis.segment.qc import confidence_stats, training_statistics
 
 #: the phantom modules that decide the images and labels (export, clinical table and
 #: outcomes do not)

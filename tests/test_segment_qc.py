@@ -1,0 +1,122 @@
+"""The domain check: rules against hand-made statistics, then the shipped DiUNet on
+ordinary phantom patients (pass) and on two CTs unlike its training data (flagged)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from analysis.grid import Grid
+from analysis.labels import STATION_LABEL, STATIONS
+from analysis.params import load_params
+from analysis.segment.checkpoint import load_checkpoint
+from analysis.segment.data import phantom_make_patient
+from analysis.segment.infer import predict_stations
+from analysis.segment.qc import TRAIN_COMMAND, check_prediction, training_statistics
+
+SMALL = Grid((10, 20, 20), (2.0, 2.0, 2.0))
+
+
+def _labels_with_cubes(side: dict[str, int]) -> np.ndarray:
+    """Station s as a cube of side[s] voxels, each in its own corner of the grid."""
+    lab = np.zeros(SMALL.shape_zyx, dtype=np.uint8)
+    for i, (s, n) in enumerate(side.items()):
+        y, x = divmod(i, 4)
+        lab[0:n, 5 * y:5 * y + n, 5 * x:5 * x + n] = STATION_LABEL[s]
+    return lab
+
+
+def test_rules_against_hand_made_statistics():
+    """Training: 3 patients, every station a 2-voxel cube (8 voxels x 8 mm^3 = 0.064 ml).
+
+    Injected fault (once, by hand): ``len(missing) >= MAX_MISSING`` instead of ``>`` -> one
+    missing station (7) already makes the prediction unusable: the test fails there.
+    """
+    ct = np.full(SMALL.shape_zyx, -90, dtype=np.int16)
+    ct[:, :, 18:] = -850  # a strip of "lung"
+    train = [{"ct": ct, "label": _labels_with_cubes({s: 2 for s in STATIONS}),
+              "spacing_mm": SMALL.spacing_mm} for _ in range(3)]
+    stats = training_statistics(train)
+    assert stats["station_volume_ml"]["7"]["mean"] == pytest.approx(0.064)  # 8 x 8 mm^3
+    assert stats["station_volume_ml"]["7"]["frac_present"] == 1.0
+    ck = {"metrics": {"training_stats": stats, "train_source": "store"}}
+    same = check_prediction(train[0]["label"], ct, SMALL, ck)
+    assert same.usable, same.reasons
+    assert same.stations_found == 16 and same.missing_stations == []
+    assert same.unchecked == ["softmax confidence (not passed)"]
+    # two stations missing -> unusable; one missing -> still usable (MAX_MISSING = 1)
+    lab = train[0]["label"].copy()
+    lab[lab == STATION_LABEL["7"]] = 0
+    assert check_prediction(lab, ct, SMALL, ck).usable
+    lab[lab == STATION_LABEL["4R"]] = 0
+    q = check_prediction(lab, ct, SMALL, ck)
+    assert not q.usable and q.missing_stations == ["4R", "7"]
+    # three stations 8 x the training volume (4^3 vs 2^3 voxels) -> volume outliers
+    big = _labels_with_cubes({s: (4 if s in ("1R", "1L", "2R") else 2) for s in STATIONS})
+    q = check_prediction(big, ct, SMALL, ck)
+    assert not q.usable and q.volume_outliers == ["1R", "1L", "2R"]
+    # no statistics (an old checkpoint): nothing silently passed
+    q = check_prediction(train[0]["label"], ct, SMALL, {"metrics": {}})
+    assert q.usable and "training statistics" in q.unchecked[0]
+    # confidence far below the training minimum -> unusable
+    ck["metrics"]["training_stats"]["confidence"] = {"n": 5, "mean": 0.9, "sd": 0.01,
+                                                      "min": 0.88}
+    assert not check_prediction(train[0]["label"], ct, SMALL, ck, confidence=0.7).usable
+    assert check_prediction(train[0]["label"], ct, SMALL, ck, confidence=0.87).usable
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    torch.set_num_threads(1)
+    params = load_params("params/ci.yaml")
+    params = params.model_copy(update={"segment": params.segment.model_copy(
+        update={"num_threads": 1, "device": "cpu"})})
+    return params, load_checkpoint("models/diunet_default.pt")
+
+
+def _qc(ct, gtv, gtvnd, grid, shipped):
+    params, ck = shipped
+    lab, conf = predict_stations(ct, gtv, grid, ck, params, gtvnd=gtvnd,
+                                 return_confidence=True)
+    return check_prediction(lab, ct, grid, ck, confidence=conf)
+
+
+def test_shipped_model_passes_phantom_patients_and_flags_foreign_cts(shipped):
+    """Phantom patients of other seeds pass. Two foreign CTs fail, with reasons:
+
+    * the mediastinum around the stations replaced by soft tissue (40 HU): measured
+      station HU median 39 vs the training range [-90, -86];
+    * the lowest 14 slices only (upper abdomen, 70 mm): 14 expected stations missing,
+      lung volume 822 ml vs >= 3011 ml, confidence 0.77 vs >= 0.89.
+
+    Injected fault (once, by hand): ``IMAGE_FEATURES = ("lung_volume_ml",)`` (the
+    station HU only warns) -> the soft-tissue CT passes (usable True): the test fails.
+    """
+    from scipy import ndimage
+
+    assert load_checkpoint("models/diunet_default.pt").metrics.get("training_stats")
+    make_patient = phantom_make_patient()
+    grid = Grid((48, 96, 96), (5.0, 4.0, 4.0))
+    for i in range(2):
+        p = make_patient(np.random.default_rng([99, i]), grid)
+        q = _qc(p["ct"], p["gtv"], p["gtvnd"], grid, shipped)
+        assert q.usable, q.reasons
+        assert q.stations_found == 16
+        assert q.notes == ["this model was trained on synthetic phantoms only"]
+    p = make_patient(np.random.default_rng([99, 0]), grid)
+    ct = p["ct"].copy()
+    around = ndimage.binary_dilation(p["stations"] > 0, iterations=3)
+    soft = around & (ct > -400) & (ct < 200)
+    ct[soft] = (40 + np.random.default_rng(0).normal(0, 10, soft.sum())).astype(np.int16)
+    q = _qc(ct, p["gtv"], p["gtvnd"], grid, shipped)
+    assert not q.usable
+    assert any(r.startswith("station_hu_median") for r in q.reasons), q.reasons
+    assert TRAIN_COMMAND in q.reasons[-1] and "synthetic phantoms" in q.reasons[-1]
+    crop = Grid((14, 96, 96), grid.spacing_mm)
+    q = _qc(p["ct"][:14], p["gtv"][:14], p["gtvnd"][:14], crop, shipped)
+    assert not q.usable
+    assert len(q.missing_stations) >= 10
+    assert any(r.startswith("lung_volume_ml") for r in q.reasons), q.reasons
+    row = q.as_row()
+    assert row["usable"] is False and "lung_volume_ml" in row["reasons"]
