@@ -29,7 +29,6 @@ What is refused (the patient is excluded with the reason)
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import warnings
@@ -40,7 +39,7 @@ import pydicom
 
 from analysis import __version__
 from analysis.cohort import reason
-from analysis.fsutil import atomic_write_bytes
+from analysis.fsutil import atomic_write_bytes, sha256_bytes, sha256_tree
 from analysis.grid import Grid
 from analysis.io import read_nifti
 from analysis.io.dicom_read import (
@@ -72,15 +71,10 @@ class PatientExcluded(Exception):  # noqa: N818 - a control-flow signal, not an 
 
 
 def files_hash(folder: Path, extra: str) -> str:
-    """SHA-256 over ``extra``, then (relative name, bytes) of every file under ``folder``."""
-    h = hashlib.sha256(extra.encode())
-    for p in sorted(folder.rglob("*")):
-        if p.is_file():
-            h.update(str(p.relative_to(folder)).encode() + b"\0")
-            with open(p, "rb") as fh:
-                for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
-                    h.update(chunk)
-    return h.hexdigest()
+    """SHA-256 of ``extra`` and :func:`analysis.fsutil.sha256_tree` of every file under
+    ``folder`` (relative names and contents)."""
+    tree = sha256_tree([p for p in folder.rglob("*") if p.is_file()], folder)
+    return sha256_bytes(f"{extra}\0{tree}".encode())
 
 
 def _structure_check(masks: dict[str, np.ndarray | None], required: list[str],
@@ -362,7 +356,7 @@ def _store_patient(store: CohortStore, task: dict, hu, grid, masks, st, rec,
             old_ct_hash = json.loads(meta_path.read_text()).get("ct_hash")
         except (OSError, ValueError):
             old_ct_hash = None
-    ct_hash = hashlib.sha256(json.dumps(grid.to_dict()).encode() + hu.tobytes()).hexdigest()
+    ct_hash = sha256_bytes(json.dumps(grid.to_dict()).encode() + hu.tobytes())
     meta_path.unlink(missing_ok=True)
     (pdir / "stations_ref.nii.gz").unlink(missing_ok=True)
     if old_ct_hash != ct_hash:

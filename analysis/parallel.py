@@ -62,7 +62,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from analysis.fsutil import atomic_write, sha256_file
+from analysis.fsutil import atomic_write, remove_stale_tmp, sha256_file
 from analysis.step_outcome import Outcome, call_step
 
 log = logging.getLogger(__name__)
@@ -238,6 +238,7 @@ class _Cache:
         self.save = save
         self.load = load
         root.mkdir(parents=True, exist_ok=True)
+        remove_stale_tmp(root)  # what a killed run left half-written
 
     def result_path(self, key: str, digest: str) -> Path:
         return self.root / f"{_stem(key)}.{digest[:HASH_CHARS]}.pkl"

@@ -51,7 +51,6 @@ exported to the kernels as ``SCLC_REPORTS_DIR`` / ``SCLC_DATA_DIR`` (read by
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.metadata
 import json
 import os
@@ -64,8 +63,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from analysis import output_names, paper, paths
-from analysis.fsutil import atomic_write_text, sha256_bytes, sha256_file, sha256_tree
+from analysis.fsutil import atomic_write_text, sha256_bytes, sha256_file
 from analysis.params import Params, load_params
+from analysis.report_inputs import (  # noqa: F401 - part of the runner's API
+    IMAGING_NOTEBOOKS,
+    folder_digest,
+    imaging_skip_reason,
+    input_content_digest,
+    input_hashes,
+    needs_imaging,
+    params_without_paths,
+    phantom_dir,
+    source_digest,
+    store_dir,
+)
 
 #: packages whose versions go into the manifest
 KEY_PACKAGES: tuple[str, ...] = (
@@ -174,122 +185,21 @@ PAPER_ITEMS: tuple[PaperItem, ...] = (
 #: (a caller's MPLBACKEND=Agg would otherwise reach the kernels and hide them)
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 
-#: notebooks that need images in the cohort store; skipped for a clinical-only cohort.
-#: 06/07 need the partition features of 03; a notebook that can run without images says
-#: so in its metadata, ``{"sclc": {"needs_imaging": false}}``, and is then run.
-IMAGING_NOTEBOOKS: tuple[str, ...] = ("02_segment", "03_partition", "04_recurrence",
-                                      "06_model", "07_model_eval")
-
 
 class ReportError(RuntimeError):
     """A notebook of the chain failed, or the report cannot be assembled."""
 
 
-# --- hashing --------------------------------------------------------------------------
-
-_sha256_bytes = sha256_bytes
-_sha256_file = sha256_file
-
-
-def source_digest(package_dir: Path | None = None) -> str:
-    """SHA-256 over (relative path, bytes) of every ``*.py`` under the package, sorted."""
-    root = package_dir or paths.REPO_ROOT / "analysis"
-    return sha256_tree([f for f in root.rglob("*.py") if "__pycache__" not in f.parts], root)
-
+# --- stamps ---------------------------------------------------------------------------
 
 def stamp_key(notebook_file: Path, params_digest: str, src_digest: str,
               upstream: str, inputs: str = "") -> str:
     """Key of one step: notebook bytes, params digest, package sources, upstream stamp,
     and (first notebook) the digest of the cohort's input content."""
-    parts = [_sha256_file(notebook_file), params_digest, src_digest, upstream]
+    parts = [sha256_file(notebook_file), params_digest, src_digest, upstream]
     if inputs:
         parts.append(inputs)
-    return _sha256_bytes(json.dumps(parts).encode())
-
-
-def input_content_digest(params: Params, data_root: Path | None = None) -> str:
-    """SHA-256 of the cohort's input content: every file (relative name and bytes) of the
-    export folder (the phantom's or a department's), or the clinical table alone for a
-    clinical-only cohort; ``"absent"`` when there is nothing to read yet."""
-    if params.cohort.source == "clinical_only":
-        csv = paths.resolve(params.cohort.clinical_csv) if params.cohort.clinical_csv \
-            else None
-        return _sha256_file(csv) if csv is not None and csv.is_file() else "absent"
-    edir = (phantom_dir(params, data_root) / "export" if params.is_phantom
-            else paths.resolve(params.cohort.export_dir) if params.cohort.export_dir
-            else None)
-    if edir is None or not edir.is_dir():
-        return "absent"
-    files = [f for f in edir.rglob("*") if f.is_file()]
-    digest = sha256_tree(files, edir)
-    if params.cohort.clinical_csv:
-        csv = paths.resolve(params.cohort.clinical_csv)
-        digest = _sha256_bytes(f"{digest}:{_sha256_file(csv) if csv.is_file() else ''}"
-                               .encode())
-    return digest
-
-
-def store_dir(params: Params, data_root: Path | None = None) -> Path:
-    """``analysis.paths.store_dir`` of the run, moved under ``data_root`` when given."""
-    sdir = paths.store_dir(params.run_name)
-    return sdir if data_root is None else Path(data_root) / sdir.relative_to(paths.DATA_DIR)
-
-
-def _needs_imaging(name: str, src: Path) -> bool:
-    """The notebook's own metadata ``sclc.needs_imaging`` when set, else whether it is
-    one of :data:`IMAGING_NOTEBOOKS`."""
-    meta = (_read_json(src) or {}).get("metadata", {})
-    flag = meta.get("sclc", {}).get("needs_imaging")
-    return bool(flag) if flag is not None else name in IMAGING_NOTEBOOKS
-
-
-def _imaging_skip_reason(params: Params, data_root: Path | None) -> str | None:
-    """Why the imaging notebooks are skipped (a store without images), else None."""
-    from analysis.store import CohortStore
-
-    store = CohortStore(store_dir(params, data_root))
-    if store.completion() is None or store.has_imaging():
-        return None
-    return (f"skipped: the cohort store holds no images (cohort.source "
-            f"{params.cohort.source}); this notebook needs them")
-
-
-def folder_digest(root: Path) -> dict:
-    """Cheap, identifier-free summary of an input folder.
-
-    Text tables (``*.csv``, ``*.json``) are hashed by content; other files (images) by
-    (relative path, size). Only the digests and counts are returned, never a file name,
-    because folder names of an export are record numbers.
-    """
-    content, listing = hashlib.sha256(), hashlib.sha256()
-    n_files, n_bytes = 0, 0
-    for f in sorted(p for p in root.rglob("*") if p.is_file()):
-        rel = f.relative_to(root).as_posix()
-        size = f.stat().st_size
-        n_files += 1
-        n_bytes += size
-        listing.update(f"{rel}\0{size}\n".encode())
-        if f.suffix.lower() in {".csv", ".json"}:
-            content.update(f"{rel}\0{_sha256_file(f)}\n".encode())
-    return {"n_files": n_files, "n_bytes": n_bytes, "tables_sha256": content.hexdigest(),
-            "listing_sha256": listing.hexdigest()}
-
-
-def input_hashes(params: Params, data_root: Path | None = None) -> dict:
-    """Hashes of the cohort's inputs (the phantom export, a department export, a table)."""
-    out: dict = {"source": params.cohort.source}
-    if params.is_phantom:
-        pdir = phantom_dir(params, data_root)
-        truth = sorted(pdir.rglob("truth.json")) if pdir.is_dir() else []
-        out["truth_json_sha256"] = _sha256_file(truth[0]) if truth else None
-        out["phantom_export"] = folder_digest(pdir) if pdir.is_dir() else None
-    elif params.cohort.export_dir:
-        edir = paths.resolve(params.cohort.export_dir)
-        out["export"] = folder_digest(edir) if edir.is_dir() else None
-    if params.cohort.clinical_csv:
-        csv = paths.resolve(params.cohort.clinical_csv)
-        out["clinical_csv_sha256"] = _sha256_file(csv) if csv.is_file() else None
-    return out
+    return sha256_bytes(json.dumps(parts).encode())
 
 
 # --- environment ----------------------------------------------------------------------
@@ -479,7 +389,7 @@ def _run_chain(params: Params, params_file, params_arg: str, nb_dir: Path, run_d
                                       outputs=_recorded_outputs(run_dir, name)))
             upstream = stamp.get("key", "unknown")
             continue
-        skip = _imaging_skip_reason(params, data_root) if _needs_imaging(name, src) else None
+        skip = imaging_skip_reason(params, data_root) if needs_imaging(name, src) else None
         if skip is not None:
             echo(f"[report] {name}: {skip}")
             atomic_write_text(run_dir / "outputs" / f"{name}.json",
@@ -533,12 +443,6 @@ def _run_chain(params: Params, params_file, params_arg: str, nb_dir: Path, run_d
     return run_dir
 
 
-def phantom_dir(params: Params, data_root: Path | None = None) -> Path:
-    """``analysis.paths.phantom_dir`` of the run, moved under ``data_root`` when given."""
-    pdir = paths.phantom_dir(params.run_name)
-    return pdir if data_root is None else Path(data_root) / pdir.relative_to(paths.DATA_DIR)
-
-
 def _generate_phantom(params: Params, data_root: Path | None, echo) -> float:
     """Generate the phantom export (a no-op when its stamp is current); return seconds.
 
@@ -570,16 +474,6 @@ def _select(chain: list[str], only: list[str] | None) -> set[str]:
     return chosen
 
 
-def _params_without_paths(params: Params) -> dict:
-    """The params as JSON, the export folder and clinical table replaced by the SHA-256
-    of their path (a department path can name the patient cohort or a person)."""
-    d = params.model_dump(mode="json")
-    for k in ("export_dir", "clinical_csv"):
-        if d["cohort"].get(k):
-            d["cohort"][k] = {"path_sha256": _sha256_bytes(str(d["cohort"][k]).encode())}
-    return d
-
-
 def build_manifest(params: Params, params_file: str | Path, results: list[StepResult],
                    started: datetime, data_root: Path | None = None) -> dict:
     """The run's manifest (no identifier: digests and counts only)."""
@@ -589,7 +483,7 @@ def build_manifest(params: Params, params_file: str | Path, results: list[StepRe
         "run_name": params.run_name,
         "params_file": _params_arg(Path(params_file)),
         "params_digest": params.digest(),
-        "params": _params_without_paths(params),
+        "params": params_without_paths(params),
         "seed": params.seed,
         "phantom": params.is_phantom,
         "packages": package_versions(),

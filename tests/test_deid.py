@@ -43,3 +43,36 @@ def test_days_from_by_hand():
     assert deid.days_from("2020-01-10", "2020-01-01") == -9
     with pytest.raises(deid.DeidError, match="ISO"):
         deid.days_from("2020-01-01", "01/02/2020")
+
+
+@pytest.mark.parametrize("where", ["REPORTS_DIR", "DATA_DIR"])
+def test_key_inside_reports_or_data_is_refused(tmp_path, monkeypatch, where):
+    from analysis import paths
+
+    monkeypatch.setattr(paths, where, tmp_path / "shared")
+    with pytest.raises(deid.DeidError, match="must not live inside"):
+        deid.load_or_create_key(tmp_path / "shared" / "run" / "pseudonym.key")
+    assert not (tmp_path / "shared").exists()  # refused before anything is created
+
+
+def test_key_readable_by_others_is_warned_about_and_tightened(tmp_path):
+    kf = tmp_path / "pseudonym.key"
+    kf.write_text("ab" * 32 + "\n")
+    kf.chmod(0o644)
+    with pytest.warns(UserWarning, match=r"readable by group or others \(mode 0644\); "
+                                         r"tightened to 0600"):
+        key = deid.load_or_create_key(kf)
+    assert key == b"ab" * 32
+    assert stat.S_IMODE(kf.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("text", ["2019-03-04x", "2019-03-04 (approx)", "04.03.2019",
+                                  "20190304", "1822-03-04", "2019-3-4"])
+def test_dates_are_parsed_strictly(text):
+    with pytest.raises(deid.DeidError) as err:
+        deid.parse_date(text)
+    assert text not in str(err.value)  # the value is never repeated
+
+
+def test_iso_date_with_a_time_part_is_accepted():
+    assert deid.days_from("2019-03-04T08:30:00", "2019-03-05 23:59") == 1

@@ -55,12 +55,13 @@ def test_interrupted_run_resumes_only_missing(cohort):
     assert calls(log_file) == [0, 1, 2]  # P0..P2 done and written before the interrupt
     assert len(list(cache.glob("*.pkl"))) == 3
     log_file.unlink()
+    (cache / ".tmp-killedwhilewriting.pkl").write_bytes(b"half")  # a SIGKILLed writer
     res = map_patients(scaled, items, scheduler="processes", n_workers=2, cache_dir=cache,
                        input_hash=hashes)
     assert res.results == full.results
     assert sorted(calls(log_file)) == [3, 4, 5]
     assert res.computed == ["P3", "P4", "P5"] and res.loaded == ["P0", "P1", "P2"]
-    assert not list(cache.glob(".tmp-*"))  # no half-written file left
+    assert not list(cache.glob(".tmp-*"))  # no half-written file left, the stale one gone
 
 
 def test_prepopulated_half_cache_recomputes_half(cohort):

@@ -74,6 +74,9 @@ from analysis.grid import Grid
 SPACING_RTOL = 0.05
 #: absolute tolerance (mm) on positions and pixel spacings
 POSITION_TOL_MM = 0.01
+#: precision of slice positions in real exports (rounded to 0.1 mm): each gap may then
+#: be off by twice that from the median gap, whatever the slice spacing
+POSITION_ROUNDING_MM = 0.1
 #: tolerance on direction cosines
 ORIENTATION_TOL = 1e-3
 #: a contour's z must lie within this fraction of the slice spacing from a slice
@@ -242,7 +245,7 @@ def read_ct_series(folder: str | Path, *, patient: str | None = None) -> CTSerie
     if len(files) > 1:
         dz = float(np.median(gaps))
         for k, g in enumerate(gaps):
-            if abs(g - dz) <= max(SPACING_RTOL * dz, POSITION_TOL_MM):
+            if abs(g - dz) <= max(SPACING_RTOL * dz, 2 * POSITION_ROUNDING_MM + POSITION_TOL_MM):
                 continue
             ratio = g / dz
             if round(ratio) >= 2 and abs(ratio - round(ratio)) <= SPACING_RTOL * round(ratio):
@@ -253,6 +256,8 @@ def read_ct_series(folder: str | Path, *, patient: str | None = None) -> CTSerie
             raise DicomError(
                 f"{_who(patient)}{folder}: uneven slice spacing: {g:.3f} mm between "
                 f"{files_z[k].name} and {files_z[k + 1].name}, {dz:.3f} mm elsewhere")
+        # the mean spacing (positions rounded to 0.1 mm scatter around it), to 1 nm
+        dz = round(float((along[-1] - along[0]) / (len(files) - 1)), 6)
     else:
         dz = float(ds0.get("SliceThickness", 0) or 0)
         if dz <= 0:
