@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -22,6 +23,7 @@ import statsmodels.api as sm
 from dcurves import dca
 from sklearn.metrics import brier_score_loss
 from statsmodels.nonparametric.smoothers_lowess import lowess
+from statsmodels.tools.sm_exceptions import PerfectSeparationError, PerfectSeparationWarning
 
 #: risks are clipped to [RISK_EPS, 1 - RISK_EPS] before the logit (a forest says 0 or 1)
 RISK_EPS = 1e-3
@@ -127,21 +129,30 @@ def logistic_recalibration(y_true, prob) -> Recalibration:
     """Logistic recalibration of risks ``prob`` (n,) against labels ``y_true`` (n,).
 
     Risks are clipped to ``[RISK_EPS, 1 - RISK_EPS]`` before the logit. CIs are Wald
-    intervals (estimate +- 1.96 SE) of the binomial GLM (statsmodels).
+    intervals (estimate +- 1.96 SE) of the binomial GLM (statsmodels). NaN where the
+    maximum-likelihood estimate does not exist (perfect separation, one class only).
     """
     y = np.asarray(y_true).astype(int)
     lp = _logit(prob)
     ones = np.ones((len(y), 1))
-    fit_a = sm.GLM(y, ones, family=sm.families.Binomial(), offset=lp).fit()
-    ci_a = fit_a.conf_int(0.05)
-    if np.ptp(lp) == 0:  # one risk for everybody: no slope to estimate
-        slope = (np.nan, np.nan, np.nan)
-    else:
-        fit_b = sm.GLM(y, np.column_stack([ones, lp]), family=sm.families.Binomial()).fit()
-        ci_b = fit_b.conf_int(0.05)
-        slope = (float(fit_b.params[1]), float(ci_b[1, 0]), float(ci_b[1, 1]))
-    return Recalibration(float(fit_a.params[0]), float(ci_a[0, 0]), float(ci_a[0, 1]),
-                         *slope, len(y))
+    intercept = _glm_coef(y, ones, lp, 0)
+    # one risk for everybody: no slope to estimate
+    slope = (_glm_coef(y, np.column_stack([ones, lp]), None, 1) if np.ptp(lp) > 0
+             else (np.nan, np.nan, np.nan))
+    return Recalibration(*intercept, *slope, len(y))
+
+
+def _glm_coef(y, exog, offset, k: int) -> tuple[float, float, float]:
+    """Coefficient ``k`` of a binomial GLM and its Wald 95% CI; NaN when the outcome is
+    perfectly separated or constant (the MLE does not exist)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PerfectSeparationWarning)
+        try:
+            fit = sm.GLM(y, exog, family=sm.families.Binomial(), offset=offset).fit()
+        except (PerfectSeparationWarning, PerfectSeparationError):
+            return np.nan, np.nan, np.nan
+    ci = fit.conf_int(0.05)
+    return float(fit.params[k]), float(ci[k, 0]), float(ci[k, 1])
 
 
 def recalibration_by_repeat(oof: pd.DataFrame) -> pd.DataFrame:

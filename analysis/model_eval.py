@@ -4,6 +4,8 @@ Paper protocol (Table 7, Figure 4): metrics of the fitted model on its training 
 validation splits, here each with a percentile-bootstrap 95% CI of the *fixed*
 predictions (patients resampled with replacement, the model not refitted; so the CI
 reflects which patients happened to be in the split, not the variability of the fit).
+The training split is scored *apparent (in-sample)*, which is all the paper's training
+column can be, and, beside it, *cross-validated* from the nested CV's out-of-fold risks.
 
 Beyond the paper (SPEC "What a single 80/20 split cannot tell"):
 

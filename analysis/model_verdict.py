@@ -13,7 +13,7 @@ from analysis.model_eval import Bootstrap632Summary, NestedSummary, SplitAUC
 def verdict(split: SplitAUC, nested: NestedSummary, boot: Bootstrap632Summary,
             calib: CalibrationSummary, freq: pd.DataFrame, dc: pd.DataFrame, n_valid: int,
             ceiling: tuple[float, float, float] | None = None,
-            phantom: bool = True) -> str:
+            phantom: bool = True, recal: pd.DataFrame | None = None) -> str:
     """A short plain-language verdict, generated from the numbers.
 
     Parameters
@@ -22,7 +22,8 @@ def verdict(split: SplitAUC, nested: NestedSummary, boot: Bootstrap632Summary,
     boot : summary of :func:`bootstrap_632plus`; calib : :func:`calibration_summary`;
     freq : :func:`selection_frequency` (column ``frequency``); dc : :func:`decision_curve`
     (out-of-fold; columns threshold, model, treat_all); n_valid : validation patients;
-    ceiling : planted ceiling AUC (mean, lo, hi) on the phantom, if known.
+    ceiling : planted ceiling AUC (mean, lo, hi) on the phantom, if known;
+    recal : :func:`recalibration_by_repeat` (columns intercept, slope), if computed.
     """
     tr, va = split.train, split.valid
     va_lo, va_hi = split.valid_lo, split.valid_hi
@@ -80,6 +81,13 @@ def verdict(split: SplitAUC, nested: NestedSummary, boot: Bootstrap632Summary,
     b, b0 = calib.brier, calib.brier_prevalence
     parts.append(f"Out-of-fold Brier score {b:.3f} vs {b0:.3f} for the prevalence alone"
                  + (" (better than no model)." if b < b0 else " (no better than no model)."))
+    if recal is not None and len(recal):
+        sl, ic = recal["slope"], recal["intercept"]
+        parts.append(f"Calibration of the out-of-fold risks: slope {sl.min():.2f}"
+                     + (f" to {sl.max():.2f}" if len(recal) > 1 else "")
+                     + f" (ideal 1; below 1 the risks are too extreme) and intercept "
+                     f"{ic.min():.2f}" + (f" to {ic.max():.2f}" if len(recal) > 1 else "")
+                     + f" (ideal 0) over {len(recal)} repeat(s).")
     stable = int((freq["frequency"] >= 0.8).sum())
     ever = int((freq["frequency"] > 0).sum())
     parts.append(f"Feature selection: {stable} feature(s) kept in at least 80% of the outer "

@@ -126,6 +126,8 @@ def test_recalibration_by_hand_and_planted():
     lp = np.log(p / (1 - p))
     over = logistic_recalibration(y, 1 / (1 + np.exp(-2 * lp)))
     assert over.slope == pytest.approx(0.5, abs=0.05)  # ~1.5 SE
+    # perfectly separated labels: no maximum-likelihood slope, NaN rather than a huge number
+    assert np.isnan(logistic_recalibration([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9]).slope)
     by_rep = recalibration_by_repeat(pd.DataFrame({"repeat": [0] * 4 + [1] * 4,
                                                    "y": [1, 1, 0, 0] * 2,
                                                    "prob": [0.25] * 8}))

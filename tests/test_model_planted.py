@@ -88,3 +88,21 @@ def test_nested_cv_same_seed_same_tables():
     pdt.assert_frame_equal(a.selection, b.selection)
     pdt.assert_frame_equal(nested_summary(a, 20, 0).table(),
                            nested_summary(b, 20, 0).table())
+
+
+def test_632plus_interval_only_from_200_resamples(monkeypatch):
+    """B >= 200: the interval is the 2.5/97.5 percentiles of the rule applied to each
+    resample's out-of-bag AUC (refits replaced by known AUCs, so it is checked exactly)."""
+    from analysis import model_eval
+
+    oob = np.linspace(0.55, 0.85, 200)
+    calls = iter(range(200))
+    monkeypatch.setattr(model_eval, "_oob_one",
+                        lambda X, y, idx, mp, seed: (float(oob[next(calls)]), 20))
+    st = synthetic_table(40, n_informative=2, n_noise=2, effect=2.0, seed=3)
+    s = bootstrap_632plus(st.X, st.y, MP, seed=4, n_boot=200, progress=False).summary
+    per = [auc_632plus(s.apparent.value, a)[0] for a in oob]
+    assert s.oob.value == pytest.approx(oob.mean(), abs=1e-12)
+    assert s.auc.lo == pytest.approx(np.quantile(per, 0.025), abs=1e-12)
+    assert s.auc.hi == pytest.approx(np.quantile(per, 0.975), abs=1e-12)
+    assert "approximate 95% interval" in s.auc.note

@@ -48,6 +48,13 @@ def test_verdict_overstated_from_numbers():
     assert "0.632+ bootstrap AUC is 0.62 (no interval with 8 resamples" in text
 
 
+def test_verdict_reports_calibration():
+    recal = pd.DataFrame({"intercept": [0.1, -0.2], "slope": [0.45, 0.62]})
+    text = verdict(*_inputs(0.80, 0.66, 0.56), n_valid=36, recal=recal)
+    assert "slope 0.45 to 0.62 (ideal 1" in text and "intercept -0.20 to 0.10" in text
+    assert "Calibration" not in verdict(*_inputs(0.80, 0.66, 0.56), n_valid=36)
+
+
 def test_verdict_agrees_and_no_signal():
     text = verdict(*_inputs(0.52, 0.51, 0.40), n_valid=8, phantom=False)
     assert "synthetic" not in text
