@@ -105,14 +105,19 @@ def test_patient_that_kills_every_worker_is_recorded(address, tmp_path):
     (analysis.distributed.iter_dask): every ``KilledWorker`` patient is rerun alone after
     the others; a bystander then succeeds, the culprit fails again. Injected fault: with
     the rerun removed and P0/P2 made to sleep 1 s (so they are in flight when P1 kills),
-    this test failed in 3 of 5 runs (``failures`` held P0 or P2 as well).
+    this test failed in 3 of 5 runs (``failures`` held P0 or P2 as well). It failed once
+    more under a loaded machine (pytest -n 2 beside other suites; cause not captured): the
+    rerun alone now covers every failure outside the step (a killed worker's lost
+    result, a lost connection), and the final wait for the restarted workers allows
+    180 s.
     """
     items = {f"P{i}": (i, "", i == 1) for i in range(3)}
     res = map_patients(always_die, items, scheduler=f"dask:{address}")
     assert sorted(res.results) == ["P0", "P2"]
     assert list(res.failures) == ["P1"]
     assert res.failures["P1"].startswith("KilledWorker")
-    dd.get_client("local", 2).wait_for_workers(2, timeout=60)
+    # the nannies restart the killed workers; on a loaded machine that takes a while
+    dd.get_client("local", 2).wait_for_workers(2, timeout=180)
 
 
 def test_dask_resumes_from_serial_cache(address, tmp_path):
