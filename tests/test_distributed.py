@@ -99,17 +99,17 @@ def test_worker_killed_mid_run_loses_no_patient(address, tmp_path):
 def test_patient_that_kills_every_worker_is_recorded(address, tmp_path):
     """Only the patient that kills its worker fails; the others complete.
 
-    Why it flaked (once in a few runs): the scheduler counts a lost worker against every
-    task assigned to that worker, so P0 or P2, when queued on the worker P1 killed twice,
-    reached allowed-failures too and came back as a second ``KilledWorker``. Fix
-    (analysis.distributed.iter_dask): every ``KilledWorker`` patient is rerun alone after
-    the others; a bystander then succeeds, the culprit fails again. Injected fault: with
-    the rerun removed and P0/P2 made to sleep 1 s (so they are in flight when P1 kills),
-    this test failed in 3 of 5 runs (``failures`` held P0 or P2 as well). It failed once
-    more under a loaded machine (pytest -n 2 beside other suites; cause not captured): the
-    rerun alone now covers every failure outside the step (a killed worker's lost
-    result, a lost connection), and the final wait for the restarted workers allows
-    180 s.
+    Why it could flake: the scheduler counts a lost worker against every task
+    ``processing`` on it (distributed.scheduler ``remove_worker``: ``ts.suspicious += 1``
+    for each; with worker-saturation 1.1 a one-thread worker holds up to 2), so P0 or P2,
+    assigned to the worker P1 killed twice, can reach allowed-failures too and come back
+    as a second ``KilledWorker``; a killed worker also loses the results it held. Fix
+    (analysis.distributed.iter_dask): every patient whose task failed outside the step is
+    rerun alone after the others; a bystander then succeeds, the culprit fails again.
+    Honest record: the flake was seen once here (pytest -n 2 on a loaded machine); with
+    the rerun removed, 10 runs of a variant (3 and 8 patients, bystanders sleeping 1 s
+    and 0.3 s) all passed, so the fix rests on the scheduler rule above, not on a
+    reproduction. The final wait for the restarted workers allows 180 s.
     """
     items = {f"P{i}": (i, "", i == 1) for i in range(3)}
     res = map_patients(always_die, items, scheduler=f"dask:{address}")
