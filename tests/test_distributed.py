@@ -106,10 +106,12 @@ def test_patient_that_kills_every_worker_is_recorded(address, tmp_path):
     as a second ``KilledWorker``; a killed worker also loses the results it held. Fix
     (analysis.distributed.iter_dask): every patient whose task failed outside the step is
     rerun alone after the others; a bystander then succeeds, the culprit fails again.
-    Honest record: the flake was seen once here (pytest -n 2 on a loaded machine); with
-    the rerun removed, 10 runs of a variant (3 and 8 patients, bystanders sleeping 1 s
-    and 0.3 s) all passed, so the fix rests on the scheduler rule above, not on a
-    reproduction. The final wait for the restarted workers allows 180 s.
+    Honest record: the flake was seen once here (pytest -n 2 on a loaded machine) while
+    only ``KilledWorker`` patients were rerun; its message was not captured, so the rerun
+    now covers every failure outside the step and the final wait for the restarted
+    workers allows 180 s (60 s before). With the rerun removed, 10 runs of a variant (3
+    and 8 patients, bystanders sleeping 1 s and 0.3 s) all passed: the fix rests on the
+    scheduler rule above, not on a reproduction.
     """
     items = {f"P{i}": (i, "", i == 1) for i in range(3)}
     res = map_patients(always_die, items, scheduler=f"dask:{address}")
