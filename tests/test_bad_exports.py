@@ -198,6 +198,12 @@ def test_mrn_case_and_spaces_differ_between_tables(tmp_path):
     assert store.recurrences()["pid"].tolist() == [pid]
 
 
+def test_image_folder_named_in_another_case_is_found(tmp_path):
+    exp = _export(tmp_path)
+    (exp / "images" / "MRN9000").rename(exp / "images" / "mrn9000")
+    assert _outcome(_run(tmp_path), _pid(tmp_path)) == "included"
+
+
 # --- silently wrong before: now refused, or accepted with a recorded warning -------------
 def test_float_mask_with_a_small_background_is_refused_unless_a_threshold_is_declared(
         tmp_path):
