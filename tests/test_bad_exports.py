@@ -5,9 +5,9 @@ excluded with reason R, or a stop with message M.
 Patient MRN9000 (event, one recurrence site) is the one made bad; MRN9001 (censored)
 stays valid unless a test says otherwise.
 
-Injected fault: the whole file run against the ingest code before issue #13 (main at
-f778195, same venv) gave 26 failed, 3 passed; the 3 that passed are the decoder tests,
-whose decoders the shared venv already held (the lock now pins them).
+Injected fault: the file's first 29 cases run against the ingest code before issue #13
+(main at f778195, same venv) gave 26 failed, 3 passed; the 3 that passed are the decoder
+tests, whose decoders the shared venv already held (the lock now pins them).
 """
 
 from __future__ import annotations
