@@ -14,10 +14,11 @@ A worker that dies mid-task (killed, out of memory) is replaced by its nanny and
 scheduler reruns its tasks elsewhere, up to ``distributed.scheduler.allowed-failures``
 times (default 3) per task. The scheduler counts a lost worker against every task
 assigned to it, so a patient that merely shared a worker with one that kills it can be
-declared ``KilledWorker`` too; every ``KilledWorker`` patient is therefore rerun alone
-(one task on the cluster at a time) after the others: an innocent one then succeeds,
-and only a patient that kills its worker on its own is reported as a failure
-(``KilledWorker``), never dropped. Task keys carry no patient
+declared ``KilledWorker`` too (and a finished result held by a killed worker is lost).
+Every patient whose task failed outside the step (``KilledWorker``, lost data, a lost
+connection) is therefore rerun alone (one task on the cluster at a time) after the
+others: an innocent one then succeeds, and only a patient that fails on its own is
+reported as a failure (``KilledWorker: ...``), never dropped. Task keys carry no patient
 identifier (a run token and an index), so none reaches the scheduler's logs.
 """
 
@@ -154,16 +155,14 @@ def iter_dask(call: Callable[..., Any], fn: Callable[[Any], Any], items: Mapping
             k = futs.pop(fut)
             try:
                 yield fut.result()
-            except Exception as err:  # KilledWorker, a lost connection, an unpicklable result
-                if type(err).__name__ == "KilledWorker":
-                    suspects.append(k)
-                else:
-                    yield Outcome(k, False, f"{type(err).__name__}: {err}",
-                                  "the Dask task failed outside the step (see the message)")
+            except Exception:  # noqa: BLE001 - KilledWorker, a lost worker's data, a lost
+                # connection: outside the step; decided by a rerun alone below
+                suspects.append(k)
             finally:
                 fut.release()
             submit_next()
-        # rerun each KilledWorker patient alone: was it the culprit, or a bystander?
+        # rerun each patient whose task failed outside the step alone: was it the
+        # culprit (its outcome stays a failure), or a bystander of another's crash?
         for n, k in enumerate(sorted(suspects)):
             blob = cloudpickle.dumps((fn, items[k]), protocol=5)
             fut = client.submit(_run_blob, call, k, blob, key=f"{fname}-{token}-alone-{n}",
@@ -173,7 +172,8 @@ def iter_dask(call: Callable[..., Any], fn: Callable[[Any], Any], items: Mapping
                 yield fut.result()
             except Exception as err:  # noqa: BLE001 - reported for this patient
                 yield Outcome(k, False, f"{type(err).__name__}: {err}",
-                              "the task killed its worker again when run alone")
+                              "the Dask task failed outside the step, again when run "
+                              "alone (see the message)")
             finally:
                 futs.pop(fut, None)
                 fut.release()

@@ -62,7 +62,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from analysis.fsutil import atomic_write, remove_stale_tmp, sha256_file
+from analysis.fsutil import atomic_write, remove_stale_tmp, sha256_bytes, sha256_file
 from analysis.step_outcome import Outcome, call_step
 
 log = logging.getLogger(__name__)
@@ -203,7 +203,7 @@ def _default_hash(fn: Callable[[Any], Any], key: str, item: Any) -> str:
     except Exception as err:
         raise TypeError(f"input_hash: patient {key}: the step and its item cannot be pickled "
                         f"to hash them ({err}); pass input_hash=") from None
-    return hashlib.sha256(blob).hexdigest()
+    return sha256_bytes(blob)
 
 
 # --------------------------------------------------------------------------- cache
@@ -221,7 +221,7 @@ def _stem(key: str) -> str:
     """File-name stem of a patient: the pid itself when file-safe, else a hash of it."""
     if _SAFE_PID.match(key):
         return key
-    return "h" + hashlib.sha256(key.encode()).hexdigest()[:24]
+    return "h" + sha256_bytes(key.encode())[:24]
 
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:

@@ -5,9 +5,9 @@ excluded with reason R, or a stop with message M.
 Patient MRN9000 (event, one recurrence site) is the one made bad; MRN9001 (censored)
 stays valid unless a test says otherwise.
 
-Injected fault: the whole file run against the ingest code before issue #13 (main at
-f778195, same venv) gave 26 failed, 3 passed; the 3 that passed are the decoder tests,
-whose decoders the shared venv already held (the lock now pins them).
+Injected fault: the file's first 29 cases run against the ingest code before issue #13
+(main at f778195, same venv) gave 26 failed, 3 passed; the 3 that passed are the decoder
+tests, whose decoders the shared venv already held (the lock now pins them).
 """
 
 from __future__ import annotations
@@ -196,6 +196,12 @@ def test_mrn_case_and_spaces_differ_between_tables(tmp_path):
     store = CohortStore(tmp_path / "store")
     assert store.cohort().loc[pid, "lc_event"] == 1
     assert store.recurrences()["pid"].tolist() == [pid]
+
+
+def test_image_folder_named_in_another_case_is_found(tmp_path):
+    exp = _export(tmp_path)
+    (exp / "images" / "MRN9000").rename(exp / "images" / "mrn9000")
+    assert _outcome(_run(tmp_path), _pid(tmp_path)) == "included"
 
 
 # --- silently wrong before: now refused, or accepted with a recorded warning -------------

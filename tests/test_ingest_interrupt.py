@@ -63,12 +63,12 @@ def test_resume_after_a_kill_gives_the_same_tables(ingested, tmp_path):
     assert (store.patient_dir(pid) / "meta.json").exists()
 
 
-def test_unwritable_store_names_the_store_not_a_raw_oserror(tmp_path):
-    make_export(tmp_path / "export", n=1, fmt="nifti")
+def test_unwritable_store_names_the_store_not_a_raw_oserror(tmp_path, tiny_export):
+    params, _ = tiny_export  # the shared fixture of tests/conftest.py
     blocker = tmp_path / "not_a_folder"
     blocker.write_text("")
     with pytest.raises(IngestError, match=r"cohort store store: cannot write"):
-        run_ingest(make_params(tmp_path), progress=False, store_root=blocker / "store")
+        run_ingest(params, progress=False, store_root=blocker / "store")
 
 
 def test_a_removed_patient_folder_is_redone(ingested):
