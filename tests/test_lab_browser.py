@@ -112,7 +112,7 @@ def lab(tmp_path_factory):
 
 def test_lab_runs_the_notebook_and_shows_figures_and_viewers(lab, tmp_path):
     """Fault injected: the kernel started with MPLBACKEND=Agg (the old Makefile) -> the
-    first cell shows 'agg' and the plain figure of cell 3 has no image."""
+    first cell shows 'Agg' (measured) and the assertion on the backend fails."""
     base, token = lab
     with browser.offline_page(width=1400, height=1000, local_prefix=base) as (page, log):
         page.goto(f"{base}lab/tree/check.ipynb?token={token}")
