@@ -268,6 +268,7 @@ async function view(id, labelsB64){
   D.overlays.forEach((o,i)=>{const v=nv.volumes[2+i]; v.colormap=o.cmap; v.cal_min=0.5;
                              v.cal_max=1; v.opacity=0.45;});
   nv.setSliceType(nv.sliceTypeMultiplanar);
+  nv.setClipPlane([0.05, 180, 0]);  // cut the body open: stations visible in 3D
   nv.updateGLVolume();
   nv.onLocationChange = (loc) => {
     const k = Math.round(loc.values && loc.values[1] ? loc.values[1].value : 0);

@@ -4,9 +4,10 @@ The report runs twice, into two temporary report roots and data folders: once
 normally, once with ``--force`` so that every notebook re-executes on a fresh cohort
 store (ingest, segmentation, partition, ... all recomputed); only the phantom export is
 shared (copied), since generating it twice would add its time for no new check. Every CSV table of the two runs must be
-identical byte for byte. The index page is then opened in headless Chromium: every image
-it references exists and decodes, every table is in the rendered DOM, and the screenshot
-(kept in the test's temporary folder) is not blank.
+identical byte for byte. The index, the QC gallery and the 3D pages are then opened in
+headless Chromium with the network off (:mod:`analysis.browser`): every image decodes,
+every table is in the rendered DOM, each screenshot (kept in the test's temporary
+folder) is not blank and no request fails.
 """
 
 from __future__ import annotations
@@ -18,10 +19,8 @@ import shutil
 import subprocess
 import sys
 
-import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
 from analysis import paths, report
 from analysis.params import load_params
@@ -170,7 +169,9 @@ def test_two_runs_give_identical_tables(runs):
 
 
 def _chromium() -> str:
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    from analysis import browser
+
+    exe = browser.chromium_path()
     if exe is None:
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             pytest.fail("chromium missing; `make test` installs it (tools/ensure_chromium.sh)")
@@ -179,32 +180,39 @@ def _chromium() -> str:
     return exe
 
 
-def test_index_renders_in_headless_chromium(runs, tmp_path):
+def test_index_gallery_and_3d_pages_render_offline(runs, tmp_path):
+    """The real chain's report in headless Chromium with the network off: the index
+    (scorecard, contents, every figure decoded, every table in the DOM), the gallery
+    (every thumbnail decoded) and each 3D page (both canvases drawn), each screenshot
+    non-blank, no request failed or blocked."""
+    from analysis import browser
+
     run_dir, _ = runs
-    exe = _chromium()
-    url = (run_dir / "index.html").as_uri()
-    base = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-            "--no-first-run", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'prof'}"]
-    shot = tmp_path / "index.png"
-    dom = subprocess.run(base + ["--dump-dom", url], capture_output=True, text=True,
-                         timeout=120).stdout
-    subprocess.run(base + [f"--screenshot={shot}", "--window-size=1280,4000", url],
-                   capture_output=True, timeout=120)
-    assert "<body" in dom and 'id="phantom-banner"' in dom
+    _chromium()
+    pages = sorted((run_dir / "3d").glob("*.html"))
+    assert len(pages) == PARAMS.report.n_3d_pages, pages
+    with browser.offline_page(width=1280, height=1000) as (page, log):
+        page.goto((run_dir / "index.html").as_uri())
+        assert page.is_visible("#phantom-banner") and page.is_visible("nav#toc")
+        assert page.eval_on_selector_all("#scorecard tbody tr", "r => r.length") >= 10
+        widths = page.eval_on_selector_all("img", "is => is.map(i => i.naturalWidth)")
+        assert widths and min(widths) > 10, widths
+        source = (run_dir / "index.html").read_text()
+        for tid in re.findall(r'<table[^>]*id="(tbl-[^"]+)"', source):
+            assert page.query_selector(f'[id="{tid}"]') is not None, tid
+        shot = page.screenshot(path=tmp_path / "index.png", full_page=True)
+        assert browser.blank_score(shot) > 5.0
 
-    srcs = re.findall(r'<img[^>]*\ssrc="([^"]+)"', dom)
-    assert srcs, "the rendered index shows no figure"
-    for src in srcs:
-        img = Image.open(run_dir / src)
-        img.load()  # raises on a broken image
-        assert min(img.size) > 10, src
-    source = (run_dir / "index.html").read_text()
-    tables = re.findall(r'<table[^>]*id="(tbl-[^"]+)"', source)
-    assert tables, "the index shows no table"
-    for tid in tables:
-        assert f'id="{tid}"' in dom, f"table {tid} missing from the rendered DOM"
-
-    pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
-    assert pixels.shape == (4000, 1280)
-    assert pixels.std() > 5.0  # a blank page has std 0; text and figures give far more
+        page.goto((run_dir / "gallery.html").as_uri())
+        widths = page.eval_on_selector_all("#cards img", "is => is.map(i => i.naturalWidth)")
+        assert len(widths) == PARAMS.phantom.n_included and min(widths) > 10
+        assert browser.blank_score(page.screenshot(path=tmp_path / "gallery.png")) > 5.0
+        for p in pages:
+            page.goto(p.as_uri())
+            browser.wait_for(page, "window.sclcReady >= 2 || window.sclcError", 90)
+            assert page.evaluate("window.sclcError") is None, p.name
+            page.wait_for_timeout(500)
+            for cid in ("gl1", "gl2"):
+                box = page.query_selector(f"#{cid}").bounding_box()
+                assert browser.blank_score(page.screenshot(clip=box)) > 5.0, (p.name, cid)
+    assert log.failed == [] and log.blocked == [], log

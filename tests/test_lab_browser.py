@@ -1,0 +1,146 @@
+"""JupyterLab, headless and offline, shows the figures and both viewers (issue 15, item 0).
+
+``jupyter lab`` is started as ``make lab`` starts it (MPLBACKEND unset, so the kernel
+gets the inline backend) on 127.0.0.1, a free port and a random token; Chromium (network
+off except that server) opens a notebook, runs all cells from the Run menu, and must
+find: the figure written through ``Outputs.figure``, a plain matplotlib figure (inline
+backend), the slice viewer's widget with its image, and NiiVue's 3D canvas, non-blank.
+
+The notebook is a small one made here rather than 02_segment: 02_segment needs a cohort
+store and takes minutes on the ci cohort (its inference), far over this test's budget;
+the calls it makes to show figures and viewers are the same (``out.figure``,
+``viewer.show``). ``tests/test_report_ci.py`` checks 02_segment's executed outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import nbformat
+import pytest
+
+from analysis import browser, paths
+
+pytestmark = pytest.mark.slow
+
+CELLS = [
+    "import numpy as np\nimport matplotlib.pyplot as plt\nfrom pathlib import Path\n"
+    "from analysis import viewer\nfrom analysis.grid import Grid\n"
+    "from analysis.outputs import Outputs\nimport matplotlib\nmatplotlib.get_backend()",
+    "out = Outputs('lab', '07_model_eval', phantom=False, root=Path('reports'))\n"
+    "fig, ax = plt.subplots(figsize=(3, 2))\nax.plot([0, 1], [0, 1])\n"
+    "out.figure(fig, 'figure4_roc', 'saved and shown')",
+    "plt.figure(figsize=(3, 2))\nplt.plot([1, 0]);",
+    "g = Grid((12, 32, 32), (3.0, 1.5, 1.5))\nct = np.full(g.shape_zyx, -900, np.int16)\n"
+    "ct[:, 6:26, 6:26] = 40\nst = np.zeros(g.shape_zyx, np.uint8)\n"
+    "st[3:8, 8:16, 6:14] = 7\nst[5:10, 16:24, 18:26] = 8\nviewer.show(ct, st, grid=g)",
+    "viewer.show(ct, st, grid=g, mode='3d', reference=st)",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_make_lab_leaves_the_backend_to_the_kernel():
+    """Fault injected: `export MPLBACKEND := Agg` back in the Makefile -> fails here."""
+    text = (paths.REPO_ROOT / "Makefile").read_text()
+    assert "export MPLBACKEND" not in text
+    lab = text.split("\nlab:", 1)[1].split("\n\n", 1)[0]
+    assert "env -u MPLBACKEND" in lab
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    if browser.chromium_path() is None:
+        pytest.skip("chromium missing: bash tools/ensure_chromium.sh (as root)")
+    root = tmp_path_factory.mktemp("lab")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in CELLS]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, root / "check.ipynb")
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # as `make lab`
+    env["PYTHONPATH"] = str(paths.REPO_ROOT)
+    env["JUPYTER_CONFIG_DIR"] = str(root / ".jupyter")  # no user settings
+    settings = root / ".settings"
+    for plugin, value in (("notebook-extension/tracker", {"windowingMode": "none"}),
+                          ("apputils-extension/notification", {"fetchNews": "false"})):
+        f = settings / "@jupyterlab" / f"{plugin}.jupyterlab-settings"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(json.dumps(value))  # every cell in the DOM; no news prompt
+    env["JUPYTERLAB_SETTINGS_DIR"] = str(settings)
+    env["JUPYTERLAB_WORKSPACES_DIR"] = str(root / ".workspaces")
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+           f"--ServerApp.port={port}", f"--IdentityProvider.token={token}",
+           f"--ServerApp.root_dir={root}", "--ServerApp.port_retries=0",
+           "--allow-root", "--LabApp.extension_manager=readonly",
+           "--LabApp.news_url=", "--LabApp.check_for_updates_class="
+           "jupyterlab.NeverCheckForUpdate"]
+    proc = subprocess.Popen(cmd, env=env, cwd=root, stdout=subprocess.DEVNULL,
+                            stderr=open(root / "lab.log", "wb"))
+    base = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}api/status?token={token}", timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("jupyter lab did not start: "
+                                       + (root / "lab.log").read_text()[-2000:]) from None
+                time.sleep(0.5)
+        yield base, token
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_lab_runs_the_notebook_and_shows_figures_and_viewers(lab, tmp_path):
+    """Fault injected: the kernel started with MPLBACKEND=Agg (the old Makefile) -> the
+    first cell shows 'Agg' (measured) and the assertion on the backend fails."""
+    base, token = lab
+    with browser.offline_page(width=1400, height=1000, local_prefix=base) as (page, log):
+        page.goto(f"{base}lab/tree/check.ipynb?token={token}")
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+        page.wait_for_selector(".jp-StatusBar-Widget :text('Idle')", timeout=60_000)
+        page.click(".lm-MenuBar-itemLabel:text-is('Run')")
+        page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+        try:
+            browser.wait_for(page, "((document.querySelectorAll('.jp-InputPrompt')[4] || {})"
+                             ".textContent || '').includes('[5]')", 90,
+                             on_timeout=lambda: str(log))
+        finally:
+            page.screenshot(path=tmp_path / "lab_run.png")
+        last = page.query_selector(".jp-Cell:nth-child(5)")
+        last.scroll_into_view_if_needed()
+        page.wait_for_selector(".jp-Cell:nth-child(5) .jp-OutputArea-output canvas",
+                               timeout=30_000)
+        page.wait_for_timeout(2500)  # NiiVue draws after its volumes load
+        page.screenshot(path=tmp_path / "lab.png")
+        backend = page.inner_text(".jp-Cell:nth-child(1) .jp-OutputArea-output")
+        assert "inline" in backend, backend
+        for k in (2, 3, 4):  # out.figure, a plain plt figure, the slice viewer's image
+            widths = page.eval_on_selector_all(
+                f".jp-Cell:nth-child({k}) .jp-OutputArea-output img",
+                "is => is.map(i => i.naturalWidth)")
+            assert widths and max(widths) > 10, (k, widths)
+        assert page.query_selector(".jp-Cell:nth-child(4) .widget-slider") is not None
+        canvas = page.query_selector(".jp-Cell:nth-child(5) .jp-OutputArea-output canvas")
+        score = browser.blank_score(page.screenshot(clip=canvas.bounding_box()))
+        assert score > 5.0, score  # blank: 0
+    assert not log.blocked and not [u for u in log.failed if not u.startswith(base)], log
