@@ -35,11 +35,19 @@ def _rss_mib() -> float:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def _peak_rss_mib() -> float:
+    """This process's peak resident memory (VmHWM). Not ``getrusage``: Linux keeps
+    ``ru_maxrss`` across ``execve``, so a spawned child would report its parent's peak."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def _timed_child(args: tuple) -> dict:
     """In a fresh process: load the checkpoint, predict ``repeats`` times; return the
     times, the prediction, the peak RSS of the process and its RSS before predicting."""
-    import resource
-
     import torch
 
     from analysis.segment.checkpoint import load_checkpoint
@@ -54,14 +62,12 @@ def _timed_child(args: tuple) -> dict:
         t0 = time.perf_counter()
         pred = predict_stations(ct, gtv, grid, ck, params, gtvnd=gtvnd, fast=fast)
         secs.append(time.perf_counter() - t0)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _peak_rss_mib()
     return {"seconds": secs, "pred": pred, "peak_rss_mib": peak, "rss_before_mib": before}
 
 
 def _train_child(args: tuple) -> dict:
     """In a fresh process: fit ``epochs`` epochs on ``patients``; throughput and peak RSS."""
-    import resource
-
     import torch
 
     from analysis.segment.fit import ct_normalisation, fit
@@ -73,7 +79,7 @@ def _train_child(args: tuple) -> dict:
     before = _rss_mib()
     res = fit(patients[:-1], patients[-1:], params, seg.architecture, norm=norm,
               max_epochs=epochs, max_minutes=60.0, log=lambda s: None)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _peak_rss_mib()
     return {"patches_per_second": res.metrics["patches_per_second"],
             "seconds_per_epoch": res.metrics["train_seconds"] / res.metrics["epochs_run"],
             "epochs": res.metrics["epochs_run"], "n_train_patients": len(patients) - 1,

@@ -113,8 +113,10 @@ def conventions_table() -> pd.DataFrame:
                          for a, b, c, d in CONVENTIONS]).set_index("item")
 
 
-def _json_beside(params, stem: str) -> dict | None:
-    p = paths.MODELS_DIR / f"{stem}_{params.run_name}.json"
+def _json_beside(params, kind: str) -> dict | None:
+    from analysis.segment.compare import result_path
+
+    p = result_path(params, kind)
     return json.loads(p.read_text()) if p.exists() else None
 
 
@@ -125,7 +127,7 @@ def _missing(what: str, command: str) -> pd.DataFrame:
 def comparison_frames(params) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """(each model's and the ceiling's mean Dice and share of the ceiling, all and near-GTV
     stations; paired differences with bootstrap 95% CIs; the verdict sentence), from
-    ``models/comparison_<run>.json`` (:mod:`analysis.segment.compare`)."""
+    ``models/comparison_<tag>.json`` (:mod:`analysis.segment.compare`)."""
     from analysis.segment.compare import comparison_tables, verdict
 
     res = _json_beside(params, "comparison")
@@ -139,7 +141,7 @@ def comparison_frames(params) -> tuple[pd.DataFrame, pd.DataFrame, str]:
 
 def geometry_frame(params) -> pd.DataFrame:
     """DiUNet's held-out Dice / HD95 at the default grid and the paper's geometry, from
-    ``models/geometry_<run>.json``."""
+    ``models/geometry_<tag>.json``."""
     from analysis.segment.compare import geometry_table
 
     res = _json_beside(params, "geometry")
@@ -150,7 +152,7 @@ def geometry_frame(params) -> pd.DataFrame:
 
 def comparison_section(params) -> list[str]:
     """Model card lines: the phantom's ceiling, each model's share of it, and DiUNet vs
-    the UNets on all and near-tumour stations (models/comparison_<run>.json)."""
+    the UNets on all and near-tumour stations (models/comparison_<tag>.json)."""
     from analysis.segment.compare import comparison_tables, verdict
 
     res = _json_beside(params, "comparison")
@@ -161,7 +163,7 @@ def comparison_section(params) -> list[str]:
             "nominal station map (same anatomy, no per-station jitter). " + verdict(res), "",
             models.to_markdown(floatfmt=".3f"), "",
             "Paired differences of the per-patient mean Dice (bootstrap 95% CI):", "",
-            pairs.to_markdown(floatfmt=".3f"), ""]
+            pairs.reset_index().to_markdown(index=False, floatfmt=".3f"), ""]
 
 
 def geometry_section(params) -> list[str]:
@@ -171,7 +173,11 @@ def geometry_section(params) -> list[str]:
     res = _json_beside(params, "geometry")
     if res is None:
         return ["Not computed: `python -m analysis.segment.compare --geometry N`.", ""]
-    return [geometry_table(res).iloc[:, :6].to_markdown(floatfmt=".3f"), ""]
+    t = geometry_table(res)
+    return [t.iloc[:, :5].to_markdown(floatfmt=".3f"), "",
+            "Per station (Dice):", "", t.iloc[:, 5:].T.to_markdown(floatfmt=".2f"), "",
+            "The shipped model was trained on the default grid only; at the paper's "
+            "geometry it is applied through resampling to its 5 x 4 x 4 mm spacing.", ""]
 
 
 def anchors_table() -> pd.DataFrame:

@@ -2,7 +2,9 @@
 ceiling, paired over held-out phantom patients.
 
 ``python -m analysis.segment.compare --params params/default.yaml`` writes
-``models/comparison_<run>.json``, which the model card and 02_segment read.
+``models/comparison_default.json`` (and, with ``--geometry N``,
+``models/geometry_default.json``: DiUNet at the default grid and at the paper's CT
+geometry), which the model card and 02_segment read (:func:`result_path`).
 
 * Held-out phantom patients (seeds never used in training) are predicted by each
   checkpoint through the full inference pipeline.
@@ -164,8 +166,13 @@ def geometry_table(result: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("geometry")
 
 
-def comparison_path(params):
-    return paths.MODELS_DIR / f"comparison_{params.run_name}.json"
+def result_path(params, kind: str):
+    """``<kind>_<tag>.json`` beside the params' checkpoint, ``tag`` being the checkpoint's
+    name without its architecture (``models/diunet_default.pt`` -> ``default``), so that
+    every run using the shipped models finds the shipped comparison."""
+    ck = paths.resolve(params.segment.checkpoint)
+    tag = ck.stem.removeprefix(f"{params.segment.architecture}_")
+    return ck.parent / f"{kind}_{tag}.json"
 
 
 def comparison_tables(result: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -175,6 +182,7 @@ def comparison_tables(result: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
                                  if isinstance(v, dict)}
                       for sub, res in result["models"].items()
                       for k in ("dice_mean", "share_of_ceiling")})
+    m.columns = [f"{sub}_{k}" for sub, k in m.columns]
     m.index.name = "model"
     p = pd.DataFrame([{"subset": sub, "difference": name, **v}
                       for sub, pairs in result["pairs"].items() for name, v in pairs.items()])
@@ -216,12 +224,12 @@ def main(argv: list[str] | None = None) -> None:
         grids = {"default": Grid(params.phantom.grid.shape_zyx, params.phantom.grid.spacing_mm),
                  "paper": Grid((93, *CT_SHAPE_YX), (CT_SLICE_MM, CT_PIXEL_MM, CT_PIXEL_MM))}
         res = geometry_eval(params, grids, args.geometry)
-        path = paths.MODELS_DIR / f"geometry_{params.run_name}.json"
+        path = result_path(params, "geometry")
         atomic_write_text(path, json.dumps(res, indent=1, sort_keys=True) + "\n")
         print(f"[compare] {path}\n{geometry_table(res).iloc[:, :6].to_string()}")
         return
     res = compare(params, args.n_patients, args.n_boot)
-    path = comparison_path(params)
+    path = result_path(params, "comparison")
     atomic_write_text(path, json.dumps(res, indent=1, sort_keys=True) + "\n")
     print(f"[compare] {path}\n{verdict(res)}")
 

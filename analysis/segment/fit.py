@@ -137,6 +137,14 @@ def fit(train_pts: list[dict], val_pts: list[dict], params, architecture: str, *
     """
     seg = params.segment
     device = resolve_device(seg.device)
+    init = src = None
+    if seg.init_checkpoint:  # checked first: a wrong checkpoint fails before any work
+        init = paths.resolve(seg.init_checkpoint)
+        src = load_checkpoint(init)
+        if src.architecture != architecture or tuple(src.channels) != tuple(seg.channels):
+            raise ValueError(f"segment.init_checkpoint {init}: a {src.architecture} with "
+                             f"channels {src.channels}, not {architecture} with "
+                             f"{tuple(seg.channels)}")
     set_determinism(seed=params.seed)
     tfm = train_transforms(seg.patch_zyx, flip_prob=seg.flip_prob,
                            affine_prob=seg.affine_prob, intensity_prob=seg.intensity_prob,
@@ -150,14 +158,7 @@ def fit(train_pts: list[dict], val_pts: list[dict], params, architecture: str, *
     torch.manual_seed(params.seed)
     net = build_network(architecture, seg.channels, out_channels=N_CLASSES,
                         num_res_units=seg.num_res_units)
-    init = None
-    if seg.init_checkpoint:
-        init = paths.resolve(seg.init_checkpoint)
-        src = load_checkpoint(init)
-        if src.architecture != architecture or tuple(src.channels) != tuple(seg.channels):
-            raise ValueError(f"segment.init_checkpoint {init}: a {src.architecture} with "
-                             f"channels {src.channels}, not {architecture} with "
-                             f"{tuple(seg.channels)}")
+    if src is not None:
         net.load_state_dict(src.network.state_dict())
     net.to(device)
     amp = device.type == "cuda"
