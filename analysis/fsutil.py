@@ -24,7 +24,8 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
 
     ``write`` receives a path in the same folder with the target's suffixes (so writers
     that pick the format from the suffix, like nibabel, still work). The folder is created
-    when missing. On any exception, the temporary file is removed and the target is left
+    when missing. The file gets the mode a plain ``open()`` would give it
+    (``0o666 & ~umask``), not mkstemp's 0600. On any exception, the temporary file is removed and the target is left
     as it was.
     """
     path = Path(path)
@@ -37,11 +38,20 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         write(tmp_path)
         with tmp_path.open("rb+") as fh:
             os.fsync(fh.fileno())
+        # mkstemp makes the file 0600; give it the mode a plain open() would (0666 & ~umask)
+        os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:

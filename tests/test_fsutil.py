@@ -61,3 +61,14 @@ def test_tree_digest_sees_renames_and_edits_but_not_order(tmp_path):
     c = tmp_path / "c.csv"
     b.rename(c)
     assert fsutil.sha256_tree([a, c], tmp_path) not in (d0, d1)
+
+
+def test_atomic_write_gives_the_mode_of_a_plain_open(tmp_path):
+    """Fault: without the chmod, mkstemp's 0600 stays (report pages unreadable to a group)."""
+    import os
+    old = os.umask(0o022)
+    try:
+        f = fsutil.atomic_write_text(tmp_path / "index.html", "x")
+    finally:
+        os.umask(old)
+    assert f.stat().st_mode & 0o777 == 0o644
