@@ -130,7 +130,7 @@ def widget(scene: Scene, *, height: int = 420):
     """
     import ipywidgets as w
 
-    from analysis import viewer
+    from analysis import viewer_render as viewer
 
     labels = np.asarray(scene.stations)
     views = [_niivue(scene, labels, height)]
