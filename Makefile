@@ -52,7 +52,7 @@ bench: $(STAMP) ## Speed and memory benchmarks (medians, side by side)
 	$(HEADLESS) $(PY) -m analysis.bench
 
 lab: $(STAMP) ## Open JupyterLab on the notebooks
-	env -u MPLBACKEND $(VENV)/bin/jupyter lab notebooks
+	env -u MPLBACKEND $(VENV)/bin/jupyter lab notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 lint: $(STAMP) ## ruff on the package and tests
 	$(PY) -m ruff check analysis tests

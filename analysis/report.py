@@ -33,7 +33,10 @@
    git commit, seconds per notebook, start and end time; the export folder and clinical
    table appear as digests of their paths, never as paths) and ``index.html``: every
    table and figure of the paper in the paper's order, beside the paper's value, then
-   the other outputs, with a banner on every page when the cohort is the phantom.
+   the other outputs, with a banner on every page when the cohort is the phantom; at its
+   top a headline scorecard (:mod:`analysis.scorecard`) and a sidebar of contents; beside
+   it ``gallery.html`` and ``3d/<pid>.html`` (:mod:`analysis.report_pages`,
+   ``params.report.n_3d_pages``). Every page opens from ``file://`` with no network.
 
 Output names
 ------------

@@ -83,7 +83,7 @@ def _read(tables_dir: Path, name: str) -> pd.DataFrame | None:
 
 def _missing(quantity: str, paper_value: str, name: str) -> Headline:
     return Headline(quantity, paper_value, "-", "-", NOT_COMPARABLE,
-                    f"table {name} not produced in this run")
+                    f"no table {name} in this run")
 
 
 def _estimate(quantity: str, paper_value: float, est, lo, hi, paper_text: str = "", *,

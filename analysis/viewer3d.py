@@ -116,6 +116,7 @@ def _niivue(scene: Scene, labels: np.ndarray, height: int):
                            opacity=0.45))
     nv.load_volumes(vols)
     nv.volumes[1].set_colormap_label(label_lut())
+    nv.set_clip_plane(0.05, 180, 0)  # the body cut open: stations visible in the 3D tile
     return nv
 
 

@@ -44,10 +44,11 @@ def test_figure_is_displayed_once_as_the_saved_png_in_a_kernel(tmp_path, monkeyp
                         lambda obj, raw=False: shown.append((obj, raw)))
     out = Outputs("run", "nb", phantom=False, root=tmp_path)
     fig = _fig()
-    returned = out.figure(fig, "f1", "a caption")
+    returned = out.figure(fig, "figure4_roc", "a caption")
     assert len(shown) == 1 and shown[0][1] is True
     bundle = shown[0][0]
-    assert base64.b64decode(bundle["image/png"]) == (tmp_path / "run/figures/f1.png").read_bytes()
+    png = (tmp_path / "run/figures/figure4_roc.png").read_bytes()
+    assert base64.b64decode(bundle["image/png"]) == png
     assert bundle["text/plain"] == "a caption"
     assert returned is fig and not plt.fignum_exists(fig.number)  # closed: shown once
     assert fig._ipython_display_() is None  # the last-expression repr adds nothing
@@ -56,9 +57,9 @@ def test_figure_is_displayed_once_as_the_saved_png_in_a_kernel(tmp_path, monkeyp
 def test_figure_outside_a_kernel_only_writes(tmp_path):
     out = Outputs("run", "nb", phantom=False, root=tmp_path)
     fig = _fig()
-    out.figure(fig, "f2", "c")
+    out.figure(fig, "model_rfecv_curve", "c")
     assert plt.fignum_exists(fig.number) and not hasattr(fig, "_ipython_display_")
-    assert (tmp_path / "run/figures/f2.svg").stat().st_size > 0
+    assert (tmp_path / "run/figures/model_rfecv_curve.svg").stat().st_size > 0
     plt.close(fig)
 
 
