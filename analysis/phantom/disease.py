@@ -260,12 +260,18 @@ def make_patient(rng_or_seed: np.random.Generator | int | np.random.SeedSequence
             continue
         cen = vox.mean(0)
         pick = vox[r_dis.integers(len(vox))]
-        c = _lps_voxel(grid, 0.5 * (cen + pick))
         r_node = r_dis.uniform(6.0, 14.0)
         rr = np.array([r_node, r_node * r_dis.uniform(0.7, 1.0), r_node * r_dis.uniform(0.7, 1.0)])
+        # a node lies inside the scanned volume: its centre keeps its largest radius plus
+        # one voxel from every face of the grid (a clipped node is an export defect that
+        # ingest refuses, never something the phantom plants by accident)
+        keep_vox = np.ceil(r_node / np.asarray(grid.spacing_mm)) + 1
+        idx = np.clip(0.5 * (cen + pick), keep_vox,
+                      np.maximum(np.array(shape) - 1 - keep_vox, keep_vox))
+        c = _lps_voxel(grid, idx)
         rotn = _random_rotation(r_dis)
         m = phys_ellipsoid(grid, c, rr, rotn) & ~anat.organ & body
-        m[tuple(np.rint(0.5 * (cen + pick)).astype(int))] = True
+        m[tuple(np.rint(idx).astype(int))] = True
         gtvnd |= m
         node_specs.append((c, rr, rotn))
     gtvnd &= ~gtv
