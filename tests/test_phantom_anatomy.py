@@ -157,3 +157,23 @@ def test_partition_sees_planned_lobe_and_diameter(seed, side, lobe, code):
                              DEFAULT.spacing_mm)
     assert f["GTV_lung_location"] == code
     assert f["GTV_size_cm"] == pytest.approx(4.0, abs=0.5)
+
+
+def test_gross_disease_never_touches_the_grid_faces():
+    """Planted truth: the phantom plants no clipped structure (ingest refuses one).
+
+    Seeds 140-144 on the ci grid include seed 142, whose 1R/1L node reached the top slice
+    before node centres were kept one radius plus a voxel from every face (fault: without
+    that clamp, seed 142's GTVnd has voxels on the top face)."""
+    import numpy as np
+
+    from analysis.grid import Grid
+    from analysis.phantom.disease import make_patient
+
+    grid = Grid((48, 96, 96), (5.0, 4.0, 4.0))
+    for seed in range(140, 145):
+        pat = make_patient(np.random.default_rng(seed), grid)
+        for name in ("gtv", "gtvnd"):
+            m = pat[name]
+            faces = [m[0], m[-1], m[:, 0], m[:, -1], m[:, :, 0], m[:, :, -1]]
+            assert not any(f.any() for f in faces), (seed, name)
