@@ -371,7 +371,7 @@ class ModelInputs:
 
 def inputs_from_store(store, model_params) -> ModelInputs:
     """:func:`model_inputs` on a cohort store's ``partition_features`` and cohort tables."""
-    return ModelInputs(*model_inputs(store.read_table("partition_features"), store.cohort(),
+    return ModelInputs(*model_inputs(store.partition_features(), store.cohort(),
                                      model_params))
 
 

@@ -121,6 +121,10 @@ class CohortStore:
     def _table_path(self, name: str) -> Path:
         return self.root / f"{name}.parquet"
 
+    def has_table(self, name: str) -> bool:
+        """Whether the table ``name`` (cohort, screening, partition_features, ...) exists."""
+        return self._table_path(name).exists()
+
     def write_table(self, name: str, df: pd.DataFrame) -> Path:
         """Write a table (cohort, screening, recurrences, ...) atomically as Parquet."""
         return atomic_write(self._table_path(name), df.to_parquet)

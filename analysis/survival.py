@@ -436,13 +436,8 @@ def survival_inputs(store, sp) -> SurvivalInputs:
 
 
 def partition_features(store) -> pd.DataFrame | None:
-    """The store's partition feature table (index pid), or None before 03_partition."""
-    from analysis.store import StoreError
-
-    try:
-        return store.read_table("partition_features")
-    except StoreError:
-        return None
+    """The store's checked partition feature table (index pid), or None before 03_partition."""
+    return store.partition_features() if store.has_table("partition_features") else None
 
 
 def outcome_table(data: pd.DataFrame, sp) -> pd.DataFrame:
