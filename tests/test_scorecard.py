@@ -7,6 +7,7 @@ import pytest
 
 from analysis import output_names as on
 from analysis import paper, scorecard
+from analysis.model_eval import TRAIN_APPARENT, TRAIN_CV
 from analysis.scorecard import NOT_COMPARABLE, OUTSIDE, WITHIN
 
 
@@ -31,8 +32,9 @@ def run_dir(tmp_path):
     _write(t, on.TOP4_TABLE, pd.DataFrame({"share": [0.7], "share_lower": [0.6],
                                            "share_upper": [0.8]}))
     _write(t, on.TABLE7_TABLE, pd.DataFrame({
-        "metric": ["accuracy", "auc"], "train": [0.8, 0.9], "train_lo": [0.7, 0.86],
-        "train_hi": [0.9, 0.95], "valid": [0.7, 0.7], "valid_lo": [0.6, 0.6],
+        "metric": ["accuracy", "auc"], TRAIN_APPARENT: [0.8, 0.9],
+        f"{TRAIN_APPARENT}_lo": [0.7, 0.86], f"{TRAIN_APPARENT}_hi": [0.9, 0.95],
+        TRAIN_CV: [0.7, 0.71], "valid": [0.7, 0.7], "valid_lo": [0.6, 0.6],
         "valid_hi": [0.8, 0.8]}))
     _write(t, on.DICE_TABLE, pd.DataFrame({
         "station": ["4R", "7", "3P"], "n": [100, 100, 1], "dice_mean": [0.80, 0.84, 0.78],
@@ -55,6 +57,7 @@ def test_verdicts_by_hand(run_dir):
     assert rows["3-year local control, diameter >=5cm"].verdict == OUTSIDE  # 0.611 > 0.6
     assert rows[f"share of recurrences in {', '.join(paper.TOP4_STATIONS)}"].verdict == WITHIN
     assert rows["Table 7 AUC (training)"].verdict == OUTSIDE  # 0.85 < 0.86
+    assert "cross-validated on the training patients: 0.71" in rows["Table 7 AUC (training)"].why
     assert rows["Table 7 AUC (validation)"].verdict == WITHIN  # 0.77 in 0.6-0.8
     # DSC CI: mean +- 1.96 * 0.1 / sqrt(100) = +- 0.0196
     assert rows["DSC 4R"].ci == "0.78 to 0.82" and rows["DSC 4R"].verdict == OUTSIDE
