@@ -136,6 +136,8 @@ def comparison_frames(params) -> tuple[pd.DataFrame, pd.DataFrame, str]:
         return (_missing("ceiling", cmd), _missing("near-GTV comparison", cmd),
                 "No comparison computed for this run.")
     models, pairs = comparison_tables(res)
+    pairs.index = pd.Index([f"{sub}: {diff}" for sub, diff in pairs.index],
+                           name="stations: difference")
     return models, pairs, verdict(res)
 
 
