@@ -164,6 +164,10 @@ def comparison_section(params) -> list[str]:
     return [f"{res['n_patients']} held-out phantom patients; the ceiling is the Dice of the "
             "nominal station map (same anatomy, no per-station jitter). " + verdict(res), "",
             models.to_markdown(floatfmt=".3f"), "",
+            "Caveat: the phantom has no mass effect yet (bulky nodes do not push vessels or "
+            "airway aside, and a reference station does not grow to hold its node), so the "
+            "gross tumour tells little about station boundaries here; the comparison tests "
+            "the paper's mechanism on a phantom that barely exercises it.", "",
             "Paired differences of the per-patient mean Dice (bootstrap 95% CI):", "",
             pairs.reset_index().to_markdown(index=False, floatfmt=".3f"), ""]
 
