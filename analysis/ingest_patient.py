@@ -359,8 +359,9 @@ def _store_patient(store: CohortStore, task: dict, hu, grid, masks, st, rec,
     ct_hash = sha256_bytes(json.dumps(grid.to_dict()).encode() + hu.tobytes())
     meta_path.unlink(missing_ok=True)
     (pdir / "stations_ref.nii.gz").unlink(missing_ok=True)
-    if old_ct_hash != ct_hash:
-        (pdir / "stations_pred.nii.gz").unlink(missing_ok=True)
+    if old_ct_hash != ct_hash:  # predictions made on another CT are void
+        for name in ("stations_pred", "stations_cv"):
+            (pdir / f"{name}.nii.gz").unlink(missing_ok=True)
     store.write(pid, "ct", hu, grid)
     for s in STRUCTURES:
         m = masks.get(s)

@@ -76,6 +76,8 @@ _ENTRIES: tuple[tuple[str, str, str, str], ...] = (
     ("segment_anchors", "02_segment", "table", "Segmentation"),
     ("segment_ceiling", "02_segment", "table", OTHER),
     ("segment_near_gtv", "02_segment", "table", OTHER),
+    ("segment_ceiling_mass", "02_segment", "table", OTHER),
+    ("segment_near_gtv_mass", "02_segment", "table", OTHER),
     ("segment_geometries", "02_segment", "table", OTHER),
     ("partition_features", "03_partition", "table", OTHER),
     ("partition_issues", "03_partition", "table", OTHER),

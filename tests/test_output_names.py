@@ -23,7 +23,6 @@ from analysis.output_names import OTHER, PAPER_LABELS, REGISTRY
 from analysis.outputs import Outputs
 from analysis.report import PAPER_ITEMS
 
-
 #: computed names that are checked elsewhere: 04_recurrence's outputs are built as
 #: ``OutputItem`` records (names from module constants) and written in a loop; every name
 #: a real run records is checked by ``test_report_ci::test_every_recorded_name_is_registered``

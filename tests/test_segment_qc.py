@@ -120,3 +120,31 @@ def test_shipped_model_passes_phantom_patients_and_flags_foreign_cts(shipped):
     assert any(r.startswith("lung_volume_ml") for r in q.reasons), q.reasons
     row = q.as_row()
     assert row["usable"] is False and "lung_volume_ml" in row["reasons"]
+
+
+def test_write_qc_table_for_the_store(tmp_path):
+    """The store table segment_qc: index pid, usable bool, reasons str; the report's copy
+    is numbered without identifiers; counts by reason code."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from analysis.segment.report import qc_summary, write_qc
+    from analysis.store import CohortStore
+
+    store = CohortStore(tmp_path)
+    store.write_table("cohort", pd.DataFrame(index=pd.Index(["P1", "P2", "P3"], name="pid")))
+    rows = {"P1": {"usable": True, "reasons": "", "reason_codes": "", "confidence": 0.9},
+            "P3": {"usable": False, "reasons": "a; b", "reason_codes": "lung_volume_ml "
+                   "phantom_model", "confidence": 0.7}}
+    res = SimpleNamespace(results={k: {"qc": v} for k, v in rows.items()},
+                          failures={"P2": "boom"})
+    shown = write_qc(store, res)
+    t = store.read_table("segment_qc")
+    assert t.index.tolist() == ["P1", "P3"] and t["usable"].dtype == bool
+    assert t.loc["P3", "reasons"] == "a; b"
+    assert shown.index.tolist() == [1, 2] and "P1" not in shown.to_string()
+    s = qc_summary(shown)["n"]
+    assert s["usable"] == 1 and s["reason: lung_volume_ml"] == 1
+    empty = write_qc(store, SimpleNamespace(results={}, failures={}))
+    assert empty.empty and store.read_table("segment_qc").empty

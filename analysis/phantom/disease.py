@@ -149,6 +149,10 @@ def _lps_voxel(grid: Grid, idx: np.ndarray) -> np.ndarray:
     return grid.index_to_mm(np.asarray(idx, dtype=float))
 
 
+#: node half axis (mm) from which a node has mass effect (``make_patient(mass_effect=True)``)
+BULKY_NODE_MM = 10.0
+
+
 def nominal_stations(rng_or_seed: np.random.Generator | int | np.random.SeedSequence,
                      grid: Grid) -> np.ndarray:
     """The segmentation ceiling's prediction for the patient that ``make_patient`` draws
@@ -163,7 +167,7 @@ def nominal_stations(rng_or_seed: np.random.Generator | int | np.random.SeedSequ
 
 
 def make_patient(rng_or_seed: np.random.Generator | int | np.random.SeedSequence, grid: Grid,
-                 **disease_overrides) -> dict:
+                 *, mass_effect: bool = False, **disease_overrides) -> dict:
     """Draw one phantom patient on ``grid``.
 
     Parameters
@@ -172,6 +176,12 @@ def make_patient(rng_or_seed: np.random.Generator | int | np.random.SeedSequence
         Same seed and grid give the same patient.
     grid : Grid
         Any axial grid; the anatomy is built in mm and sampled on it.
+    mass_effect : bool
+        Bulky nodes (half axis >= ``BULKY_NODE_MM``) take their space: they are not cut
+        by vessels, airway or oesophagus (which they displace and touch, at the same
+        soft-tissue density), and the reference station holding a node includes it (as
+        clinicians delineate). Off by default (``phantom.mass_effect``): the same draws,
+        so the default cohort is unchanged.
     **disease_overrides
         ``diameter_cm`` (float), ``side`` ("R"/"L"), ``lobe`` ("upper"/"lower"),
         ``location`` ("central"/"peripheral"), ``n_stage`` ("N0".."N3"). Unnamed ones are
@@ -270,9 +280,12 @@ def make_patient(rng_or_seed: np.random.Generator | int | np.random.SeedSequence
                       np.maximum(np.array(shape) - 1 - keep_vox, keep_vox))
         c = _lps_voxel(grid, idx)
         rotn = _random_rotation(r_dis)
-        m = phys_ellipsoid(grid, c, rr, rotn) & ~anat.organ & body
+        bulky = mass_effect and r_node >= BULKY_NODE_MM
+        m = phys_ellipsoid(grid, c, rr, rotn) & ~(bone if bulky else anat.organ) & body
         m[tuple(np.rint(idx).astype(int))] = True
         gtvnd |= m
+        if mass_effect:  # the station that holds the node includes it
+            stations[m & ~bone] = STATION_LABEL[s]
         node_specs.append((c, rr, rotn))
     gtvnd &= ~gtv
 

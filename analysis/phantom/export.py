@@ -190,7 +190,8 @@ def build_patient(item: dict) -> dict:
     grid = Grid.from_dict(item["grid"])
     ss = np.random.SeedSequence(item["entropy"])
     s_img, s_sites = ss.spawn(2)
-    pat = make_patient(np.random.default_rng(s_img), grid, **item["overrides"])
+    pat = make_patient(np.random.default_rng(s_img), grid,
+                       mass_effect=item.get("mass_effect", False), **item["overrides"])
     with warnings.catch_warnings():  # e.g. an N0 CTV touching no station: expected here
         warnings.simplefilter("ignore", PartitionWarning)
         feats = partition_parameters(pat["ctv"], pat["gtv"], pat["gtvnd"], pat["stations"],
@@ -358,6 +359,7 @@ def _generate_locked(params, out: Path, progress: bool) -> Path:
         items[mrn] = {
             "entropy": [params.seed, 2, int(row["patient_seed"])],
             "grid": grid.to_dict(), "format": ph.format, "defect": row["defect"],
+            "mass_effect": ph.mass_effect,
             "write": True, "out_dir": str(export / "images" / mrn),
             "overrides": {"diameter_cm": float(row["diameter_cm"]), "side": row["side"],
                           "lobe": row["lobe"], "location": row["location"],

@@ -124,18 +124,22 @@ def _missing(what: str, command: str) -> pd.DataFrame:
     return pd.DataFrame([{"item": what, "note": f"not computed: {command}"}]).set_index("item")
 
 
-def comparison_frames(params) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+def comparison_frames(params, kind: str = "comparison"
+                      ) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """(each model's and the ceiling's mean Dice and share of the ceiling, all and near-GTV
     stations; paired differences with bootstrap 95% CIs; the verdict sentence), from
-    ``models/comparison_<tag>.json`` (:mod:`analysis.segment.compare`)."""
+    ``models/<kind>_<tag>.json`` (:mod:`analysis.segment.compare`; ``kind`` is
+    ``comparison`` or ``comparison_mass``: held-out phantoms with mass effect)."""
     from analysis.segment.compare import comparison_tables, verdict
 
-    res = _json_beside(params, "comparison")
+    res = _json_beside(params, kind)
     if res is None:
         cmd = "python -m analysis.segment.compare --params ..."
         return (_missing("ceiling", cmd), _missing("near-GTV comparison", cmd),
                 "No comparison computed for this run.")
     models, pairs = comparison_tables(res)
+    pairs.index = pd.Index([f"{sub}: {diff}" for sub, diff in pairs.index],
+                           name="stations: difference")
     return models, pairs, verdict(res)
 
 
@@ -150,18 +154,21 @@ def geometry_frame(params) -> pd.DataFrame:
     return geometry_table(res)
 
 
-def comparison_section(params) -> list[str]:
+def comparison_section(params, kind: str = "comparison") -> list[str]:
     """Model card lines: the phantom's ceiling, each model's share of it, and DiUNet vs
-    the UNets on all and near-tumour stations (models/comparison_<tag>.json)."""
+    the UNets on all and near-tumour stations (models/<kind>_<tag>.json)."""
     from analysis.segment.compare import comparison_tables, verdict
 
-    res = _json_beside(params, "comparison")
+    res = _json_beside(params, kind)
     if res is None:
         return ["Not computed: `python -m analysis.segment.compare --params ...`.", ""]
     models, pairs = comparison_tables(res)
     return [f"{res['n_patients']} held-out phantom patients; the ceiling is the Dice of the "
             "nominal station map (same anatomy, no per-station jitter). " + verdict(res), "",
             models.to_markdown(floatfmt=".3f"), "",
+            "The default phantom has no mass effect (the shipped models were trained on it): "
+            "the gross tumour tells little about station boundaries there." if kind ==
+            "comparison" else "", "",
             "Paired differences of the per-patient mean Dice (bootstrap 95% CI):", "",
             pairs.reset_index().to_markdown(index=False, floatfmt=".3f"), ""]
 
@@ -286,6 +293,11 @@ def write_model_card(params, path: Path | None = None, notes: str = "", *,
                   comparison_table(cards).to_markdown(floatfmt=".3f"), ""]
         lines += ["## The phantom's ceiling and the dual encoder near the tumour", ""]
         lines += comparison_section(params)
+        lines += ["### The same comparison on held-out phantoms with mass effect", "",
+                  "`phantom.mass_effect`: bulky nodes (half axis >= 10 mm) are not cut by "
+                  "vessels or airway, and the station holding a node includes it. The "
+                  "shipped models were trained without it; the ceiling knows the nodes.", ""]
+        lines += comparison_section(params, "comparison_mass")
         lines += ["## Both geometries: default grid and the paper's CT (DiUNet)", ""]
         lines += geometry_section(params)
         lines += ["## Published anchors", "", anchors_table().to_markdown(), "",

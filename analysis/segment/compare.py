@@ -90,7 +90,8 @@ def compare(params, n_patients: int = 16, n_boot: int = 2000,
 
     grid = Grid(params.phantom.grid.shape_zyx, params.phantom.grid.spacing_mm)
     cks = {a: load_checkpoint(p) for a, p in _checkpoints(params).items() if p.exists()}
-    pts = heldout_with_ceiling(params.seed, n_patients, grid)
+    mass = bool(params.phantom.mass_effect)
+    pts = heldout_with_ceiling(params.seed, n_patients, grid, mass_effect=mass)
     rows = []
     for i, p in enumerate(tqdm(pts, desc="compare")):
         preds = {a: predict_stations(p["ct"], p["mask"], grid, ck, params,
@@ -102,7 +103,7 @@ def compare(params, n_patients: int = 16, n_boot: int = 2000,
         d.insert(0, "patient", i + 1)
         rows.append(d.reset_index())
     long = pd.concat(rows, ignore_index=True)
-    return summarise(long, list(cks), n_boot, params.seed, near_mm)
+    return {**summarise(long, list(cks), n_boot, params.seed, near_mm), "mass_effect": mass}
 
 
 def summarise(long: pd.DataFrame, models: Sequence[str], n_boot: int, seed: int,
@@ -213,6 +214,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--params", default="params/default.yaml")
     ap.add_argument("--n-patients", type=int, default=16)
     ap.add_argument("--n-boot", type=int, default=2000)
+    ap.add_argument("--mass-effect", action="store_true",
+                    help="held-out phantoms with mass effect (models/comparison_mass_<tag>"
+                         ".json); the shipped models were trained without it")
     ap.add_argument("--geometry", type=int, metavar="N",
                     help="instead: DiUNet on N held-out phantoms at the default grid and at "
                          "the paper's geometry (models/geometry_<run>.json)")
@@ -228,8 +232,11 @@ def main(argv: list[str] | None = None) -> None:
         atomic_write_text(path, json.dumps(res, indent=1, sort_keys=True) + "\n")
         print(f"[compare] {path}\n{geometry_table(res).iloc[:, :6].to_string()}")
         return
+    if args.mass_effect:
+        params = params.model_copy(update={"phantom": params.phantom.model_copy(
+            update={"mass_effect": True})})
     res = compare(params, args.n_patients, args.n_boot)
-    path = result_path(params, "comparison")
+    path = result_path(params, "comparison_mass" if args.mass_effect else "comparison")
     atomic_write_text(path, json.dumps(res, indent=1, sort_keys=True) + "\n")
     print(f"[compare] {path}\n{verdict(res)}")
 

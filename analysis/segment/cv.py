@@ -67,8 +67,8 @@ def _split_val(pts: list, val_fraction: float) -> tuple[list, list]:
 
 def cv_summary(long: pd.DataFrame) -> dict:
     """Per station: Dice and HD95 mean / SD over patients and each fold's mean; plus the
-    mean over stations (overall and per fold). ``long``: patient, fold, station, dice,
-    hd95_mm."""
+    mean over stations (overall and per fold; its SD is over patients of each patient's
+    mean over stations). ``long``: patient, fold, station, dice, hd95_mm."""
     folds = sorted(int(f) for f in long["fold"].unique())
     out: dict = {"folds": folds, "n_patients": int(long["patient"].nunique()),
                  "per_station": {}}
@@ -83,11 +83,16 @@ def cv_summary(long: pd.DataFrame) -> dict:
             "hd95_mm_folds": [float(by["hd95_mm"].mean().get(f, np.nan)) for f in folds],
             "n": int(s["dice"].notna().sum())}
     ps = out["per_station"]
+    per_pt = long.groupby("patient")[["dice", "hd95_mm"]].mean()  # mean over stations
     out["mean_over_stations"] = {
         "dice_mean": float(np.nanmean([ps[s]["dice_mean"] for s in STATIONS])),
+        "dice_sd": float(per_pt["dice"].std()),
         "hd95_mm_mean": float(np.nanmean([ps[s]["hd95_mm_mean"] for s in STATIONS])),
+        "hd95_mm_sd": float(per_pt["hd95_mm"].std()),
         "dice_folds": [float(np.nanmean([ps[s]["dice_folds"][i] for s in STATIONS]))
-                       for i in range(len(folds))]}
+                       for i in range(len(folds))],
+        "hd95_mm_folds": [float(np.nanmean([ps[s]["hd95_mm_folds"][i] for s in STATIONS]))
+                          for i in range(len(folds))]}
     return out
 
 

@@ -171,12 +171,14 @@ def median_spacing(patients: Sequence[dict]) -> tuple[float, float, float]:
     return tuple(float(v) for v in np.median(sp, axis=0))
 
 
-def heldout_with_ceiling(seed: int, n: int, grid: Grid,
-                         progress: bool = True) -> list[dict]:
+def heldout_with_ceiling(seed: int, n: int, grid: Grid, progress: bool = True,
+                         mass_effect: bool = False) -> list[dict]:
     """``n`` held-out phantom patients (split ``"heldout"``) with what the comparison of
     models needs: ``ct``, ``mask`` (GTV ∪ GTVnd), ``label`` (reference stations),
     ``spacing_mm`` and ``nominal`` (the phantom's ceiling prediction: the same anatomy,
-    stations without their jitter, :func:`analysis.phantom.disease.nominal_stations`)."""
+    stations without their jitter, :func:`analysis.phantom.disease.nominal_stations`; with
+    ``mass_effect``, each node's voxels are given, as in the reference, to the station
+    that holds it: the node is visible, so the ceiling knows it)."""
     from tqdm.auto import tqdm
 
     from analysis.phantom.disease import nominal_stations
@@ -184,8 +186,11 @@ def heldout_with_ceiling(seed: int, n: int, grid: Grid,
     make_patient = phantom_make_patient()
     out = []
     for i in tqdm(range(n), desc="held-out + ceiling", disable=not progress, leave=False):
-        p = make_patient(patient_rng(seed, "heldout", i), grid)
+        p = make_patient(patient_rng(seed, "heldout", i), grid, mass_effect=mass_effect)
         d = model_arrays(p["ct"], p["gtv"], p["gtvnd"], p["stations"], grid)
         d["nominal"] = nominal_stations(patient_rng(seed, "heldout", i), grid)
+        if mass_effect:
+            nodes = p["gtvnd"] & (p["stations"] > 0)
+            d["nominal"][nodes] = p["stations"][nodes]
         out.append(d)
     return out

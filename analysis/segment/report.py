@@ -60,7 +60,8 @@ def write_qc(store, result) -> pd.DataFrame:
     by patient number (store order) for the report, without identifiers."""
     pids = [p for p in store.patient_ids() if p in result.results]
     df = pd.DataFrame([result.results[p]["qc"] for p in pids],
-                      index=pd.Index(pids, name="pid"))
+                      index=pd.Index(pids, name="pid"),
+                      columns=None if pids else ["usable", "reasons", "reason_codes"])
     df["usable"] = df["usable"].astype(bool)
     store.write_table(QC_TABLE, df)
     shown = df.reset_index(drop=True)
