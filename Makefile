@@ -11,6 +11,8 @@ export PYTHONHASHSEED := 0
 # `make lab` and `make report` get the inline backend, so notebooks show their figures
 # (the report runner sets it for the kernels itself, see analysis/report.py).
 HEADLESS := MPLBACKEND=Agg
+# pytest workers (pytest-xdist): the suite is safe to split; 2 matches CI's two cores
+TEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
 .PHONY: help setup test report phantom lab clean bench train lint lock env browser
@@ -32,7 +34,7 @@ browser: ## Install Debian's chromium for the report's rendering test, when miss
 
 test: $(STAMP) browser ## Run the tests (lint, units, every notebook on params/ci.yaml)
 	$(PY) -m ruff check analysis tests
-	$(HEADLESS) $(PY) -m pytest
+	$(HEADLESS) $(PY) -m pytest -n $(TEST_WORKERS)
 
 report: $(STAMP) ## Regenerate every table and figure: make report [PARAMS=params/x.yaml]
 	$(PY) -m analysis.report --params $(PARAMS) $(if $(FORCE),--force)
