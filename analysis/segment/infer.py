@@ -42,7 +42,10 @@ from analysis.labels import N_STATIONS
 from analysis.segment.checkpoint import Checkpoint, load_checkpoint
 from analysis.segment.networks import resolve_device
 from analysis.segment.qc import check_prediction
-from analysis.segment.transforms import (
+from analysis.segment.transforms import (  # noqa: F401
+    BODY_HU,
+    LUNG_HU,
+    coarse_body,
     ct_norm_of,
     gross_tumour_mask,
     left_right_lut,
@@ -50,11 +53,6 @@ from analysis.segment.transforms import (
     resample_to_shape,
     shape_at_spacing,
 )
-
-#: HU below which a voxel inside the body counts as lung / air
-LUNG_HU = -400.0
-#: HU above which a voxel counts as body (vs outside air)
-BODY_HU = -500.0
 
 
 def mediastinal_box(ct_hu: np.ndarray, spacing_mm: Sequence[float], margin_mm: float = 20.0,
@@ -71,15 +69,9 @@ def mediastinal_box(ct_hu: np.ndarray, spacing_mm: Sequence[float], margin_mm: f
     ct = np.asarray(ct_hu)
     sp = np.asarray(spacing_mm, dtype=float)
     # work on a coarse copy (about 8 mm) for speed
-    step = np.maximum(1, np.floor(8.0 / sp)).astype(int)
-    small = ct[::step[0], ::step[1], ::step[2]]
-    body = small > BODY_HU
-    lab, n = ndimage.label(body)
-    if n == 0:
+    small, filled, step = coarse_body(ct, sp, 8.0)
+    if not filled.any():
         return None
-    sizes = np.bincount(lab.ravel())[1:]
-    body = lab == (1 + int(np.argmax(sizes)))
-    filled = np.stack([ndimage.binary_fill_holes(s) for s in body])
     air = filled & (small < LUNG_HU)
     lab, n = ndimage.label(air)
     if n == 0:

@@ -40,10 +40,9 @@ from scipy import ndimage
 
 from analysis.grid import Grid
 from analysis.labels import N_STATIONS, STATIONS
+from analysis.segment.transforms import LUNG_HU, coarse_body
 
 #: HU thresholds: body (vs outside air), lung / air inside the body
-BODY_HU = -500.0
-LUNG_HU = -400.0
 #: a station present in this share of training patients is expected
 EXPECTED_PRESENT = 0.95
 MAX_MISSING = 1
@@ -71,13 +70,7 @@ def image_features(ct_hu: np.ndarray, stations: np.ndarray,
     ``stations`` (> 0) of one CT (z, y, x)."""
     ct = np.asarray(ct_hu)
     sp = np.asarray(spacing_mm, dtype=float)
-    step = np.maximum(1, np.floor(4.0 / sp)).astype(int)
-    small = ct[::step[0], ::step[1], ::step[2]]
-    body = small > BODY_HU
-    lab, n = ndimage.label(body)
-    if n:
-        body = lab == (1 + int(np.argmax(np.bincount(lab.ravel())[1:])))
-        body = np.stack([ndimage.binary_fill_holes(s) for s in body])
+    small, body, step = coarse_body(ct, sp, 4.0)
     lung = body & (small < LUNG_HU)
     st = np.asarray(stations) > 0
     inside = ct[st].astype(float)

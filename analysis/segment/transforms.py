@@ -38,6 +38,7 @@ from monai.transforms import (
     RandShiftIntensityd,
     SpatialPadd,
 )
+from scipy import ndimage
 
 from analysis.labels import N_CLASSES, STATION_LABEL
 
@@ -236,3 +237,29 @@ def train_transforms(patch_zyx: Sequence[int], *, flip_prob: float = 0.0,
         *gamma,
         ConcatItemsd(["ct", "mask"], "image"),
     ])
+
+
+#: HU below which a voxel inside the body counts as lung / air
+LUNG_HU = -400.0
+#: HU above which a voxel counts as body (vs outside air)
+BODY_HU = -500.0
+
+
+def coarse_body(ct_hu: np.ndarray, spacing_mm: Sequence[float], step_mm: float
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A coarse copy of the CT and its body mask.
+
+    Returns ``(small, body, step)``: the CT sampled every ``step`` voxels (about
+    ``step_mm`` apart, at least 1), the body on it (the largest connected component above
+    ``BODY_HU``, holes filled slice by slice; all False when there is none), and ``step``.
+    """
+    ct = np.asarray(ct_hu)
+    sp = np.asarray(spacing_mm, dtype=float)
+    step = np.maximum(1, np.floor(step_mm / sp)).astype(int)
+    small = ct[::step[0], ::step[1], ::step[2]]
+    body = small > BODY_HU
+    lab, n = ndimage.label(body)
+    if n:
+        body = lab == (1 + int(np.argmax(np.bincount(lab.ravel())[1:])))
+        body = np.stack([ndimage.binary_fill_holes(s) for s in body])
+    return small, body, step
