@@ -19,9 +19,6 @@ from analysis import paths
 from analysis.fsutil import sha256_bytes, sha256_file, sha256_tree
 from analysis.params import Params
 
-_sha256_bytes = sha256_bytes
-_sha256_file = sha256_file
-
 
 def _read_json(path: Path) -> dict | None:
     try:
@@ -55,7 +52,7 @@ def input_content_digest(params: Params, data_root: Path | None = None) -> str:
     if params.cohort.source == "clinical_only":
         csv = paths.resolve(params.cohort.clinical_csv) if params.cohort.clinical_csv \
             else None
-        return _sha256_file(csv) if csv is not None and csv.is_file() else "absent"
+        return sha256_file(csv) if csv is not None and csv.is_file() else "absent"
     edir = (phantom_dir(params, data_root) / "export" if params.is_phantom
             else paths.resolve(params.cohort.export_dir) if params.cohort.export_dir
             else None)
@@ -65,7 +62,7 @@ def input_content_digest(params: Params, data_root: Path | None = None) -> str:
     digest = sha256_tree(files, edir)
     if params.cohort.clinical_csv:
         csv = paths.resolve(params.cohort.clinical_csv)
-        digest = _sha256_bytes(f"{digest}:{_sha256_file(csv) if csv.is_file() else ''}"
+        digest = sha256_bytes(f"{digest}:{sha256_file(csv) if csv.is_file() else ''}"
                                .encode())
     return digest
 
@@ -111,7 +108,7 @@ def folder_digest(root: Path) -> dict:
         n_bytes += size
         listing.update(f"{rel}\0{size}\n".encode())
         if f.suffix.lower() in {".csv", ".json"}:
-            content.update(f"{rel}\0{_sha256_file(f)}\n".encode())
+            content.update(f"{rel}\0{sha256_file(f)}\n".encode())
     return {"n_files": n_files, "n_bytes": n_bytes, "tables_sha256": content.hexdigest(),
             "listing_sha256": listing.hexdigest()}
 
@@ -122,14 +119,14 @@ def input_hashes(params: Params, data_root: Path | None = None) -> dict:
     if params.is_phantom:
         pdir = phantom_dir(params, data_root)
         truth = sorted(pdir.rglob("truth.json")) if pdir.is_dir() else []
-        out["truth_json_sha256"] = _sha256_file(truth[0]) if truth else None
+        out["truth_json_sha256"] = sha256_file(truth[0]) if truth else None
         out["phantom_export"] = folder_digest(pdir) if pdir.is_dir() else None
     elif params.cohort.export_dir:
         edir = paths.resolve(params.cohort.export_dir)
         out["export"] = folder_digest(edir) if edir.is_dir() else None
     if params.cohort.clinical_csv:
         csv = paths.resolve(params.cohort.clinical_csv)
-        out["clinical_csv_sha256"] = _sha256_file(csv) if csv.is_file() else None
+        out["clinical_csv_sha256"] = sha256_file(csv) if csv.is_file() else None
     return out
 
 
@@ -145,5 +142,5 @@ def params_without_paths(params: Params) -> dict:
     d = params.model_dump(mode="json")
     for k in ("export_dir", "clinical_csv"):
         if d["cohort"].get(k):
-            d["cohort"][k] = {"path_sha256": _sha256_bytes(str(d["cohort"][k]).encode())}
+            d["cohort"][k] = {"path_sha256": sha256_bytes(str(d["cohort"][k]).encode())}
     return d
