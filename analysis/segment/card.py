@@ -18,13 +18,17 @@ from analysis.paper import DSC
 from analysis.segment.checkpoint import default_checkpoint_path, read_sidecar
 from analysis.segment.networks import ARCHITECTURES
 
-#: published station-segmentation results beside ours (issue #16): DeepStationing (Guo et
-#: al., MICCAI 2022), mean Dice over 12 stations; an nnU-Net station model, Dice and
-#: HD95 range over station levels
+#: published station-segmentation results beside ours (issue #16). DeepStationing: Guo et
+#: al., MICCAI 2021 (arXiv:2109.09271), checked against the paper's abstract: 12 stations,
+#: four-fold cross-validation on 98 oesophageal cancer patients, mean Dice 81.1%. The nnU-Net
+#: station model's range is the issue's figure; its paper could not be located offline.
 ANCHORS: tuple[dict, ...] = (
-    {"model": "DeepStationing", "dice": "0.811 (mean over 12 stations)", "hd95_mm": ""},
+    {"model": "DeepStationing", "dice": "0.811 (mean over 12 stations)", "hd95_mm": "",
+     "source": "Guo et al., MICCAI 2021, arXiv:2109.09271; 4-fold CV, 98 oesophageal "
+               "cancer CTs"},
     {"model": "nnU-Net station model", "dice": "0.71-0.86 (per level)",
-     "hd95_mm": "3.1-9.8 (per level)"},
+     "hd95_mm": "3.1-9.8 (per level)",
+     "source": "as quoted in issue #16; not checked against its paper"},
 )
 
 ARCH_LABEL = {"diunet": "DiUNet (CT + GTV encoders)", "unet_ct": "UNet, CT only",
