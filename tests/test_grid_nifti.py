@@ -53,3 +53,51 @@ def test_nifti_flipped_axes_read_back_in_lps(tmp_path):
 def test_nifti_shape_mismatch_rejected(tmp_path):
     with pytest.raises(NiftiError, match="a.nii.gz: array shape"):
         write_nifti(tmp_path / "a.nii.gz", np.zeros((2, 2, 2)), Grid((2, 2, 3), (1, 1, 1)))
+
+
+def test_nifti_gz_is_plain_gzip_and_deterministic(tmp_path):
+    """``.nii.gz`` files are written by ISA-L (analysis.io.nifti.GZIP_LEVEL) but are plain
+    gzip: Python's gzip module and nibabel's own reader give back the exact single-file
+    bytes and array; two writes of the same volume are byte-identical, the gzip header's
+    mtime (bytes 4-8) being 0. Injected fault (once): ``mtime=None`` -> header mtime
+    1796179975 (the clock) in the injected run, not 0: fails."""
+    import gzip
+
+    g = Grid((7, 9, 11), (5.0, 1.1543, 1.1543), (-3.0, 4.0, -50.0))
+    arr = np.random.default_rng(0).integers(-1000, 1500, size=(7, 9, 11)).astype(np.int16)
+    p1, p2 = write_nifti(tmp_path / "a.nii.gz", arr, g), write_nifti(tmp_path / "b.nii.gz",
+                                                                     arr, g)
+    assert p1.read_bytes() == p2.read_bytes()
+    assert p1.read_bytes()[4:8] == b"\0\0\0\0"
+    raw = gzip.decompress(p1.read_bytes())
+    assert int.from_bytes(raw[:4], "little") == 348 and raw[344:348] == b"n+1\0"
+    by_nibabel = np.asarray(nib.load(str(p1)).dataobj).transpose(2, 1, 0)
+    np.testing.assert_array_equal(by_nibabel, arr)
+    back, g2 = read_nifti(p1)
+    np.testing.assert_array_equal(back, arr)
+    assert g2.same_as(g)
+
+
+def test_nifti_gz_written_by_nibabel_and_nifti2_read_back(tmp_path):
+    """The fast reader (ISA-L, NIfTI-1 only) and the nib.load fallback give the same
+    volume: a file nibabel wrote itself (zlib gzip), and a NIfTI-2 ``.nii.gz`` (a
+    department's export may use it), whose header the fast path must not parse.
+    Injected fault (once): the header check (sizeof_hdr 348 and magic "n+1") reduced to
+    ``len(raw) > 348`` -> the NIfTI-2 file raises
+    NiftiError ("unreadable NIfTI (HeaderDataError: data code 0 not supported)"): fails."""
+    arr_xyz = np.arange(4 * 5 * 6, dtype=np.int16).reshape(4, 5, 6)
+    aff = np.diag([-1.5, -1.25, 5.0, 1.0])
+    for cls, name in ((nib.Nifti1Image, "n1.nii.gz"), (nib.Nifti2Image, "n2.nii.gz")):
+        nib.save(cls(arr_xyz, aff), str(tmp_path / name))
+        back, g = read_nifti(tmp_path / name)
+        np.testing.assert_array_equal(back, arr_xyz.transpose(2, 1, 0))
+        assert g.spacing_mm == (5.0, 1.25, 1.5)
+
+
+def test_damaged_nifti_gz_is_refused_by_name(tmp_path):
+    """A truncated ``.nii.gz`` raises NiftiError naming the file, from either reader."""
+    g = Grid((3, 4, 5), (5.0, 1.0, 1.0))
+    p = write_nifti(tmp_path / "ct.nii.gz", np.zeros((3, 4, 5), np.int16), g)
+    p.write_bytes(p.read_bytes()[:40])
+    with pytest.raises(NiftiError, match="ct.nii.gz"):
+        read_nifti(p)

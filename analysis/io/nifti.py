@@ -17,9 +17,16 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from isal import igzip
 
-from analysis.fsutil import atomic_write
+from analysis.fsutil import atomic_write, atomic_write_bytes
 from analysis.grid import Grid
+
+#: ISA-L gzip level of written ``.nii.gz`` files. ISA-L writes the same gzip format as
+#: zlib (any reader opens it) about four times as fast: a 93 x 512 x 512 int16 CT takes
+#: 0.22 s at ISA-L level 2 against 0.85 s at zlib level 1 (nibabel's default), to the
+#: same size (24.6 MB); reading it back takes 0.09 s against 0.3 s.
+GZIP_LEVEL = 2
 
 
 class NiftiError(ValueError):
@@ -45,7 +52,26 @@ def write_nifti(path: str | Path, array: np.ndarray, grid: Grid) -> Path:
     # a transposed view: F-ordered, so nibabel (which writes F order) copies nothing
     img = nib.Nifti1Image(data.transpose(2, 1, 0), _affine(grid))
     img.header.set_xyzt_units("mm")
+    if path.name.endswith(".nii.gz"):  # the single-file bytes nib.save writes, compressed
+        return atomic_write_bytes(path, igzip.compress(img.to_bytes(), GZIP_LEVEL, mtime=0))
     return atomic_write(path, lambda tmp: nib.save(img, str(tmp)))
+
+
+def _load(path: Path):
+    """nibabel image of ``path``; a ``.nii.gz`` NIfTI-1 file is decompressed in one call
+    by ISA-L (nibabel's own reader goes through Python's gzip module in small reads);
+    anything else (NIfTI-2, a damaged file) goes through ``nib.load``."""
+    if path.name.endswith(".nii.gz"):
+        try:
+            raw = igzip.decompress(path.read_bytes())
+        except Exception:  # noqa: BLE001 - a damaged file: nib.load words the error
+            raw = b""
+        # only a single-file NIfTI-1 header (sizeof_hdr 348, magic "n+1"): nibabel would
+        # "fix" a NIfTI-2 header read as NIfTI-1 instead of refusing it
+        if len(raw) > 348 and raw[344:348] == b"n+1\0" and \
+                348 in (int.from_bytes(raw[:4], "little"), int.from_bytes(raw[:4], "big")):
+            return nib.Nifti1Image.from_bytes(raw)
+    return nib.load(str(path))
 
 
 def nifti_affine(path: str | Path) -> np.ndarray:
@@ -60,7 +86,7 @@ def read_nifti(path: str | Path, dtype: np.dtype | type | None = None) -> tuple[
     """Read a NIfTI file -> (array in (z, y, x), Grid). Rejects oblique affines by name."""
     path = Path(path)
     try:
-        img = nib.load(str(path))
+        img = _load(path)
         data = np.asarray(img.dataobj)
     except Exception as err:  # nibabel raises many types for a damaged file
         raise NiftiError(f"{path}: unreadable NIfTI ({type(err).__name__}: {err})") from None
