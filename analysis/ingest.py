@@ -57,7 +57,9 @@ from analysis.ingest_patient import (  # noqa: F401 - re-exported
     NIFTI_FILES,
     STATION_ROI_PREFIX,
     PatientExcluded,
+    hu_at,
     ingest_patient,
+    site_key,
 )
 from analysis.io import read_table
 from analysis.io.tables import TableError
@@ -203,20 +205,30 @@ def _recurrence_rows(export: Path, key_to_pid: dict[str, str], warn: list[str]
     return out
 
 
-def _flag_sites_outside(store: CohortStore, rec: pd.DataFrame, warn: list[str]) -> None:
-    """Warn about recurrence sites outside the CT image or in air (outside the body)."""
+def _flag_sites_outside(store: CohortStore, rec: pd.DataFrame, warn: list[str],
+                        probes: dict[str, dict]) -> None:
+    """Warn about recurrence sites outside the CT image or in air (outside the body).
+
+    ``probes``: per patient, the HU at each site that ingest's per-patient step looked up
+    while it held the CT (:func:`analysis.ingest_patient.site_hu`); a site it did not see
+    is looked up in the stored CT."""
     for pid, grp in rec.groupby("pid"):
         if not (store.patient_dir(pid) / "meta.json").exists():
             continue
-        grid = store.grid(pid)
-        hu = store.read(pid, "ct")
+        known, hu, grid = probes.get(pid, {}), None, None
         for r in grp.itertuples():
-            idx = np.rint(grid.mm_to_index(np.array([[r.x_mm, r.y_mm, r.z_mm]]))[0]
-                          ).astype(int)
-            if not all(0 <= i < n for i, n in zip(idx, grid.shape_zyx, strict=True)):
+            xyz = (r.x_mm, r.y_mm, r.z_mm)
+            k = site_key(*xyz)
+            if k in known:
+                val = known[k]
+            else:
+                if hu is None:
+                    grid, hu = store.grid(pid), store.read(pid, "ct")
+                val = hu_at(hu, grid, xyz)
+            if val is None:
                 warn.append(f"recurrences: patient {pid}: site {r.site_no} lies outside the "
                             "CT image (flagged, kept)")
-            elif hu[tuple(idx)] < AIR_HU:
+            elif val < AIR_HU:
                 warn.append(f"recurrences: patient {pid}: site {r.site_no} lies in air, "
                             f"outside the body (HU < {AIR_HU}; flagged, kept)")
 
@@ -355,6 +367,7 @@ def run_ingest(params, progress: bool = True, *, store_root: str | Path | None =
                 "mask_threshold": params.ingest.mask_threshold,
                 "allow_clipped": params.ingest.allow_clipped,
                 "identifiers": [v for v in raw.iloc[i].tolist() if pd.notna(v)],
+                "sites_mm": [list(site[1:]) for site in rec_rows.get(pids[i], [])],
             }
         mp = map_patients(ingest_patient, tasks, scheduler=params.scheduler,
                           n_workers=params.n_workers, desc="ingest")
@@ -393,7 +406,8 @@ def run_ingest(params, progress: bool = True, *, store_root: str | Path | None =
             if d.is_dir() and d.name not in inc_set:
                 shutil.rmtree(d, ignore_errors=True)
     if not clinical_only:
-        _flag_sites_outside(store, rec, warn)
+        _flag_sites_outside(store, rec, warn,
+                            {p: r.get("site_hu", {}) for p, r in results.items()})
     warn = [everyone(w) for w in warn]
     seconds = time.perf_counter() - t0
     manifest = {

@@ -70,6 +70,25 @@ class PatientExcluded(Exception):  # noqa: N818 - a control-flow signal, not an 
     """Raised inside the per-patient step to record an exclusion reason."""
 
 
+def site_key(x_mm: float, y_mm: float, z_mm: float) -> str:
+    """Key of a recurrence point (LPS mm) in :func:`site_hu` maps (JSON-safe)."""
+    return f"{float(x_mm):.4f},{float(y_mm):.4f},{float(z_mm):.4f}"
+
+
+def hu_at(hu: np.ndarray, grid: Grid, xyz_mm) -> int | None:
+    """HU of the voxel nearest to LPS point ``xyz_mm``; None when it lies outside the image."""
+    idx = np.rint(grid.mm_to_index(np.array([xyz_mm], dtype=float))[0]).astype(int)
+    if not all(0 <= i < n for i, n in zip(idx, grid.shape_zyx, strict=True)):
+        return None
+    return int(hu[tuple(idx)])
+
+
+def site_hu(hu: np.ndarray, grid: Grid, points) -> dict[str, int | None]:
+    """:func:`site_key` -> :func:`hu_at` of each (x, y, z) mm point: ingest's check of
+    recurrence sites in air or outside the image, made while the CT is in memory."""
+    return {site_key(*p): hu_at(hu, grid, p) for p in points}
+
+
 def files_hash(folder: Path, extra: str) -> str:
     """SHA-256 of ``extra`` and :func:`analysis.fsutil.sha256_tree` of every file under
     ``folder`` (relative names and contents)."""
@@ -284,14 +303,16 @@ def ingest_patient(task: dict) -> dict:
         ``pid``, ``image_dir`` (str), ``format`` ("dicom" | "nifti"), ``store_root``,
         ``roi_synonyms``, ``required``, ``tolerance_mm``, ``params_key`` (a digest of the
         ingest params), ``mask_threshold``, ``allow_clipped``, and ``mrn``,
-        ``export_dir``, ``identifiers`` (only to scrub messages).
+        ``export_dir``, ``identifiers`` (only to scrub messages); optional
+        ``sites_mm``: the recurrence table's (x, y, z) points of this patient.
 
     Returns
     -------
     dict
         ``ok`` (bool), ``reason`` (str, when excluded), ``skipped`` (unchanged inputs),
         ``diameter_cm``, ``recurrence_points`` {site_no: [x, y, z] mm} from a recurrence
-        mask, ``warnings`` (scrubbed messages).
+        mask, ``site_hu`` (:func:`site_hu` of ``sites_mm`` and those points), ``warnings``
+        (scrubbed messages).
     """
     pid = task["pid"]
     d = Path(task["image_dir"])
@@ -299,7 +320,7 @@ def ingest_patient(task: dict) -> dict:
     pdir = store.patient_dir(pid)
     scrub = make_scrubber(task)
     out = {"ok": False, "reason": "", "skipped": False, "diameter_cm": np.nan,
-           "recurrence_points": {}, "warnings": []}
+           "recurrence_points": {}, "site_hu": {}, "warnings": []}
     if not d.is_dir():
         out["reason"] = reason("no_images", f"patient {pid}: image folder "
                                             f"{scrub.path(d)} not found")
@@ -316,6 +337,7 @@ def ingest_patient(task: dict) -> dict:
             out.update(ok=True, skipped=True, diameter_cm=meta["diameter_cm"],
                        recurrence_points={int(k): v for k, v in
                                           meta.get("recurrence_points", {}).items()},
+                       site_hu=dict(meta.get("site_hu", {})),
                        warnings=list(meta.get("warnings", [])))
             return out
     with warnings.catch_warnings(record=True) as caught:
@@ -370,12 +392,13 @@ def _store_patient(store: CohortStore, task: dict, hu, grid, masks, st, rec,
         store.write(pid, "stations_ref", st, grid)
     diameter = gtv_size_cm(masks["gtv"], grid.spacing_mm) if masks.get("gtv") is not None \
         else float("nan")
+    probes = site_hu(hu, grid, [*task.get("sites_mm", []), *rec.values()])
     meta = {"pid": pid, "grid": grid.to_dict(), "input_hash": input_hash, "complete": True,
             "ct_hash": ct_hash,
             "diameter_cm": diameter, "structures_present": sorted(
                 s for s in STRUCTURES if masks.get(s) is not None),
             "stations_ref": st is not None, "recurrence_points": rec,
             "source_format": task["format"], "ingest_version": __version__,
-            "warnings": out["warnings"]}
+            "site_hu": probes, "warnings": out["warnings"]}
     atomic_write_bytes(meta_path, json.dumps(meta, indent=1, sort_keys=True).encode())
-    out.update(ok=True, diameter_cm=diameter, recurrence_points=rec)
+    out.update(ok=True, diameter_cm=diameter, recurrence_points=rec, site_hu=probes)

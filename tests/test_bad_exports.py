@@ -34,6 +34,7 @@ from pydicom.uid import generate_uid
 from analysis.deid import load_or_create_key, pseudonym
 from analysis.grid import Grid
 from analysis.ingest import run_ingest
+from analysis.ingest_patient import hu_at, site_key
 from analysis.io import TableError, write_nifti
 from analysis.store import CohortStore
 
@@ -240,6 +241,31 @@ def test_recurrence_point_outside_the_body_is_flagged(tmp_path):
     res = _run(tmp_path)
     pid = _pid(tmp_path)
     assert _outcome(res, pid) == "included"
+    assert f"recurrences: patient {pid}: site 1 lies outside the CT image (flagged, kept)" \
+        in res.warnings
+
+
+def test_site_checks_made_with_the_ct_in_memory_match_the_stored_ct(tmp_path):
+    """The per-patient step looks up each recurrence site's HU while it holds the CT
+    (``ingest_patient.site_hu``), so ingest does not read every stored CT again (51 s of
+    01 at the paper's geometry). The values equal the stored CT's; a site the step did not
+    see (the table edited, the patient's images unchanged, so skipped on the rerun) is
+    looked up in the store and still flagged.
+    Injected fault (once): the store fallback removed (an unseen site taken as HU 0) ->
+    the edited site gives no warning on the rerun: fails."""
+    _export(tmp_path)
+    _run(tmp_path)
+    pid = _pid(tmp_path)
+    store = CohortStore(tmp_path / "store")
+    probes = store.meta(pid)["site_hu"]
+    hu, grid = store.read(pid, "ct"), store.grid(pid)
+    assert site_key(1.0, 2.0, 13.0) in probes
+    for k, v in probes.items():
+        assert v == hu_at(hu, grid, [float(c) for c in k.split(",")]), k
+    _edit(tmp_path / "export" / "recurrences.csv", "MRN9000,1,1.0,2.0,13.0",
+          "MRN9000,1,1.0,2.0,5013.0")
+    res = _run(tmp_path)
+    assert res.n_skipped == 2
     assert f"recurrences: patient {pid}: site 1 lies outside the CT image (flagged, kept)" \
         in res.warnings
 
