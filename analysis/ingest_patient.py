@@ -39,7 +39,7 @@ import pydicom
 
 from analysis import __version__
 from analysis.cohort import reason
-from analysis.fsutil import atomic_write_bytes, sha256_bytes, sha256_tree
+from analysis.fsutil import atomic_write_bytes, prefetch, sha256_bytes, sha256_tree
 from analysis.grid import Grid
 from analysis.io import read_nifti
 from analysis.io.dicom_read import (
@@ -92,7 +92,9 @@ def site_hu(hu: np.ndarray, grid: Grid, points) -> dict[str, int | None]:
 def files_hash(folder: Path, extra: str) -> str:
     """SHA-256 of ``extra`` and :func:`analysis.fsutil.sha256_tree` of every file under
     ``folder`` (relative names and contents)."""
-    tree = sha256_tree([p for p in folder.rglob("*") if p.is_file()], folder)
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    prefetch(files)
+    tree = sha256_tree(files, folder)
     return sha256_bytes(f"{extra}\0{tree}".encode())
 
 

@@ -72,3 +72,15 @@ def test_atomic_write_gives_the_mode_of_a_plain_open(tmp_path):
     finally:
         os.umask(old)
     assert f.stat().st_mode & 0o777 == 0o644
+
+
+def test_prefetch_is_a_hint_that_never_fails(tmp_path):
+    """``prefetch`` skips what it cannot open (a missing file, a folder it may not open
+    read-only on some systems) and changes nothing on disk.
+    Injected fault (once): the ``except OSError: continue`` around ``os.open`` removed ->
+    FileNotFoundError for the missing file: fails."""
+    f = tmp_path / "a.dcm"
+    f.write_bytes(b"x" * 10)
+    fsutil.prefetch([f, tmp_path / "missing.dcm", tmp_path])
+    assert f.read_bytes() == b"x" * 10
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.dcm"]
