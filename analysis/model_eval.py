@@ -64,6 +64,7 @@ from analysis.model import (
     check_labels,
     selected_features,
 )
+from analysis.output_names import TRAIN_APPARENT, TRAIN_CV
 
 _NAN = float("nan")
 
@@ -138,9 +139,8 @@ def percentile_ci(values, level: float = 0.95) -> tuple[float, float]:
     return float(np.quantile(v, a)), float(np.quantile(v, 1 - a))
 
 
-#: Table 7's column labels: the training split scored in-sample, and cross-validated
-TRAIN_APPARENT = "train apparent (in-sample)"
-TRAIN_CV = "train cross-validated"
+# Table 7's column labels live in the output-name registry (the scorecard reads them
+# there, without importing this module and sklearn)
 
 
 def _metrics_with_ci(y, p, n_boot: int, seed: int, name: str) -> dict[str, pd.Series]:

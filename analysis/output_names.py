@@ -28,6 +28,11 @@ PAPER_LABELS: tuple[str, ...] = (
     "Table 6", "Table 7", "Figure 4", "Segmentation",
 )
 
+#: Table 7's column labels (written by analysis.model_eval, read by the scorecard): the
+#: training split scored in-sample, and cross-validated
+TRAIN_APPARENT = "train apparent (in-sample)"
+TRAIN_CV = "train cross-validated"
+
 #: grouping columns 05_survival may draw Kaplan-Meier curves for (params.survival.km_groups)
 KM_GROUPS: tuple[str, ...] = ("diameter_ge_5cm", "sex", "age_ge_60", "t_stage", "n_stage",
                               "tnm_stage", "smoking_bin")

@@ -36,7 +36,6 @@ import pandas as pd
 
 from analysis import output_names as on
 from analysis import paper
-from analysis.model_eval import TRAIN_APPARENT, TRAIN_CV
 from analysis.stats.intervals import wilson_interval
 
 WITHIN, OUTSIDE, NOT_COMPARABLE = "within", "outside", "not comparable"
@@ -176,7 +175,7 @@ def _auc_rows(t: Path) -> list[Headline]:
     if "auc" not in rows.index:
         return [_missing("Table 7 AUC", _fmt(train), on.TABLE7_TABLE)]
     r = rows.loc["auc"]
-    app, cv = TRAIN_APPARENT, TRAIN_CV
+    app, cv = on.TRAIN_APPARENT, on.TRAIN_CV
     cv_note = (f"apparent (in-sample), as the paper's; cross-validated on the training "
                f"patients: {_fmt(r.get(cv))}" if _num(r.get(cv)) is not None
                else "apparent (in-sample), as the paper's")

@@ -7,7 +7,7 @@ import pytest
 
 from analysis import output_names as on
 from analysis import paper, scorecard
-from analysis.model_eval import TRAIN_APPARENT, TRAIN_CV
+from analysis.output_names import TRAIN_APPARENT, TRAIN_CV
 from analysis.scorecard import NOT_COMPARABLE, OUTSIDE, WITHIN
 
 
