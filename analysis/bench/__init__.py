@@ -8,4 +8,4 @@ analysis.bench [topic ...]`` runs them and writes ``reports/bench/<topic>.json``
 from __future__ import annotations
 
 TOPICS: tuple[str, ...] = ("phantom", "partition", "recurrence", "segment", "ingest", "model",
-                           "distributed")
+                           "distributed", "chain")
