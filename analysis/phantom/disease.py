@@ -163,14 +163,17 @@ def nominal_stations(rng_or_seed: np.random.Generator | int | np.random.SeedSequ
     their per-patient jitter (:func:`analysis.phantom.stations.rasterise_stations` with
     ``rng=None``). Its Dice against that patient's stations is the best a predictor can
     reach that knows the anatomy but not the jitter. Pass a fresh generator in the same
-    state as the one given to ``make_patient`` (it consumes the same first draw)."""
+    state as the one given to ``make_patient`` (it consumes the same first draw). With
+    mass effect the ceiling also knows the pushed organs and the nodes: use
+    ``make_patient(..., mass_effect=True, ceiling=True)["nominal_stations"]``."""
     rng = _as_rng(rng_or_seed)
     r_anat = np.random.default_rng(np.random.SeedSequence(rng.integers(2**63)).spawn(4)[0])
     return rasterise_stations(A.build_anatomy(r_anat, grid), None)
 
 
 def make_patient(rng_or_seed: np.random.Generator | int | np.random.SeedSequence, grid: Grid,
-                 *, mass_effect: bool = False, **disease_overrides) -> dict:
+                 *, mass_effect: bool = False, ceiling: bool = False,
+                 **disease_overrides) -> dict:
     """Draw one phantom patient on ``grid``.
 
     Parameters
@@ -191,6 +194,11 @@ def make_patient(rng_or_seed: np.random.Generator | int | np.random.SeedSequence
         includes it (as clinicians delineate). Nodes are placed in the stations as
         drawn. Off by default (``phantom.mass_effect``): the same draws, so the GTV and
         node positions are those without it and the default cohort is unchanged.
+    ceiling : bool
+        Also return ``nominal_stations``: the segmentation ceiling's prediction for this
+        patient (:func:`nominal_stations`: the stations of the same anatomy without
+        their per-station jitter), with ``mass_effect`` carried by the same push and
+        each node in the station that holds it, as in the reference. Draws nothing.
     **disease_overrides
         ``diameter_cm`` (float), ``side`` ("R"/"L"), ``lobe`` ("upper"/"lower"),
         ``location`` ("central"/"peripheral"), ``n_stage`` ("N0".."N3"). Unnamed ones are
@@ -202,7 +210,8 @@ def make_patient(rng_or_seed: np.random.Generator | int | np.random.SeedSequence
     ``stations`` (z, y, x) uint8 0..16 (disjoint); ``grid``; ``diameter_cm``, ``side``,
     ``lobe``, ``location``, ``n_stage``, ``involved_stations`` (stations given a node),
     ``elective_stations``, ``coverage_target`` (station -> planned CTV share),
-    ``gtv_centre_mm`` (LPS), ``landmarks_mm`` (carina ...), ``station_centres_mm``.
+    ``gtv_centre_mm`` (LPS), ``landmarks_mm`` (carina ...), ``station_centres_mm``;
+    ``nominal_stations`` (z, y, x) uint8 with ``ceiling``.
     """
     allowed = {"diameter_cm", "side", "lobe", "location", "n_stage"}
     bad = set(disease_overrides) - allowed
@@ -228,7 +237,8 @@ def make_patient(rng_or_seed: np.random.Generator | int | np.random.SeedSequence
 
     anat = A.build_anatomy(r_anat, grid)
     stations = rasterise_stations(anat, r_st)
-    station_maps = [stations]
+    # what the mass effect does to the stations it also does to the ceiling's
+    station_maps = [stations] + ([rasterise_stations(anat, None)] if ceiling else [])
     f = anat.frame
     shape = grid.shape_zyx
     # nodes are placed in the stations as drawn, whatever earlier nodes did to them
@@ -353,4 +363,5 @@ def make_patient(rng_or_seed: np.random.Generator | int | np.random.SeedSequence
         "n_stage": n_stage, "involved_stations": involved, "elective_stations": elective,
         "coverage_target": coverage, "gtv_centre_mm": [float(a) for a in c_gtv],
         "landmarks_mm": anat.landmarks_mm, "station_centres_mm": station_centres_mm(anat),
+        **({"nominal_stations": station_maps[1]} if ceiling else {}),
     }
