@@ -48,9 +48,9 @@ class PhantomParams(_Strict):
     planted_hr_diameter: float = Field(1.635, gt=0)
     #: scale every Table 3 count to n_included (True) or keep the paper's 180 (False)
     scale_to_n: bool = True
-    #: bulky nodes (half axis >= 10 mm) displace vessels / airway and their station holds
-    #: them (analysis.phantom.disease.make_patient); off: the cohort the shipped models
-    #: were trained on
+    #: bulky nodes (half axis >= 10 mm) push vessels / airway / oesophagus / heart aside
+    #: and their station holds them (analysis.phantom.mass_effect, via
+    #: disease.make_patient); off: the cohort the shipped models were trained on
     mass_effect: bool = False
 
 

@@ -11,6 +11,8 @@ GTVnd
     side: N1 ipsilateral hilar / interlobar (10, 11); N2 adds ipsilateral mediastinal or
     subcarinal stations (2, 4, 3A, 3P, 7, 8; left tumours also 5, 6); N3 adds a
     contralateral hilar or mediastinal station or a supraclavicular one (1R / 1L).
+    Organs cut the nodes, unless ``mass_effect``: then a bulky node (half axis >= 10 mm)
+    pushes the soft organs aside (:mod:`analysis.phantom.mass_effect`).
 CTV
     As a clinician would draw an involved-field CTV: GTV + 5-8 mm and GTVnd + 3-6 mm
     (cropped from bone), plus part of every involved station (60-100 % of it) and, now and
@@ -28,6 +30,7 @@ from scipy import ndimage
 from analysis.grid import Grid
 from analysis.labels import STATION_LABEL
 from analysis.phantom import anatomy as A
+from analysis.phantom.mass_effect import push_organs
 from analysis.phantom.stations import rasterise_stations, station_centres_mm
 
 SIDES = ("R", "L")
@@ -160,14 +163,17 @@ def nominal_stations(rng_or_seed: np.random.Generator | int | np.random.SeedSequ
     their per-patient jitter (:func:`analysis.phantom.stations.rasterise_stations` with
     ``rng=None``). Its Dice against that patient's stations is the best a predictor can
     reach that knows the anatomy but not the jitter. Pass a fresh generator in the same
-    state as the one given to ``make_patient`` (it consumes the same first draw)."""
+    state as the one given to ``make_patient`` (it consumes the same first draw). With
+    mass effect the ceiling also knows the pushed organs and the nodes: use
+    ``make_patient(..., mass_effect=True, ceiling=True)["nominal_stations"]``."""
     rng = _as_rng(rng_or_seed)
     r_anat = np.random.default_rng(np.random.SeedSequence(rng.integers(2**63)).spawn(4)[0])
     return rasterise_stations(A.build_anatomy(r_anat, grid), None)
 
 
 def make_patient(rng_or_seed: np.random.Generator | int | np.random.SeedSequence, grid: Grid,
-                 *, mass_effect: bool = False, **disease_overrides) -> dict:
+                 *, mass_effect: bool = False, ceiling: bool = False,
+                 **disease_overrides) -> dict:
     """Draw one phantom patient on ``grid``.
 
     Parameters
@@ -177,11 +183,22 @@ def make_patient(rng_or_seed: np.random.Generator | int | np.random.SeedSequence
     grid : Grid
         Any axial grid; the anatomy is built in mm and sampled on it.
     mass_effect : bool
-        Bulky nodes (half axis >= ``BULKY_NODE_MM``) take their space: they are not cut
-        by vessels, airway or oesophagus (which they displace and touch, at the same
-        soft-tissue density), and the reference station holding a node includes it (as
-        clinicians delineate). Off by default (``phantom.mass_effect``): the same draws,
-        so the default cohort is unchanged.
+        Bulky nodes (half axis >= ``BULKY_NODE_MM``) take their space: each pushes the
+        soft organs it would overlap (vessels, airway and its wall, oesophagus, heart)
+        radially out of its ellipsoid, so that they lie beside it, touching it, at the
+        same soft-tissue density (:func:`analysis.phantom.mass_effect.push_organs`:
+        organ volume is kept, the node's volume comes out of the fat and lung around it;
+        bone, CSF, liver, the primary GTV and earlier nodes stay put). The reference
+        stations are carried by the same warp (station fat where an organ now lies is no
+        longer station; organs are in no station), and the station holding a node
+        includes it (as clinicians delineate). Nodes are placed in the stations as
+        drawn. Off by default (``phantom.mass_effect``): the same draws, so the GTV and
+        node positions are those without it and the default cohort is unchanged.
+    ceiling : bool
+        Also return ``nominal_stations``: the segmentation ceiling's prediction for this
+        patient (:func:`nominal_stations`: the stations of the same anatomy without
+        their per-station jitter), with ``mass_effect`` carried by the same push and
+        each node in the station that holds it, as in the reference. Draws nothing.
     **disease_overrides
         ``diameter_cm`` (float), ``side`` ("R"/"L"), ``lobe`` ("upper"/"lower"),
         ``location`` ("central"/"peripheral"), ``n_stage`` ("N0".."N3"). Unnamed ones are
@@ -193,7 +210,8 @@ def make_patient(rng_or_seed: np.random.Generator | int | np.random.SeedSequence
     ``stations`` (z, y, x) uint8 0..16 (disjoint); ``grid``; ``diameter_cm``, ``side``,
     ``lobe``, ``location``, ``n_stage``, ``involved_stations`` (stations given a node),
     ``elective_stations``, ``coverage_target`` (station -> planned CTV share),
-    ``gtv_centre_mm`` (LPS), ``landmarks_mm`` (carina ...), ``station_centres_mm``.
+    ``gtv_centre_mm`` (LPS), ``landmarks_mm`` (carina ...), ``station_centres_mm``;
+    ``nominal_stations`` (z, y, x) uint8 with ``ceiling``.
     """
     allowed = {"diameter_cm", "side", "lobe", "location", "n_stage"}
     bad = set(disease_overrides) - allowed
@@ -219,17 +237,21 @@ def make_patient(rng_or_seed: np.random.Generator | int | np.random.SeedSequence
 
     anat = A.build_anatomy(r_anat, grid)
     stations = rasterise_stations(anat, r_st)
+    # what the mass effect does to the stations it also does to the ceiling's
+    station_maps = [stations] + ([rasterise_stations(anat, None)] if ceiling else [])
     f = anat.frame
     shape = grid.shape_zyx
-    boxes = ndimage.find_objects(stations, max_label=len(STATION_LABEL))
+    # nodes are placed in the stations as drawn, whatever earlier nodes did to them
+    drawn = stations.copy() if mass_effect else stations
+    boxes = ndimage.find_objects(drawn, max_label=len(STATION_LABEL))
 
-    def station_voxels(s: str) -> np.ndarray:
-        """(k, 3) indices of station ``s`` (searched in its bounding box only)."""
+    def station_voxels(s: str, st: np.ndarray) -> np.ndarray:
+        """(k, 3) indices of station ``s`` in ``st`` (searched in its bounding box only)."""
         lab = STATION_LABEL[s]
         sl = boxes[lab - 1]
         if sl is None:
             return np.zeros((0, 3), dtype=np.int64)
-        return np.argwhere(stations[sl] == lab) + np.array([a.start for a in sl])
+        return np.argwhere(st[sl] == lab) + np.array([a.start for a in sl])
     bone = np.isin(anat.tissue, (A.CORTICAL, A.MARROW, A.CSF))
     airway = anat.tissue == A.AIRWAY
     body = anat.tissue != A.AIR
@@ -265,7 +287,7 @@ def make_patient(rng_or_seed: np.random.Generator | int | np.random.SeedSequence
     gtvnd = np.zeros(shape, dtype=bool)
     node_specs = []
     for s in involved:
-        vox = station_voxels(s)
+        vox = station_voxels(s, drawn)
         if len(vox) == 0:
             continue
         cen = vox.mean(0)
@@ -280,14 +302,23 @@ def make_patient(rng_or_seed: np.random.Generator | int | np.random.SeedSequence
                       np.maximum(np.array(shape) - 1 - keep_vox, keep_vox))
         c = _lps_voxel(grid, idx)
         rotn = _random_rotation(r_dis)
-        bulky = mass_effect and r_node >= BULKY_NODE_MM
-        m = phys_ellipsoid(grid, c, rr, rotn) & ~(bone if bulky else anat.organ) & body
+        m = phys_ellipsoid(grid, c, rr, rotn)
+        if mass_effect and r_node >= BULKY_NODE_MM:  # push the soft organs aside; the GTV
+            # (cut by the airway as it was) and earlier nodes hold, nothing enters them
+            push_organs(anat.tissue, anat.organ, station_maps, grid, c, rr, rotn, m,
+                        fixed=gtv | gtvnd)
+            m &= ~(anat.organ | bone) & body
+        else:
+            m &= ~anat.organ & body
         m[tuple(np.rint(idx).astype(int))] = True
         gtvnd |= m
         if mass_effect:  # the station that holds the node includes it
-            stations[m & ~bone] = STATION_LABEL[s]
+            for st in station_maps:
+                st[m & ~bone] = STATION_LABEL[s]
         node_specs.append((c, rr, rotn))
     gtvnd &= ~gtv
+    if mass_effect:  # stations holding a node grew, the push moved others
+        boxes = ndimage.find_objects(stations, max_label=len(STATION_LABEL))
 
     # ---- CTV
     m_gtv = r_dis.uniform(5.0, 8.0)
@@ -309,7 +340,7 @@ def make_patient(rng_or_seed: np.random.Generator | int | np.random.SeedSequence
     gross_c = grid.index_to_mm(np.argwhere(gross).mean(0)) if gross.any() else c_gtv
     for s in involved + elective:
         frac = r_dis.uniform(0.6, 1.0) if s in involved else r_dis.uniform(0.1, 0.9)
-        vox = station_voxels(s)
+        vox = station_voxels(s, stations)
         if len(vox) == 0:
             continue
         pts = grid.index_to_mm(vox)
@@ -332,4 +363,5 @@ def make_patient(rng_or_seed: np.random.Generator | int | np.random.SeedSequence
         "n_stage": n_stage, "involved_stations": involved, "elective_stations": elective,
         "coverage_target": coverage, "gtv_centre_mm": [float(a) for a in c_gtv],
         "landmarks_mm": anat.landmarks_mm, "station_centres_mm": station_centres_mm(anat),
+        **({"nominal_stations": station_maps[1]} if ceiling else {}),
     }

@@ -298,9 +298,12 @@ def write_model_card(params, path: Path | None = None, notes: str = "", *,
         lines += ["## The phantom's ceiling and the dual encoder near the tumour", ""]
         lines += comparison_section(params)
         lines += ["### The same comparison on held-out phantoms with mass effect", "",
-                  "`phantom.mass_effect`: bulky nodes (half axis >= 10 mm) are not cut by "
-                  "vessels or airway, and the station holding a node includes it. The "
-                  "shipped models were trained without it; the ceiling knows the nodes.", ""]
+                  "`phantom.mass_effect`: bulky nodes (half axis >= 10 mm) push the "
+                  "vessels, airway, oesophagus and heart they would overlap aside, so that "
+                  "these touch the node with their volume kept; the reference stations "
+                  "move with them, and the station holding a node includes it. The "
+                  "shipped models were trained without it; the ceiling knows the pushed "
+                  "organs and the nodes.", ""]
         lines += comparison_section(params, "comparison_mass")
         lines += ["## Both geometries: default grid and the paper's CT (DiUNet)", ""]
         lines += geometry_section(params)

@@ -175,22 +175,19 @@ def heldout_with_ceiling(seed: int, n: int, grid: Grid, progress: bool = True,
                          mass_effect: bool = False) -> list[dict]:
     """``n`` held-out phantom patients (split ``"heldout"``) with what the comparison of
     models needs: ``ct``, ``mask`` (GTV ∪ GTVnd), ``label`` (reference stations),
-    ``spacing_mm`` and ``nominal`` (the phantom's ceiling prediction: the same anatomy,
-    stations without their jitter, :func:`analysis.phantom.disease.nominal_stations`; with
-    ``mass_effect``, each node's voxels are given, as in the reference, to the station
-    that holds it: the node is visible, so the ceiling knows it)."""
+    ``spacing_mm`` and ``nominal`` (the phantom's ceiling prediction,
+    ``make_patient(..., ceiling=True)``: the same anatomy, stations without their jitter;
+    with ``mass_effect``, the organs where the bulky nodes pushed them and each node's
+    voxels given, as in the reference, to the station that holds it: organs and nodes
+    are visible, so the ceiling knows them)."""
     from tqdm.auto import tqdm
-
-    from analysis.phantom.disease import nominal_stations
 
     make_patient = phantom_make_patient()
     out = []
     for i in tqdm(range(n), desc="held-out + ceiling", disable=not progress, leave=False):
-        p = make_patient(patient_rng(seed, "heldout", i), grid, mass_effect=mass_effect)
+        p = make_patient(patient_rng(seed, "heldout", i), grid, mass_effect=mass_effect,
+                         ceiling=True)
         d = model_arrays(p["ct"], p["gtv"], p["gtvnd"], p["stations"], grid)
-        d["nominal"] = nominal_stations(patient_rng(seed, "heldout", i), grid)
-        if mass_effect:
-            nodes = p["gtvnd"] & (p["stations"] > 0)
-            d["nominal"][nodes] = p["stations"][nodes]
+        d["nominal"] = p["nominal_stations"]
         out.append(d)
     return out

@@ -58,7 +58,8 @@ from analysis.segment.qc import confidence_stats, training_statistics
 
 #: the phantom modules that decide the images and labels (export, clinical table and
 #: outcomes do not)
-PHANTOM_IMAGE_MODULES: tuple[str, ...] = ("anatomy.py", "stations.py", "disease.py")
+PHANTOM_IMAGE_MODULES: tuple[str, ...] = ("anatomy.py", "stations.py", "disease.py",
+                                         "mass_effect.py")
 
 
 def phantom_code_hash() -> str:
