@@ -115,6 +115,24 @@ def softmax_window(net: torch.nn.Module, image: torch.Tensor, patch: Sequence[in
         return probs
 
 
+def channel_argmax(x: torch.Tensor) -> torch.Tensor:
+    """``x.argmax(1).to(torch.uint8)`` for ``x`` of shape (N, C, ...), C <= 256, computed as
+    a running maximum over the channels (about 3x faster than torch's argmax over a
+    strided channel axis). Ties go to the first channel, as with argmax (strict ``>``);
+    where a voxel has a NaN, torch's argmax decides (it returns the NaN's channel)."""
+    best = x[:, 0].clone()
+    idx = torch.zeros(best.shape, dtype=torch.uint8)
+    higher = torch.empty(best.shape, dtype=torch.bool)
+    for c in range(1, x.shape[1]):
+        xc = x[:, c]
+        torch.gt(xc, best, out=higher)
+        torch.maximum(best, xc, out=best)  # NaN propagates: best is NaN where any x is
+        idx.masked_fill_(higher, c)
+    if bool(torch.isnan(best).any()):
+        return x.argmax(1).to(torch.uint8)
+    return idx
+
+
 def _probs_to_labels(probs: torch.Tensor, shape_zyx: Sequence[int], slab: int = 8) -> np.ndarray:
     """Trilinear resampling of probabilities (C, z', y', x') to ``shape_zyx``, then argmax.
 
@@ -123,7 +141,7 @@ def _probs_to_labels(probs: torch.Tensor, shape_zyx: Sequence[int], slab: int = 
     """
     nz, ny, nx = (int(s) for s in shape_zyx)
     if tuple(probs.shape[1:]) == (nz, ny, nx):
-        return probs.argmax(0).numpy().astype(np.uint8)
+        return channel_argmax(probs[None])[0].numpy()
     c, _, y0, x0 = probs.shape
     pz = F.interpolate(probs[None], size=(nz, y0, x0), mode="trilinear",
                        align_corners=False)[0]
@@ -131,7 +149,7 @@ def _probs_to_labels(probs: torch.Tensor, shape_zyx: Sequence[int], slab: int = 
     for z0 in range(0, nz, slab):
         chunk = pz[:, z0:z0 + slab].permute(1, 0, 2, 3)  # (slab, C, y0, x0)
         up = F.interpolate(chunk, size=(ny, nx), mode="bilinear", align_corners=False)
-        out[z0:z0 + slab] = up.argmax(1).numpy().astype(np.uint8)
+        out[z0:z0 + slab] = channel_argmax(up).numpy()
     return out
 
 
