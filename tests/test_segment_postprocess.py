@@ -39,6 +39,23 @@ def test_separable_probability_resampling_equals_trilinear():
     assert (_probs_to_labels(probs, (9, 13, 11), slab=2) == direct).all()
 
 
+def test_remove_small_islands_inside_a_box_equals_on_the_whole_volume():
+    """predict_stations cleans the islands of the box around the lungs before pasting it
+    into the volume (zeros outside): the same labels as cleaning the pasted volume."""
+    rng = np.random.default_rng(4)
+    roi = (rng.random((9, 14, 16)) < 0.08) * rng.integers(1, 17, size=(9, 14, 16))
+    roi = roi.astype(np.uint8)
+    roi[0:2, 0:2, 0:2] = 3          # two equally large components of station 3: the
+    roi[7:9, 12:14, 14:16] = 3      # first in scan order is the one kept as largest
+    box = (slice(2, 11), slice(5, 19), slice(0, 16))
+    whole = np.zeros((12, 20, 16), np.uint8)
+    whole[box] = roi
+    for spacing, min_mm3 in [((1.0, 1.0, 1.0), 2.5), ((5.0, 1.1543, 1.1543), 14.0)]:
+        pasted = np.zeros_like(whole)
+        pasted[box] = remove_small_islands(roi, spacing, min_mm3)
+        assert (pasted == remove_small_islands(whole, spacing, min_mm3)).all()
+
+
 def _torch_argmax(x: torch.Tensor) -> np.ndarray:
     return x.argmax(1).numpy().astype(np.uint8)
 

@@ -247,10 +247,11 @@ def predict_stations(ct: np.ndarray, gtv: np.ndarray, grid: Grid, model, params,
     if next(ck.network.parameters()).device != dev:
         ck.network.to(dev)
     probs = softmax_window(ck.network, img, patch, seg.sw_overlap, mirror=seg.tta_mirror)
-    labels_roi = _probs_to_labels(probs, roi_shape)
+    # outside the box every label is 0, so the islands are those of the box alone
+    labels_roi = remove_small_islands(_probs_to_labels(probs, roi_shape), grid.spacing_mm,
+                                      seg.min_island_mm3)
     out = np.zeros(ct.shape, dtype=np.uint8)
     out[box] = labels_roi
-    out = remove_small_islands(out, grid.spacing_mm, seg.min_island_mm3)
     if not return_confidence:
         return out
     top, arg = probs.max(0)
@@ -283,10 +284,9 @@ def _predict_one(args: tuple) -> dict:
     pred, conf = predict_stations(ct, gtv, grid, ck, params, gtvnd=gtvnd, patient=pid,
                                   return_confidence=True)
     store.write(pid, "stations_pred", pred, grid)
-    counts = np.bincount(pred.ravel(), minlength=N_STATIONS + 1)
     qc = check_prediction(pred, ct, grid, ck, confidence=conf)
     return {"seconds": time.perf_counter() - t0,
-            "stations_present": int((counts[1:] > 0).sum()), "qc": qc.as_row()}
+            "stations_present": int(qc.stations_found), "qc": qc.as_row()}
 
 
 def predict_cohort(store, params, *, checkpoint: str | None = None,
