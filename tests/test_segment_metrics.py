@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
+import pytest
+from scipy import ndimage
 
+from analysis import paths
+from analysis.grid import Grid
+from analysis.labels import N_STATIONS, STATIONS
+from analysis.phantom import make_patient
 from analysis.segment.metrics import dice, hd95_mm, station_metrics
 
 
@@ -56,3 +63,83 @@ def test_station_metrics_table():
     assert t.loc["11L", "dice"] == 1.0
     assert math.isnan(t.loc["7", "dice"])
     assert t.loc["1R", "ref_voxels"] == 2 and t.loc["1R", "pred_voxels"] == 1
+
+
+# --------------------------------------------------------- station_metrics vs whole arrays
+def _reference_station_metrics(pred, ref, spacing, hd95=True):
+    """The definition: every station measured with dice / hd95_mm on the whole arrays."""
+    rows = {"dice": [], "hd95_mm": [], "ref_voxels": [], "pred_voxels": []}
+    for lab in range(1, N_STATIONS + 1):
+        p, r = pred == lab, ref == lab
+        rows["dice"].append(dice(p, r))
+        rows["hd95_mm"].append(hd95_mm(p, r, spacing) if hd95 else float("nan"))
+        rows["ref_voxels"].append(int(r.sum()))
+        rows["pred_voxels"].append(int(p.sum()))
+    return rows
+
+
+def _assert_same_as_reference(pred, ref, spacing, hd95=True):
+    got = station_metrics(pred, ref, spacing, hd95=hd95)
+    want = _reference_station_metrics(pred, ref, spacing, hd95=hd95)
+    assert list(got.index) == list(STATIONS)
+    for col, values in want.items():
+        # bitwise: the same floats, NaN where the reference has NaN
+        np.testing.assert_array_equal(got[col].to_numpy(), np.asarray(values), err_msg=col)
+    assert got["ref_voxels"].dtype.kind == "i" and got["pred_voxels"].dtype.kind == "i"
+
+
+def _random_maps(rng, shape):
+    """Blobby random label maps: stations touching every face of the array, stations
+    empty in one map, in the other, or in both."""
+    ref = np.zeros(shape, np.uint8)
+    for lab in range(1, N_STATIONS + 1):
+        if lab in (5, 6):  # 5: absent from ref, 6: absent from both
+            continue
+        c = rng.integers(0, shape)
+        r = rng.integers(1, 4, size=3)
+        ref[tuple(slice(max(0, ci - ri), ci + ri + 1) for ci, ri in zip(c, r, strict=True))] = lab
+    ref[0, :3, :3] = 1  # a station on the corner and the faces of the array
+    ref[-1, -2:, -4:] = 2
+    ref[:, -1, 5] = 3
+    noise = ndimage.binary_opening(rng.random(shape) < 0.6)
+    pred = np.where(noise, ref, 0).astype(np.uint8)
+    pred[rng.random(shape) < 0.002] = 5  # scattered voxels of a station ref lacks
+    pred[pred == 7] = 0  # 7: absent from pred
+    pred = np.roll(pred, rng.integers(-1, 2), axis=2)
+    return pred, ref
+
+
+def test_station_metrics_equals_whole_array_definition():
+    rng = np.random.default_rng(7)
+    for shape, spacing in [((12, 30, 31), (5.0, 1.1543, 1.1543)),
+                           ((9, 17, 40), (2.5, 0.8, 1.3))]:
+        for _ in range(3):
+            pred, ref = _random_maps(rng, shape)
+            _assert_same_as_reference(pred, ref, spacing)
+            _assert_same_as_reference(pred.astype(np.int16), ref, spacing, hd95=False)
+    empty = np.zeros((6, 7, 8), np.uint8)
+    _assert_same_as_reference(empty, empty, (1, 1, 1))
+    full = np.full((6, 7, 8), 16, np.uint8)
+    _assert_same_as_reference(full, empty, (1, 1, 1))
+    _assert_same_as_reference(full, full, (1, 1, 1))
+
+
+def test_station_metrics_equals_definition_on_a_phantom():
+    grid = Grid((40, 96, 96), (5.0, 3.0, 3.0))
+    ref = make_patient(3, grid)["stations"]
+    pred = np.roll(ndimage.grey_erosion(ref, size=(1, 2, 2)), 1, axis=1)
+    _assert_same_as_reference(pred, ref, grid.spacing_mm)
+
+
+STORE = paths.resolve("data/store/paper_fullres")
+
+
+@pytest.mark.skipif(not (STORE / "patients").is_dir(), reason="no paper_fullres store here")
+def test_station_metrics_equals_definition_on_a_store_patient():
+    from analysis.store import CohortStore
+
+    store = CohortStore(STORE)
+    pid = next(p for p in sorted(os.listdir(STORE / "patients"))
+               if store.has(p, "stations_pred") and store.has(p, "stations_ref"))
+    _assert_same_as_reference(store.read(pid, "stations_pred"),
+                              store.read(pid, "stations_ref"), store.grid(pid).spacing_mm)

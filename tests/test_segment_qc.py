@@ -148,3 +148,55 @@ def test_write_qc_table_for_the_store(tmp_path):
     assert s["usable"] == 1 and s["reason: lung_volume_ml"] == 1
     empty = write_qc(store, SimpleNamespace(results={}, failures={}))
     assert empty.empty and store.read_table("segment_qc").empty
+
+
+def _definition_of_counts_and_features(lab, ct, spacing):
+    """The check's numbers as first written: whole-volume bincount, the HU inside the
+    stations read from the whole volume."""
+    from scipy import ndimage
+
+    from analysis.segment.transforms import LUNG_HU, coarse_body
+
+    counts = np.bincount(lab.ravel(), minlength=17)
+    comps = {STATIONS[k - 1]: int(ndimage.label(lab[b] == k, structure=np.ones((3, 3, 3)))[1])
+             for k, b in enumerate(ndimage.find_objects(lab, max_label=16), start=1)
+             if b is not None}
+    sp = np.asarray(spacing, dtype=float)
+    small, body, step = coarse_body(ct, sp, 4.0)
+    inside = ct[lab > 0].astype(float)
+    image = {"fov_z_mm": float(ct.shape[0] * sp[0]), "fov_y_mm": float(ct.shape[1] * sp[1]),
+             "fov_x_mm": float(ct.shape[2] * sp[2]),
+             "lung_volume_ml": float((body & (small < LUNG_HU)).sum() * np.prod(sp * step)
+                                     / 1000.0),
+             "body_hu_median": float(np.median(small[body])) if body.any() else float("nan"),
+             "station_hu_median": float(np.median(inside)) if inside.size else float("nan")}
+    return counts, comps, image
+
+
+def test_check_prediction_counts_and_features_equal_the_whole_volume_definition():
+    """Counts, components and the station HU are taken inside the stations' boxes; they
+    equal the whole-volume definition, also with a label outside 1..16 (counted in the HU
+    median, not as a station) and with no station at all."""
+    make_patient = phantom_make_patient()
+    grid = Grid((30, 80, 80), (5.0, 4.0, 4.0))
+    p = make_patient(np.random.default_rng([7, 1]), grid)
+    lab = p["stations"].astype(np.uint8)
+    lab[2, 3, 4] = lab[29, 79, 79] = STATION_LABEL["5"]  # station 5 in 3+ pieces, corners
+    odd = lab.copy()
+    odd[0:2, 0:30, 0:30] = 17                  # outside every station's box
+    rng = np.random.default_rng(5)
+    ct = p["ct"] + rng.integers(-30, 30, size=p["ct"].shape).astype(np.int16)
+    for labels in (lab, odd, np.zeros_like(lab)):
+        q = check_prediction(labels, ct, grid, {"metrics": {}})
+        counts, comps, image = _definition_of_counts_and_features(labels, ct, grid.spacing_mm)
+        vox_ml = float(np.prod(grid.spacing_mm)) / 1000.0
+        assert q.volume_ml == {s: float(counts[k] * vox_ml) for k, s in
+                               enumerate(STATIONS, start=1)}
+        assert q.stations_found == int((counts[1:17] > 0).sum())
+        assert q.components == comps
+        assert list(q.image) == list(image)
+        np.testing.assert_array_equal(list(q.image.values()), list(image.values()))
+    assert check_prediction(lab, ct, grid, {"metrics": {}}).components["5"] >= 3
+    hu = [check_prediction(x, ct, grid, {"metrics": {}}).image["station_hu_median"]
+          for x in (lab, odd)]
+    assert hu[0] != hu[1]  # the label 17 counts in the station HU

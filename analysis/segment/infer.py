@@ -115,6 +115,24 @@ def softmax_window(net: torch.nn.Module, image: torch.Tensor, patch: Sequence[in
         return probs
 
 
+def channel_argmax(x: torch.Tensor) -> torch.Tensor:
+    """``x.argmax(1).to(torch.uint8)`` for ``x`` of shape (N, C, ...), C <= 256, computed as
+    a running maximum over the channels (about 3x faster than torch's argmax over a
+    strided channel axis). Ties go to the first channel, as with argmax (strict ``>``);
+    where a voxel has a NaN, torch's argmax decides (it returns the NaN's channel)."""
+    best = x[:, 0].clone()
+    idx = torch.zeros(best.shape, dtype=torch.uint8)
+    higher = torch.empty(best.shape, dtype=torch.bool)
+    for c in range(1, x.shape[1]):
+        xc = x[:, c]
+        torch.gt(xc, best, out=higher)
+        torch.maximum(best, xc, out=best)  # NaN propagates: best is NaN where any x is
+        idx.masked_fill_(higher, c)
+    if bool(torch.isnan(best).any()):
+        return x.argmax(1).to(torch.uint8)
+    return idx
+
+
 def _probs_to_labels(probs: torch.Tensor, shape_zyx: Sequence[int], slab: int = 8) -> np.ndarray:
     """Trilinear resampling of probabilities (C, z', y', x') to ``shape_zyx``, then argmax.
 
@@ -123,7 +141,7 @@ def _probs_to_labels(probs: torch.Tensor, shape_zyx: Sequence[int], slab: int = 
     """
     nz, ny, nx = (int(s) for s in shape_zyx)
     if tuple(probs.shape[1:]) == (nz, ny, nx):
-        return probs.argmax(0).numpy().astype(np.uint8)
+        return channel_argmax(probs[None])[0].numpy()
     c, _, y0, x0 = probs.shape
     pz = F.interpolate(probs[None], size=(nz, y0, x0), mode="trilinear",
                        align_corners=False)[0]
@@ -131,7 +149,7 @@ def _probs_to_labels(probs: torch.Tensor, shape_zyx: Sequence[int], slab: int = 
     for z0 in range(0, nz, slab):
         chunk = pz[:, z0:z0 + slab].permute(1, 0, 2, 3)  # (slab, C, y0, x0)
         up = F.interpolate(chunk, size=(ny, nx), mode="bilinear", align_corners=False)
-        out[z0:z0 + slab] = up.argmax(1).numpy().astype(np.uint8)
+        out[z0:z0 + slab] = channel_argmax(up).numpy()
     return out
 
 
@@ -229,10 +247,11 @@ def predict_stations(ct: np.ndarray, gtv: np.ndarray, grid: Grid, model, params,
     if next(ck.network.parameters()).device != dev:
         ck.network.to(dev)
     probs = softmax_window(ck.network, img, patch, seg.sw_overlap, mirror=seg.tta_mirror)
-    labels_roi = _probs_to_labels(probs, roi_shape)
+    # outside the box every label is 0, so the islands are those of the box alone
+    labels_roi = remove_small_islands(_probs_to_labels(probs, roi_shape), grid.spacing_mm,
+                                      seg.min_island_mm3)
     out = np.zeros(ct.shape, dtype=np.uint8)
     out[box] = labels_roi
-    out = remove_small_islands(out, grid.spacing_mm, seg.min_island_mm3)
     if not return_confidence:
         return out
     top, arg = probs.max(0)
@@ -265,10 +284,9 @@ def _predict_one(args: tuple) -> dict:
     pred, conf = predict_stations(ct, gtv, grid, ck, params, gtvnd=gtvnd, patient=pid,
                                   return_confidence=True)
     store.write(pid, "stations_pred", pred, grid)
-    counts = np.bincount(pred.ravel(), minlength=N_STATIONS + 1)
     qc = check_prediction(pred, ct, grid, ck, confidence=conf)
     return {"seconds": time.perf_counter() - t0,
-            "stations_present": int((counts[1:] > 0).sum()), "qc": qc.as_row()}
+            "stations_present": int(qc.stations_found), "qc": qc.as_row()}
 
 
 def predict_cohort(store, params, *, checkpoint: str | None = None,

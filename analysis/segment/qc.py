@@ -63,17 +63,21 @@ TRAIN_COMMAND = ("python -m analysis.segment.train --params <your params> with "
                  "trains on your department's delineated stations (stations_ref)")
 
 
-def image_features(ct_hu: np.ndarray, stations: np.ndarray,
-                   spacing_mm: Sequence[float]) -> dict[str, float]:
+def image_features(ct_hu: np.ndarray, stations: np.ndarray, spacing_mm: Sequence[float], *,
+                   within: tuple[slice, ...] | None = None) -> dict[str, float]:
     """Field of view (mm), lung volume (ml: voxels below ``LUNG_HU`` inside the body, holes
     filled slice by slice, on a ~4 mm copy), body median HU and the median HU inside
-    ``stations`` (> 0) of one CT (z, y, x)."""
+    ``stations`` (> 0) of one CT (z, y, x). ``within``: a box (slices) outside which
+    ``stations`` is 0, so that only it is searched (the result is the same)."""
     ct = np.asarray(ct_hu)
     sp = np.asarray(spacing_mm, dtype=float)
     small, body, step = coarse_body(ct, sp, 4.0)
     lung = body & (small < LUNG_HU)
-    st = np.asarray(stations) > 0
-    inside = ct[st].astype(float)
+    st = np.asarray(stations)
+    if st.shape != ct.shape:
+        raise ValueError(f"image_features: stations shape {st.shape} != ct shape {ct.shape}")
+    box = within if within is not None else (slice(None),) * ct.ndim
+    inside = ct[box][st[box] > 0].astype(float)
     return {"fov_z_mm": float(ct.shape[0] * sp[0]), "fov_y_mm": float(ct.shape[1] * sp[1]),
             "fov_x_mm": float(ct.shape[2] * sp[2]),
             "lung_volume_ml": float(lung.sum() * np.prod(sp * step) / 1000.0),
@@ -154,6 +158,16 @@ def _stats_of(checkpoint) -> tuple[dict | None, str]:
     return metrics.get("training_stats"), metrics.get("train_source", "phantom")
 
 
+def _union_of_boxes(boxes: Sequence[tuple[slice, ...] | None], ndim: int
+                    ) -> tuple[slice, ...]:
+    """The smallest box holding every box of ``boxes`` (an empty box when all are None)."""
+    present = [b for b in boxes if b is not None]
+    if not present:
+        return (slice(0, 0),) * ndim
+    return tuple(slice(min(b[ax].start for b in present), max(b[ax].stop for b in present))
+                 for ax in range(ndim))
+
+
 def check_prediction(labels: np.ndarray, ct: np.ndarray, grid: Grid, checkpoint, *,
                      confidence: float | None = None) -> PredictionQC:
     """Check one station prediction against the checkpoint's training statistics.
@@ -174,15 +188,24 @@ def check_prediction(labels: np.ndarray, ct: np.ndarray, grid: Grid, checkpoint,
     lab = np.asarray(labels)
     sp = np.asarray(grid.spacing_mm, dtype=float)
     vox_ml = float(np.prod(sp)) / 1000.0
-    counts = np.bincount(lab.ravel(), minlength=N_STATIONS + 1)
-    found = [s for k, s in enumerate(STATIONS, start=1) if counts[k]]
-    volume = {s: float(counts[k] * vox_ml) for k, s in enumerate(STATIONS, start=1)}
+    # every station is counted and split into components inside its own box (one pass
+    # over the volume, by find_objects); the HU inside the stations is read inside the
+    # union of the boxes unless some label lies outside 0..N_STATIONS
+    counts = np.zeros(N_STATIONS + 1, dtype=np.intp)
     comps: dict[str, int] = {}
     structure = np.ones((3, 3, 3), dtype=bool)
-    for k, box in enumerate(ndimage.find_objects(lab, max_label=N_STATIONS), start=1):
+    boxes = ndimage.find_objects(lab, max_label=N_STATIONS)
+    for k, box in enumerate(boxes, start=1):
         if box is not None:
-            comps[STATIONS[k - 1]] = int(ndimage.label(lab[box] == k, structure=structure)[1])
-    image = image_features(ct, lab, sp)
+            sub = lab[box] == k
+            counts[k] = np.count_nonzero(sub)
+            comps[STATIONS[k - 1]] = int(ndimage.label(sub, structure=structure)[1])
+    found = [s for k, s in enumerate(STATIONS, start=1) if counts[k]]
+    volume = {s: float(counts[k] * vox_ml) for k, s in enumerate(STATIONS, start=1)}
+    within = None
+    if lab.size and int(lab.max()) <= N_STATIONS:
+        within = _union_of_boxes(boxes, lab.ndim)
+    image = image_features(ct, lab, sp, within=within)
     stats, source = _stats_of(checkpoint)
     reasons: list[str] = []
     codes: list[str] = []

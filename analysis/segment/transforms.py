@@ -245,6 +245,20 @@ LUNG_HU = -400.0
 BODY_HU = -500.0
 
 
+def fill_holes_by_slice(mask: np.ndarray) -> np.ndarray:
+    """``np.stack([ndimage.binary_fill_holes(s) for s in mask])`` for a 3D bool ``mask``,
+    in one labelling: background regions (4-connected within a slice) that touch the
+    slice's edge stay background, every other one is a hole and is filled."""
+    within_slice = np.zeros((3, 3, 3), dtype=bool)
+    within_slice[1] = ndimage.generate_binary_structure(2, 1)
+    bg, n = ndimage.label(~mask, structure=within_slice)
+    keep = np.ones(n + 1, dtype=bool)
+    for edge in (bg[:, 0, :], bg[:, -1, :], bg[:, :, 0], bg[:, :, -1]):
+        keep[edge] = False
+    keep[0] = True  # the mask itself
+    return keep[bg]
+
+
 def coarse_body(ct_hu: np.ndarray, spacing_mm: Sequence[float], step_mm: float
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A coarse copy of the CT and its body mask.
@@ -256,10 +270,10 @@ def coarse_body(ct_hu: np.ndarray, spacing_mm: Sequence[float], step_mm: float
     ct = np.asarray(ct_hu)
     sp = np.asarray(spacing_mm, dtype=float)
     step = np.maximum(1, np.floor(step_mm / sp)).astype(int)
-    small = ct[::step[0], ::step[1], ::step[2]]
+    small = np.ascontiguousarray(ct[::step[0], ::step[1], ::step[2]])
     body = small > BODY_HU
     lab, n = ndimage.label(body)
     if n:
         body = lab == (1 + int(np.argmax(np.bincount(lab.ravel())[1:])))
-        body = np.stack([ndimage.binary_fill_holes(s) for s in body])
+        body = fill_holes_by_slice(body)
     return small, body, step
