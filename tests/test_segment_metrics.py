@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
-import pytest
 from scipy import ndimage
 
-from analysis import paths
 from analysis.grid import Grid
 from analysis.labels import N_STATIONS, STATIONS
 from analysis.phantom import make_patient
@@ -129,17 +126,3 @@ def test_station_metrics_equals_definition_on_a_phantom():
     ref = make_patient(3, grid)["stations"]
     pred = np.roll(ndimage.grey_erosion(ref, size=(1, 2, 2)), 1, axis=1)
     _assert_same_as_reference(pred, ref, grid.spacing_mm)
-
-
-STORE = paths.resolve("data/store/paper_fullres")
-
-
-@pytest.mark.skipif(not (STORE / "patients").is_dir(), reason="no paper_fullres store here")
-def test_station_metrics_equals_definition_on_a_store_patient():
-    from analysis.store import CohortStore
-
-    store = CohortStore(STORE)
-    pid = next(p for p in sorted(os.listdir(STORE / "patients"))
-               if store.has(p, "stations_pred") and store.has(p, "stations_ref"))
-    _assert_same_as_reference(store.read(pid, "stations_pred"),
-                              store.read(pid, "stations_ref"), store.grid(pid).spacing_mm)
