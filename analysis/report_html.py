@@ -240,9 +240,10 @@ def _patient_pages_html(pages) -> str:
         d = pages.summary.loc[pid, "dice"] if pages.summary is not None else float("nan")
         dice = "" if d != d else f" (mean Dice {d:.3f})"
         items.append(f'<li><a href="{html.escape(rel)}">{html.escape(pid)}</a>{dice}</li>')
+    note = f'<p class="missing">{html.escape(pages.skipped)}</p>' if pages.skipped else ""
     return (f'<p><a href="{html.escape(pages.gallery)}" id="gallery-link">QC gallery</a>: '
             f"one thumbnail per patient ({len(pages.summary)}), sortable by Dice and QC "
-            "flag.</p><p>3D station views (NiiVue, offline):</p>"
+            f"flag.</p>{note}<p>3D station views (NiiVue, offline):</p>"
             f'<ul class="pages" id="pages-3d">{"".join(items) or "<li>none</li>"}</ul>')
 
 
@@ -286,7 +287,8 @@ def write_index(run_dir: Path, params, results: Sequence, paper_items: Sequence,
         try:
             pages = report_pages.write_patient_pages(
                 run_dir, CohortStore(store_dir), params.report.n_3d_pages, banner=banner,
-                title=params.run_name)
+                title=params.run_name, scheduler=params.scheduler,
+                n_workers=params.n_workers)
         except Exception as err:  # noqa: BLE001 - shown in the index, never fatal
             pages = report_pages.PatientPages(
                 skipped=f"the patient pages failed: {type(err).__name__}: {err}")

@@ -48,25 +48,55 @@ def mean_dice(pred: np.ndarray, ref: np.ndarray) -> float:
 
     Example: pred has station 1 on voxels {a, b}, ref on {a}; station 2 on {c} in both
     -> mean(2*1/3, 1) = 0.833.
-    """
-    from analysis.segment.metrics import dice
 
-    p, r = np.asarray(pred), np.asarray(ref)
-    labels = sorted(set(np.unique(p).tolist()) | set(np.unique(r).tolist()) - {0})
-    vals = [dice(p == k, r == k) for k in labels if k != 0]
+    One pass: the joint histogram of (pred, ref) labels gives every station's overlap and
+    sizes (a full-resolution patient in 0.1 s instead of 3 s of per-label passes).
+    """
+    p, r = np.asarray(pred).ravel(), np.asarray(ref).ravel()
+    if p.shape != r.shape:
+        raise ValueError(f"mean_dice: shapes differ, {np.shape(pred)} vs {np.shape(ref)}")
+    if p.size == 0:
+        return float("nan")
+    lo = int(min(p.min(), r.min()))
+    if lo < 0 or not (np.issubdtype(p.dtype, np.integer) and np.issubdtype(r.dtype,
+                                                                           np.integer)):
+        return _mean_dice_by_label(p, r)
+    n = int(max(p.max(), r.max())) + 1
+    joint = np.bincount(p.astype(np.int64) * n + r, minlength=n * n).reshape(n, n)
+    in_pred, in_ref = joint.sum(1), joint.sum(0)
+    vals = [2.0 * int(joint[k, k]) / (int(in_pred[k]) + int(in_ref[k]))
+            for k in range(1, n) if in_pred[k] or in_ref[k]]
     return float(np.mean(vals)) if vals else float("nan")
 
 
-def patient_summary(store) -> pd.DataFrame:
-    """Per patient: ``dice`` (mean over stations, NaN without reference), ``usable``
-    (QC flag, NA without ``segment_qc``) and ``reasons``; index pid."""
-    rows = []
-    for pid in store.patient_ids():
-        d = float("nan")
-        if store.has(pid, "stations_pred") and store.has(pid, "stations_ref"):
-            d = mean_dice(store.read(pid, "stations_pred"), store.read(pid, "stations_ref"))
-        rows.append({"pid": pid, "dice": d})
-    df = pd.DataFrame(rows, columns=["pid", "dice"]).set_index("pid")
+def _mean_dice_by_label(p: np.ndarray, r: np.ndarray) -> float:
+    """:func:`mean_dice` label by label (float or negative labels)."""
+    from analysis.segment.metrics import dice
+
+    labels = sorted((set(np.unique(p).tolist()) | set(np.unique(r).tolist())) - {0})
+    vals = [dice(p == k, r == k) for k in labels]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def _patient_item(args: tuple) -> tuple[float, bytes]:
+    """One gallery patient: (mean Dice against the reference or NaN, thumbnail PNG)."""
+    from analysis.store import CohortStore
+
+    root, pid = args
+    store = CohortStore(root)
+    pred = store.read(pid, "stations_pred")
+    d = mean_dice(pred, store.read(pid, "stations_ref")) if store.has(pid, "stations_ref") \
+        else float("nan")
+    gtv = None
+    for k in ("gtv", "gtvnd"):
+        if store.has(pid, k):
+            m = store.read(pid, k).astype(bool)
+            gtv = m if gtv is None else gtv | m
+    return d, thumbnail_png(store.read(pid, "ct"), pred, gtv, store.grid(pid).spacing_mm)
+
+
+def _with_qc(store, df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` (index pid, column dice) with ``usable`` and ``reasons`` from segment_qc."""
     df["usable"] = pd.Series(pd.NA, index=df.index, dtype="boolean")
     df["reasons"] = ""
     try:
@@ -79,6 +109,18 @@ def patient_summary(store) -> pd.DataFrame:
         df.loc[common, "usable"] = qc.loc[common, "usable"].astype("boolean")
         df.loc[common, "reasons"] = qc.loc[common, "reasons"].fillna("").astype(str)
     return df
+
+
+def patient_summary(store) -> pd.DataFrame:
+    """Per patient: ``dice`` (mean over stations, NaN without reference), ``usable``
+    (QC flag, NA without ``segment_qc``) and ``reasons``; index pid."""
+    rows = []
+    for pid in store.patient_ids():
+        d = float("nan")
+        if store.has(pid, "stations_pred") and store.has(pid, "stations_ref"):
+            d = mean_dice(store.read(pid, "stations_pred"), store.read(pid, "stations_ref"))
+        rows.append({"pid": pid, "dice": d})
+    return _with_qc(store, pd.DataFrame(rows, columns=["pid", "dice"]).set_index("pid"))
 
 
 def choose_3d(summary: pd.DataFrame, n: int) -> list[str]:
@@ -206,9 +248,15 @@ def gallery_html(summary: pd.DataFrame, thumbs: dict[str, str], pages: dict[str,
 
 
 def write_patient_pages(run_dir: Path, store, n_3d: int, *, banner: str = "",
-                        title: str = "") -> PatientPages:
-    """Write the gallery, its thumbnails and the 3D pages of a run; see the module doc."""
+                        title: str = "", scheduler: str = "serial",
+                        n_workers: int = 1) -> PatientPages:
+    """Write the gallery, its thumbnails and the 3D pages of a run; see the module doc.
+
+    Each patient's Dice and thumbnail come from one pass over its volumes, through
+    :func:`analysis.parallel.map_patients` on ``scheduler`` (the run's params); a patient
+    whose volumes cannot be read gets no card and is counted in ``skipped``."""
     from analysis import viewer3d
+    from analysis.parallel import map_patients
     from analysis.store import StoreError
 
     run_dir = Path(run_dir)
@@ -220,7 +268,11 @@ def write_patient_pages(run_dir: Path, store, n_3d: int, *, banner: str = "",
     if not pids:
         return PatientPages(skipped="no patient with a CT and predicted stations "
                                     "(02_segment not run, or a clinical-only cohort)")
-    summary = patient_summary(store).loc[pids]
+    res = map_patients(_patient_item, {p: (str(store.root), p) for p in pids},
+                       scheduler=scheduler, n_workers=n_workers, desc="gallery")
+    done = [p for p in pids if p in res.results]
+    summary = _with_qc(store, pd.DataFrame({"dice": [res.results[p][0] for p in done]},
+                                           index=pd.Index(done, name="pid")))
     chosen = choose_3d(summary, n_3d)
     thumbs, pages = {}, {}
     for pid in chosen:
@@ -237,17 +289,12 @@ def write_patient_pages(run_dir: Path, store, n_3d: int, *, banner: str = "",
                             back_link='<a href="../index.html">&larr; report index</a> | '
                                       '<a href="../gallery.html">QC gallery</a>')
         pages[pid] = rel
-    for pid in pids:
-        gtv = None
-        for k in ("gtv", "gtvnd"):
-            if store.has(pid, k):
-                m = store.read(pid, k).astype(bool)
-                gtv = m if gtv is None else gtv | m
-        png = thumbnail_png(store.read(pid, "ct"), store.read(pid, "stations_pred"), gtv,
-                            store.grid(pid).spacing_mm)
+    for pid in done:
         rel = f"{THUMBS_DIR}/{pid}.png"
-        atomic_write_bytes(run_dir / rel, png)
+        atomic_write_bytes(run_dir / rel, res.results[pid][1])
         thumbs[pid] = rel
     atomic_write_text(run_dir / GALLERY, gallery_html(summary, thumbs, pages, banner=banner,
                                                       title=title))
-    return PatientPages(gallery=GALLERY, pages_3d=pages, summary=summary)
+    skipped = (f"{len(res.failures)} patient(s) without a card: their volumes could not be "
+               "read" if res.failures else "")
+    return PatientPages(gallery=GALLERY, pages_3d=pages, summary=summary, skipped=skipped)
