@@ -111,18 +111,6 @@ def _with_qc(store, df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def patient_summary(store) -> pd.DataFrame:
-    """Per patient: ``dice`` (mean over stations, NaN without reference), ``usable``
-    (QC flag, NA without ``segment_qc``) and ``reasons``; index pid."""
-    rows = []
-    for pid in store.patient_ids():
-        d = float("nan")
-        if store.has(pid, "stations_pred") and store.has(pid, "stations_ref"):
-            d = mean_dice(store.read(pid, "stations_pred"), store.read(pid, "stations_ref"))
-        rows.append({"pid": pid, "dice": d})
-    return _with_qc(store, pd.DataFrame(rows, columns=["pid", "dice"]).set_index("pid"))
-
-
 def choose_3d(summary: pd.DataFrame, n: int) -> list[str]:
     """Patients given a 3D page: best, median and worst Dice first, then by Dice order.
 

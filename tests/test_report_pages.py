@@ -60,13 +60,14 @@ def test_choose_3d_best_median_worst():
 
 def test_summary_reads_dice_and_the_qc_flag(tmp_path):
     store = make_store(tmp_path / "store")
-    s = report_pages.patient_summary(store)
+    s = report_pages.write_patient_pages(tmp_path / "run", store, 0).summary
     # P001 loses 1 of 4 slices of 4R: Dice 4R = 2*108/(144+108) = 0.857; 4L 1.0
     assert s.loc["P001", "dice"] == pytest.approx((2 * 108 / 252 + 1.0) / 2)
     assert s.loc["P000", "dice"] == 1.0
     assert list(s["usable"]) == [True, True, False, True]
     assert s.loc["P002", "reasons"] == "CT field of view too small"
-    bare = report_pages.patient_summary(make_store(tmp_path / "bare", qc=False))
+    bare = report_pages.write_patient_pages(tmp_path / "run2", make_store(tmp_path / "bare",
+                                                                          qc=False), 0).summary
     assert bare["usable"].isna().all()
 
 
