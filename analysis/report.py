@@ -65,9 +65,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from analysis import output_names, paper, paths
+from analysis import output_names, paper, paths, report_progress
 from analysis.fsutil import atomic_write_text, sha256_bytes, sha256_file
-from analysis.params import Params, load_params
+from analysis.params import Params, ParamsError, load_params
 from analysis.report_inputs import (  # noqa: F401 - part of the runner's API
     IMAGING_NOTEBOOKS,
     folder_digest,
@@ -80,6 +80,7 @@ from analysis.report_inputs import (  # noqa: F401 - part of the runner's API
     source_digest,
     store_dir,
 )
+from analysis.store import StoreError
 
 #: packages whose versions go into the manifest
 KEY_PACKAGES: tuple[str, ...] = (
@@ -285,11 +286,19 @@ def _params_arg(params_file: Path) -> str:
         else str(p)
 
 
+#: errors a user fixes (a params file, a store not made yet): one message, no cell
+#: details, at the command line and in the index
+USER_ERRORS: tuple[str, ...] = ("ParamsError", "IncompleteStoreError", "StoreError",
+                                "IngestError", "ReportError")
+
+
 def _failure_message(notebook: str, out_nb: Path, err: Exception) -> str:
     cell = getattr(err, "cell_index", None)
     count = getattr(err, "exec_count", None)
     ename = getattr(err, "ename", type(err).__name__)
     evalue = getattr(err, "evalue", str(err))
+    if ename in USER_ERRORS:
+        return f"{notebook} stopped: {evalue}"
     src = (getattr(err, "source", "") or "").strip().splitlines()
     first = f" (first line: {src[0][:100]!r})" if src else ""
     where = (f"code cell In [{count}] (cell {cell} of the executed notebook){first}"
@@ -298,14 +307,11 @@ def _failure_message(notebook: str, out_nb: Path, err: Exception) -> str:
             f"  the executed notebook, with the traceback, is {out_nb}")
 
 
-def execute_notebook(src: Path, dest: Path, params_arg: str, cwd: Path) -> None:
-    """Run one notebook through papermill (kernel ``python3``), injecting ``params_file``."""
-    import papermill
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(str(src), str(dest), parameters={"params_file": params_arg},
-                               cwd=str(cwd), kernel_name="python3", progress_bar=False,
-                               log_output=False)
+def execute_notebook(src: Path, dest: Path, params_arg: str, cwd: Path,
+                     echo=print) -> None:
+    """Run one notebook through papermill (kernel ``python3`` over IPC), injecting
+    ``params_file`` and printing its cell progress (:mod:`analysis.report_progress`)."""
+    report_progress.execute(src, dest, params_arg, cwd, name=src.stem, echo=echo)
 
 
 def run_report(params_file: str | Path, *, force: bool = False,
@@ -347,6 +353,8 @@ def run_report(params_file: str | Path, *, force: bool = False,
         env["SCLC_DATA_DIR"] = str(Path(data_root).resolve())
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # the kernels inherit this process's environment
+    if not report_progress.IPC:
+        echo(f"[report] {report_progress.TCP_NOTE}")
     try:
         _check_kernel()
         return _run_chain(params, params_file, params_arg, nb_dir, run_dir, chain,
@@ -415,7 +423,7 @@ def _run_chain(params: Params, params_file, params_arg: str, nb_dir: Path, run_d
         stamp_file.unlink(missing_ok=True)
         t0 = time.perf_counter()
         try:
-            execute_notebook(src, out_nb, params_arg, nb_dir)
+            execute_notebook(src, out_nb, params_arg, nb_dir, echo)
         except Exception as err:  # noqa: BLE001 - any failure stops the chain, named
             seconds = time.perf_counter() - t0
             failure = _failure_message(name, out_nb, err)
@@ -518,7 +526,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run_report(a.params, force=a.force, only=a.only, notebooks_dir=a.notebooks_dir,
                    reports_root=a.reports_root, data_root=a.data_root)
-    except ReportError as err:
+    except (ReportError, ParamsError, StoreError) as err:  # a user's error: no traceback
         print(f"make report: {err}", file=sys.stderr)
         return 1
     return 0

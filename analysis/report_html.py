@@ -212,11 +212,14 @@ def _item_html(run_dir: Path, nb: str, item: dict) -> str:
                    f'alt="{html.escape(item.get("caption", name))}">')
 
 
-def _runs_table(results: Sequence) -> str:
+def _runs_table(results: Sequence, run_dir: Path) -> str:
+    """The notebooks of the run; links only to executed copies that exist and belong to
+    this run (a step that never ran, or was not run after a failure, has none)."""
     rows = []
     for r in results:
         nb = r.notebook
-        have = r.status in {"ran", "up to date", "failed", "not selected", "not run"}
+        have = (r.status in {"ran", "up to date", "failed", "not selected"}
+                and (run_dir / "notebooks" / f"{nb}.ipynb").is_file())
         link = (f'<a href="notebooks/{nb}.ipynb">ipynb</a> | <a href="html/{nb}.html">'
                 f'html</a> | <a href="html/{nb}_nocode.html">html without code</a>'
                 if have else "")
@@ -309,7 +312,7 @@ def write_index(run_dir: Path, params, results: Sequence, paper_items: Sequence,
         '<h2 id="scorecard-section">Did this run reproduce the paper? Headline scorecard</h2>',
         '<div class="tw">' + scorecard.scorecard_html(scorecard.headlines(run_dir),
                                                       params.is_phantom) + "</div>",
-        '<h2 id="runs">Notebooks</h2>', _runs_table(results),
+        '<h2 id="runs">Notebooks</h2>', _runs_table(results, run_dir),
     ]
     parts += [f'<div class="failed">{html.escape(r.message)}</div>'
               for r in results if r.status == "failed"]
