@@ -447,7 +447,9 @@ def _run_chain(params: Params, params_file, params_arg: str, nb_dir: Path, run_d
     manifest["phantom_seconds"] = phantom_seconds
     atomic_write_text(run_dir / "manifest.json", json.dumps(manifest, indent=1))
     report_html.write_index(run_dir, params, results, PAPER_ITEMS,
-                            store_dir=store_dir(params, data_root))
+                            store_dir=store_dir(params, data_root),
+                            truth_file=phantom_dir(params, data_root) / "truth.json"
+                            if params.is_phantom else None)
     echo(f"[report] {run_dir / 'index.html'}")
     if failure is not None:
         raise ReportError(failure)

@@ -266,15 +266,19 @@ def _toc(paper_items: Sequence, other_notebooks: Sequence[str], pages) -> str:
 
 
 def write_index(run_dir: Path, params, results: Sequence, paper_items: Sequence, *,
-                store_dir: Path | None = None) -> Path:
+                store_dir: Path | None = None, truth_file: Path | None = None) -> Path:
     """Write ``index.html``: the headline scorecard, the paper's items in order, the other
     outputs, links to the QC gallery and the 3D pages, with a table of contents.
+
+    ``truth_file``: the phantom's truth.json; every "outside" headline gets its reason
+    from it, from the paper's documented contradictions, or a red flag
+    (:mod:`analysis.scorecard_why`).
 
     ``store_dir``: the run's cohort store; when given, the gallery and the 3D pages
     (:mod:`analysis.report_pages`) are written first (a failure there is shown in the
     index, not raised, so that the index is always written).
     """
-    from analysis import report_pages, scorecard
+    from analysis import report_pages, scorecard, scorecard_why
 
     outputs = [(r.notebook, it) for r in results for it in r.outputs]
     by_label, others = assign_outputs(outputs, paper_items)
@@ -310,8 +314,11 @@ def write_index(run_dir: Path, params, results: Sequence, paper_items: Sequence,
         f"{html.escape(str(manifest.get('finished', '')))}; "
         '<a href="manifest.json">manifest.json</a></p>',
         '<h2 id="scorecard-section">Did this run reproduce the paper? Headline scorecard</h2>',
-        '<div class="tw">' + scorecard.scorecard_html(scorecard.headlines(run_dir),
-                                                      params.is_phantom) + "</div>",
+        '<div class="tw">' + scorecard.scorecard_html(scorecard_why.explain(
+            scorecard.headlines(run_dir), phantom=params.is_phantom,
+            truth=scorecard_why.read_truth(truth_file) if params.is_phantom else None,
+            planted_hr=getattr(params.phantom, "planted_hr_diameter", None)),
+            params.is_phantom) + "</div>",
         '<h2 id="runs">Notebooks</h2>', _runs_table(results, run_dir),
     ]
     parts += [f'<div class="failed">{html.escape(r.message)}</div>'
