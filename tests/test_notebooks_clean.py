@@ -28,8 +28,8 @@ from analysis import lab, paths
 from analysis.params import ReportParams
 
 NOTEBOOKS = sorted(paths.NOTEBOOKS_DIR.glob("*.ipynb"))
-PARAMETERS_SOURCE = ("params_file = None  # None: the run `make lab PARAMS=...` selected, "
-                     "else params/default.yaml")
+PARAMETERS_SOURCE = ("params_file = None  # the run make lab selected (its PARAMS), else "
+                     "params/default.yaml")
 #: the most branches and loops a notebook may hold, all code cells together (issue 12)
 MAX_CONTROL_FLOW = 3
 _CONTROL_FLOW = (ast.If, ast.For, ast.While, ast.Try, ast.IfExp)
@@ -86,6 +86,17 @@ def notebook(request):
     if message:
         warnings.warn(message, stacklevel=1)
     return request.param, committed
+
+
+def test_papermill_reads_the_parameters_cell():
+    """papermill parses the committed parameters cell (else it prints "Unable to parse
+    line 1" and "Passed unknown parameter" for every notebook of every run). Fault
+    injected: the comment "# None: the run `make lab PARAMS=...` selected" -> papermill
+    finds no parameter (measured) and the assertion fails."""
+    from papermill.translators import PythonTranslator
+
+    found = PythonTranslator.inspect({"source": PARAMETERS_SOURCE})
+    assert [p.name for p in found] == ["params_file"] and found[0].default == "None"
 
 
 def test_notebook_names_follow_the_chain():
