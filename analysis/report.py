@@ -65,7 +65,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from analysis import output_names, paper, paths, report_progress
+from analysis import browser, output_names, paper, paths, report_progress
 from analysis.fsutil import atomic_write_text, sha256_bytes, sha256_file
 from analysis.params import Params, ParamsError, load_params
 from analysis.report_inputs import (  # noqa: F401 - part of the runner's API
@@ -451,9 +451,22 @@ def _run_chain(params: Params, params_file, params_arg: str, nb_dir: Path, run_d
                             truth_file=phantom_dir(params, data_root) / "truth.json"
                             if params.is_phantom else None)
     echo(f"[report] {run_dir / 'index.html'}")
+    _print_index(run_dir, echo)
     if failure is not None:
         raise ReportError(failure)
     return run_dir
+
+
+def _print_index(run_dir: Path, echo) -> None:
+    """``index.pdf``: Chromium's print of the index (its print stylesheet); skipped with
+    a note when Chromium is missing or fails (the HTML index stands without it)."""
+    try:
+        pdf = browser.print_pdf(run_dir / "index.html", run_dir / "index.pdf")
+    except Exception as err:  # noqa: BLE001 - the PDF is a convenience, never fatal
+        echo(f"[report] index.pdf not written: {type(err).__name__}: {err}")
+        return
+    echo(f"[report] {pdf}" if pdf else "[report] index.pdf not written: no Chromium "
+         "(make browser)")
 
 
 def _generate_phantom(params: Params, data_root: Path | None, echo) -> float:

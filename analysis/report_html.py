@@ -14,12 +14,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import paper
+from analysis import browser, paper
 from analysis.fsutil import atomic_write_text
 from analysis.outputs import PHANTOM_MARK
 
 #: rows of a table shown in the index (the CSV beside it holds them all)
 MAX_INDEX_ROWS = 300
+#: width (px) a table of the index may take: the page at 1400 px less the contents
+#: sidebar (230) and the margins (48), less a little slack
+TABLE_BUDGET_PX = 1080
+#: a table with more columns than this is folded (``<details>``) rather than split
+MAX_SPLIT_COLUMNS = 40
 
 BANNER_HTML = (
     '<div id="phantom-banner" class="phantom-banner" style="position:sticky;top:0;'
@@ -55,6 +60,14 @@ table.runs td,table.runs th{border:1px solid #ccc;padding:2px 8px;white-space:no
 img.fig{max-width:100%;border:1px solid #ddd}
 .failed{background:#fdd;padding:8px;white-space:pre-wrap;font-family:monospace}
 ul.pages li{margin:3px 0}
+details.wide summary{cursor:pointer;color:#1a4c9c;font-size:13px}
+@media print{
+nav#toc{display:none} main{margin-left:0;max-width:none;padding:0}
+.phantom-banner{position:static!important}
+.tw{overflow:visible} table.tbl{font-size:10px;width:auto} table.tbl td{max-width:none}
+h2{break-after:avoid} .caption,table.tbl tr,img.fig{break-inside:avoid}
+img.fig{max-width:100%} a{color:inherit;text-decoration:none}
+}
 """
 
 
@@ -179,8 +192,37 @@ def assign_outputs(outputs: Sequence[tuple[str, dict]], paper_items: Sequence
     return by_label, others
 
 
+def column_width_px(header: str, cells: Sequence[str]) -> float:
+    """Estimated rendered width (px) of a column of the index's tables (13 px sans-serif:
+    about 7.8 px per bold header character, 7.2 per cell character; a cell wraps at
+    32em = 416 px; 14 px of padding and border).
+
+    Example: header ``"hr"``, cells ``["1.635", "0.9"]`` -> 5 x 7.2 + 14 = 50.0.
+    """
+    longest = max((len(c) for c in cells), default=0)
+    return min(max(len(str(header)) * 7.8, longest * 7.2), 416.0) + 14.0
+
+
+def column_chunks(df: pd.DataFrame, budget_px: float = TABLE_BUDGET_PX) -> list[list[int]]:
+    """Split a table's columns into groups that each fit ``budget_px``; every group
+    after the first repeats column 0 (the row's label), so each part reads alone."""
+    widths = [column_width_px(c, df.iloc[:, k].tolist()) for k, c in enumerate(df.columns)]
+    chunks, current, used = [], [0], widths[0] if widths else 0.0
+    for k in range(1, len(widths)):
+        if used + widths[k] > budget_px and len(current) > 1:
+            chunks.append(current)
+            current, used = [0], widths[0]
+        current.append(k)
+        used += widths[k]
+    chunks.append(current)
+    return chunks
+
+
 def table_html(csv_file: Path, table_id: str) -> str:
-    """A CSV table as an HTML table, cells exactly as written in the CSV."""
+    """A CSV table as HTML, cells exactly as written in the CSV. A table wider than the
+    page at 1400 px (:data:`TABLE_BUDGET_PX`) is split into parts stacked one below the
+    other, each repeating the first column; one of more than :data:`MAX_SPLIT_COLUMNS`
+    columns is folded instead (open it to scroll; the CSV holds it all)."""
     df = pd.read_csv(csv_file, dtype=str, keep_default_na=False)
     df.columns = ["" if str(c).startswith("Unnamed:") else c for c in df.columns]
     note = ""
@@ -188,8 +230,22 @@ def table_html(csv_file: Path, table_id: str) -> str:
         note = (f'<div class="files">first {MAX_INDEX_ROWS} of {len(df)} rows; all in '
                 "the CSV</div>")
         df = df.head(MAX_INDEX_ROWS)
-    return ('<div class="tw">' + df.to_html(index=False, border=0, classes="tbl",
-                                           table_id=table_id) + "</div>" + note)
+
+    def one(part: pd.DataFrame, tid: str) -> str:
+        return ('<div class="tw">' + part.to_html(index=False, border=0, classes="tbl",
+                                                 table_id=tid) + "</div>")
+
+    if df.shape[1] > MAX_SPLIT_COLUMNS:
+        return (f'<details class="wide"><summary>{df.shape[1]} columns, {len(df)} rows: '
+                "open to scroll through them</summary>" + one(df, table_id)
+                + "</details>" + note)
+    chunks = column_chunks(df)
+    parts = [one(df.iloc[:, cols], table_id if i == 0 else f"{table_id}-part{i + 1}")
+             for i, cols in enumerate(chunks)]
+    if len(parts) > 1:
+        parts.insert(0, f'<div class="files">{len(parts)} parts, side by side in the '
+                        "CSV</div>")
+    return "".join(parts) + note
 
 
 def _item_html(run_dir: Path, nb: str, item: dict) -> str:
@@ -312,7 +368,9 @@ def write_index(run_dir: Path, params, results: Sequence, paper_items: Sequence,
         f"{' (dirty)' if git.get('dirty') else ''}; started "
         f"{html.escape(str(manifest.get('started', '')))}, finished "
         f"{html.escape(str(manifest.get('finished', '')))}; "
-        '<a href="manifest.json">manifest.json</a></p>',
+        '<a href="manifest.json">manifest.json</a>'
+        + ('; printable: <a href="index.pdf">index.pdf</a>' if browser.chromium_path()
+           else "") + "</p>",
         '<h2 id="scorecard-section">Did this run reproduce the paper? Headline scorecard</h2>',
         '<div class="tw">' + scorecard.scorecard_html(scorecard_why.explain(
             scorecard.headlines(run_dir), phantom=params.is_phantom,
