@@ -385,8 +385,8 @@ def write_index(run_dir: Path, params, results: Sequence, paper_items: Sequence,
               _patient_pages_html(pages)]
     parts.append("<h1>The paper's tables and figures, in the paper's order</h1>")
     for p in paper_items:
-        parts.append(f'<h2 id="{_slug(p.label)}">{html.escape(p.label)}: '
-                     f"{html.escape(p.title)}</h2>")
+        parts.append(f'<section class="paper-item"><h2 id="{_slug(p.label)}">'
+                     f"{html.escape(p.label)}: {html.escape(p.title)}</h2>")
         parts.append(f'<div class="paper">paper: {html.escape(p.paper_value)}</div>')
         got = by_label[p.label]
         if not got:
@@ -394,6 +394,7 @@ def write_index(run_dir: Path, params, results: Sequence, paper_items: Sequence,
                          f"{html.escape(p.notebook)} as <code>{html.escape(p.stems[0])}"
                          "</code>)</p>")
         parts += [_item_html(run_dir, nb, it) for nb, it in got]
+        parts.append("</section>")
     parts.append('<h1 id="others">Beyond the paper: other outputs</h1>')
     if not others:
         parts.append("<p>none</p>")
