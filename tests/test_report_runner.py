@@ -346,3 +346,19 @@ def test_clinical_only_store_skips_the_imaging_notebooks_with_a_reason(tmp_path,
     with pytest.raises(ReportError, match="02_segment failed"):
         run_report(params, notebooks_dir=chain, reports_root=tmp_path / "reports",
                    data_root=data, echo=lambda *_: None)
+
+
+def test_executed_notebooks_keep_no_widget_state(tmp_path, chain):
+    """A widget's state (the 3D view's holds its volumes: 11.5 MB for one ci patient,
+    measured) stays out of the executed copy; its output stays. Fault injected:
+    ``store_widget_state=True`` -> ``metadata.widgets`` present and the test fails."""
+    from analysis import report_progress as rp
+
+    _notebook(chain / "03_w.ipynb", ["import ipywidgets\nipywidgets.IntSlider(3)"])
+    dest = tmp_path / "out" / "03_w.ipynb"
+    rp.execute(chain / "03_w.ipynb", dest, _params(tmp_path, ["03_w"], phantom=False),
+               chain, name="03_w", echo=lambda *_: None)
+    nb = nbformat.read(dest, as_version=4)
+    assert "widgets" not in nb.metadata
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {})
+               for o in nb.cells[-1].outputs)
