@@ -283,7 +283,8 @@ def run_ingest(params, progress: bool = True, *, store_root: str | Path | None =
     clinical_path = clinical_path_for(params)
     if export is not None and not export.is_dir():
         raise IngestError("cohort.export_dir: the export folder does not exist"
-                          + (" (generate the phantom first: make phantom, or make report)"
+                          + (f" (generate the phantom first: make phantom PARAMS="
+                             f"{params.source}, or make report PARAMS={params.source})"
                              if params.is_phantom else ""))
     base = Scrubber(export)
     required = list(cp.column_map) if "patient_id" in cp.column_map.values() else \

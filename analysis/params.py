@@ -308,12 +308,13 @@ class Params(_Strict):
     report: ReportParams = ReportParams()
     #: the params file these were loaded from, as ``make`` names it (``PARAMS=`` hints);
     #: private: not part of the digest
-    _source: str = PrivateAttr(DEFAULT_PARAMS_FILE)
+    _source: str | None = PrivateAttr(None)
 
     @property
     def source(self) -> str:
-        """The params file as ``PARAMS=`` takes it (repo-relative where it can be)."""
-        return self._source
+        """The params file as ``PARAMS=`` takes it (repo-relative where it can be);
+        ``<your params file>`` for params not read from a file."""
+        return self._source or "<your params file>"
 
     @property
     def is_phantom(self) -> bool:

@@ -289,7 +289,7 @@ def _params_arg(params_file: Path) -> str:
 #: errors a user fixes (a params file, a store not made yet): one message, no cell
 #: details, at the command line and in the index
 USER_ERRORS: tuple[str, ...] = ("ParamsError", "IncompleteStoreError", "StoreError",
-                                "IngestError", "ReportError")
+                                "IngestError", "ReportError", "ModelArtefactError")
 
 
 def _failure_message(notebook: str, out_nb: Path, err: Exception) -> str:

@@ -67,7 +67,7 @@ def rerun_hint(params_source: str | None) -> str:
     PARAMS=params/ci.yaml)"``.
     """
     if params_source is None:
-        return "run 01_ingest: make report-01 PARAMS=<your params file>"
+        params_source = "<your params file>"
     arg = f"PARAMS={params_source}"
     return (f"made by {params_source}: run make report {arg} (or its first step only: "
             f"make report-01 {arg})")
@@ -85,7 +85,7 @@ class CohortStore:
         is False (01_ingest itself, which writes it)."""
         store = cls(paths.store_dir(params.run_name))
         if check_complete:
-            store.require_complete(getattr(params, "source", None))
+            store.require_complete(params.source)
         return store
 
     # --- completeness -------------------------------------------------------------
