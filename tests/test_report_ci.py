@@ -232,9 +232,9 @@ _TOO_WIDE_JS = """() => {
 def test_index_fits_1400_px_and_every_outside_verdict_says_why(runs, tmp_path):
     """At 1400 px no table of the paper's items (nor the scorecard) is wider than the page
     or scrolls sideways, and every "outside" verdict has a non-empty why (issue 24).
-    The index is printed to index.pdf. Fault injected: ``TABLE_BUDGET_PX = 5000`` (no
-    split) -> Table 4's tables stick out (measured on the ci run) and the assertion on
-    ``too_wide`` fails."""
+    The index is printed to index.pdf. Fault injected: ``column_chunks`` with a budget of
+    5000 px (no split) -> six tables stick out, Table 4's univariate table 2,223 px wide
+    (measured on a ci run), and the assertion on ``too_wide`` fails."""
     from analysis import browser
 
     run_dir, _ = runs
