@@ -321,9 +321,10 @@ def test_make_lab_opens_02_segment_on_the_ci_run(runs, tmp_path):
     All works without editing a cell: no traceback, the figures and the slice viewer's
     image shown, the 3D widget drawn and answering a click (its read-out changes), no
     news prompt; notebooks/02_segment.ipynb is unchanged afterwards (so ``make test``
-    still passes). Fault injected: the Makefile's SCLC_PARAMS dropped (the kernel falls
-    back to params/default.yaml) -> "IncompleteStoreError ... make report
-    PARAMS=params/default.yaml" in the notebook and the traceback assertion fails."""
+    still passes). Fault injected: SCLC_PARAMS not passed (the kernel falls back to
+    params/default.yaml) -> "IncompleteStoreError: cohort store default has not been
+    made; made by params/default.yaml: run make report PARAMS=params/default.yaml ..."
+    in the notebook (measured) and the traceback assertion fails."""
     from analysis import browser
 
     run_dir, _ = runs
