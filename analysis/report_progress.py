@@ -8,7 +8,9 @@
   (:data:`TCP_NOTE`).
 - **No widget state.** The executed copies keep each widget's static snapshot (a PNG the
   HTML exports show) but not the widgets' state: the 3D view's state holds its volumes
-  (NIfTI, base64), 11.5 MB for one ci patient, far more at full resolution.
+  (NIfTI, base64), 11.5 MB for one ci patient, far more at full resolution. The state is
+  removed after the run (:func:`drop_widget_state`): nbclient's own
+  ``store_widget_state=False`` fails with a KeyError on any ``ipywidgets.Output``.
 - **Progress.** :class:`ProgressEngine` (a papermill engine) calls back after every
   cell; :class:`CellProgress` prints ``cell 12/31, 95 s so far, about 150 s left (last
   run 244 s)``, the estimate being what the remaining cells took in the last executed
@@ -23,6 +25,7 @@ import os
 import time
 from pathlib import Path
 
+import nbformat
 import papermill
 from jupyter_client import AsyncKernelManager
 from papermill.engines import NBClientEngine, papermill_engines
@@ -121,5 +124,14 @@ def execute(src: Path, dest: Path, params_arg: str, cwd: Path, *, name: str,
     papermill.execute_notebook(str(src), str(dest), parameters={"params_file": params_arg},
                                cwd=str(cwd), kernel_name="python3", progress_bar=False,
                                log_output=False, engine_name=ENGINE, on_cell=progress,
-                               kernel_manager_class=IpcKernelManager,
-                               store_widget_state=False)
+                               kernel_manager_class=IpcKernelManager)
+    drop_widget_state(Path(dest))
+
+
+def drop_widget_state(executed: Path) -> bool:
+    """Remove ``metadata.widgets`` from an executed notebook; True when there was one."""
+    nb = nbformat.read(executed, as_version=4)
+    if nb.metadata.pop("widgets", None) is None:
+        return False
+    nbformat.write(nb, executed)
+    return True

@@ -350,11 +350,17 @@ def test_clinical_only_store_skips_the_imaging_notebooks_with_a_reason(tmp_path,
 
 def test_executed_notebooks_keep_no_widget_state(tmp_path, chain):
     """A widget's state (the 3D view's holds its volumes: 11.5 MB for one ci patient,
-    measured) stays out of the executed copy; its output stays. Fault injected:
-    ``store_widget_state=True`` -> ``metadata.widgets`` present and the test fails."""
+    measured) stays out of the executed copy; its output stays; an ``ipywidgets.Output``
+    (the slice viewer's) runs. Faults injected: no ``drop_widget_state`` ->
+    ``metadata.widgets`` present and the test fails; nbclient's
+    ``store_widget_state=False`` instead -> "KeyError: '<comm id>'" on the Output widget
+    (measured, the ci chain's 02_segment)."""
     from analysis import report_progress as rp
 
-    _notebook(chain / "03_w.ipynb", ["import ipywidgets\nipywidgets.IntSlider(3)"])
+    _notebook(chain / "03_w.ipynb", ["import ipywidgets\nfrom IPython.display import "
+                                     "display\no = ipywidgets.Output()\nwith o:\n"
+                                     "    print('in the output widget')\n"
+                                     "display(o)\nipywidgets.IntSlider(3)"])
     dest = tmp_path / "out" / "03_w.ipynb"
     rp.execute(chain / "03_w.ipynb", dest, _params(tmp_path, ["03_w"], phantom=False),
                chain, name="03_w", echo=lambda *_: None)
