@@ -152,6 +152,41 @@ def _params_key(params, image_format: str) -> str:
     return sha256_bytes(blob.encode())
 
 
+def record_numbers(mapped: pd.DataFrame) -> list[str]:
+    """The clinical table's record numbers, stripped ("" when missing)."""
+    return [str(v).strip() if v is not None else ""
+            for v in mapped["patient_id"].astype(object)]
+
+
+def pseudonyms(mrns: list[str], key: bytes, center: str) -> list[str]:
+    """The pid of each clinical row: keyed on the clinical table's spelling (stripped);
+    other tables are matched to it by normalise_mrn. A row without a record number gets
+    one from its row number."""
+    return [pseudonym(m, key, center) if m else pseudonym(f"__row_{i}", key, center)
+            for i, m in enumerate(mrns)]
+
+
+def record_numbers_by_pid(params) -> dict[str, str]:
+    """pid -> record number of every clinical row with one, as :func:`run_ingest`
+    computes them (for steps that must find a patient's files again, e.g. the export
+    referencing the department's CT series). Nothing of it is stored or shown."""
+    cp = params.cohort
+    path = clinical_path_for(params)
+    base = Scrubber(export_dir_for(params))
+    required = list(cp.column_map) if "patient_id" in cp.column_map.values() else \
+        [*cp.column_map, "MRN"]
+    raw = _read(path, base, required=required, na_values=cp.na_values)
+    try:
+        mapped, _ = cohort.map_clinical(raw, cp.column_map, cp.category_map,
+                                        center=cp.center, source=path.name)
+    except CohortError as err:
+        raise IngestError(base(str(err))) from None
+    mrns = record_numbers(mapped)
+    pids = pseudonyms(mrns, load_or_create_key(params.ingest.pseudonym_key_file),
+                      cp.center)
+    return {p: m for p, m in zip(pids, mrns, strict=True) if m}
+
+
 def _read(path: Path, scrub: Scrubber, **kw) -> pd.DataFrame:
     """:func:`read_table` whose errors pass the scrubber."""
     try:
@@ -291,13 +326,9 @@ def run_ingest(params, progress: bool = True, *, store_root: str | Path | None =
     except CohortError as err:
         raise IngestError(base(str(err))) from None
     key = load_or_create_key(params.ingest.pseudonym_key_file)
-    ids = mapped["patient_id"].astype(object)
-    mrns = [str(v).strip() if v is not None else "" for v in ids]
+    mrns = record_numbers(mapped)
     keys = [normalise_mrn(m) for m in mrns]
-    # the pid is keyed on the clinical table's spelling (stripped); other tables are
-    # matched to it by normalise_mrn
-    pids = [pseudonym(m, key, cp.center) if m else pseudonym(f"__row_{i}", key, cp.center)
-            for i, m in enumerate(mrns)]
+    pids = pseudonyms(mrns, key, cp.center)
     mapped["pid"] = pids
     for i, r in enumerate(cohort.duplicate_id_reasons(pd.Series(mrns), clinical_path.name)):
         reasons[i] = r + reasons[i]

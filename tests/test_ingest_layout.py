@@ -12,9 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-from pydicom.fileset import FileSet
-
 from _ingest_fixtures import BOXES, box_mask, make_export, make_params, write_patient_images
+from pydicom.fileset import FileSet
 
 from analysis.ingest import run_ingest
 from analysis.ingest_layout import EXPECTED

@@ -76,7 +76,7 @@ def test_seg_and_rtstruct_round_trip_voxel_for_voxel(tmp_path):
     -> 696 voxels differ."""
     lab = _asymmetric_labels()
     files = export_stations(lab, _ct(), GRID, PID, tmp_path / "out")
-    assert set(files) == {"nifti", "ct", "rtstruct", "seg"}
+    assert set(files) == {"nifti", "color_table", "ct", "rtstruct", "seg"}
     ct = read_ct_series(files["ct"])
     assert ct.grid.same_as(GRID)
     rs = read_rtstruct(files["rtstruct"], ct)
