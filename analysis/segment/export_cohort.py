@@ -160,6 +160,18 @@ def export_cohort(store: CohortStore, params, out_dir: str | Path | None = None,
     return table
 
 
+def exports_for_params(store: CohortStore, params) -> pd.DataFrame:
+    """What 02_segment shows: :func:`export_cohort` into the run's export folder and its
+    :func:`exports_summary`; with ``segment.export: false`` a one-row table saying that
+    nothing was written and how to write them."""
+    if not params.segment.export:
+        return pd.DataFrame([{"item": "not written", "n": 0,
+                              "note": "segment.export is false; make export PARAMS=... "
+                                      "writes them"}]).set_index("item")
+    out_dir = paths.stations_export_dir(params.run_name)
+    return exports_summary(export_cohort(store, params, out_dir), out_dir)
+
+
 def exports_summary(table: pd.DataFrame, out_dir: str | Path | None = None) -> pd.DataFrame:
     """Counts for the report: patients exported on the department's CT, with a CT copy,
     failed (and why), and where the files are (relative to the repository when inside
