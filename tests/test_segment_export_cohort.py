@@ -10,6 +10,7 @@ so every read-back is compared with a map known by hand.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from analysis.io.dicom_read import read_ct_series, read_rtstruct
 from analysis.io.dicom_write import write_ct_series
 from analysis.labels import STATION_LABEL
 from analysis.params import parse_params
+from analysis.report_html import exports_html
 from analysis.segment.export import (
     EXPORT_MANUFACTURER,
     STATION_COLORS,
@@ -219,3 +221,23 @@ def test_make_export_writes_the_cohort(cohort):
     assert sorted(table["pid"]) == analysed_patients(cohort["store"], cohort["params"])
     pid = cohort["scanner"]
     _read_back(out / pid, cohort["dept_ct"], _expected(cohort["store"], pid))
+
+
+def test_the_report_links_the_exports(tmp_path):
+    """The index's link to exports.csv resolves from the run folder to the file, with the
+    count of patients written; without exports it says how to make them.
+
+    Injected fault: the link made relative to the reports folder instead of the run
+    folder (``relpath(index, run_dir.parent)``) -> it resolves to
+    reports/data/exports/... and the assertion on the path fails (measured)."""
+    run_dir, export_dir = tmp_path / "reports" / RUN, tmp_path / "data" / "exports" / RUN
+    run_dir.mkdir(parents=True)
+    assert "make export" in exports_html(run_dir, export_dir)
+    export_dir.mkdir(parents=True)
+    pd.DataFrame({"pid": ["P1", "P2"], "status": ["written", "failed"]}).to_csv(
+        export_dir / "exports.csv", index=False)
+    text = exports_html(run_dir, export_dir)
+    href = re.search(r'href="([^"]*exports\.csv)"', text).group(1)
+    assert (run_dir / href).resolve() == (export_dir / "exports.csv").resolve()
+    assert "1 of 2 analysed patient(s) written" in text
+    assert "P1" not in text and "P2" not in text

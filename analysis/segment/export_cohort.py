@@ -87,9 +87,11 @@ def analysed_patients(store: CohortStore, params) -> list[str]:
 def department_series(params, pids: list[str]) -> dict[str, list[Path]]:
     """pid -> the files of its DICOM CT folder or series, as ingest found them
     (:func:`analysis.ingest_layout.resolve_images`); patients read from NIfTI, or whose
-    files are gone, are absent (they are exported with a CT copy)."""
+    files are gone, are absent (they are exported with a CT copy), and so is everyone
+    when the pseudonym key is missing (no record number can then be matched)."""
     export = export_dir_for(params)
-    if not export.is_dir() or not pids:
+    key = paths.resolve(params.ingest.pseudonym_key_file)
+    if not export.is_dir() or not pids or not key.is_file():
         return {}
     mrn = record_numbers_by_pid(params)
     images = resolve_images(export, {p: mrn[p] for p in pids if p in mrn})
