@@ -39,7 +39,7 @@ from analysis.segment.export import (
     labels_from_masks,
     read_stations_seg,
 )
-from analysis.segment.export_cohort import analysed_patients, export_cohort
+from analysis.segment.export_cohort import analysed_patients, export_cohort, exports_summary
 from analysis.segment.report import QC_TABLE
 from analysis.store import CohortStore
 
@@ -241,3 +241,23 @@ def test_the_report_links_the_exports(tmp_path):
     assert (run_dir / href).resolve() == (export_dir / "exports.csv").resolve()
     assert "1 of 2 analysed patient(s) written" in text
     assert "P1" not in text and "P2" not in text
+
+
+def test_exports_summary_counts_and_never_spells_the_data_folder():
+    """Hand-counted: 2 written (1 on the department's CT, 1 with a copy), 1 failed; the
+    folder is shown as <data>/exports/<run>, never as the absolute path.
+
+    Injected fault: the folder shown as ``str(out_dir)`` -> the note holds the absolute
+    data path and the assertion on the folder note fails (measured)."""
+    table = pd.DataFrame({"pid": ["P1", "P2", "P3"],
+                          "status": ["written", "written", "failed"],
+                          "frame": ["department CT", "CT copy (CT/)", ""],
+                          "reason": ["", "", "no stations_pred in the store"]})
+    out = exports_summary(table, paths.stations_export_dir(RUN))
+    assert out["n"].to_dict() == {"patients exported": 2,
+                                  "on the department's CT (its UIDs)": 1,
+                                  "with a pseudonymous CT copy": 1, "failed": 1,
+                                  "folder": 3}
+    assert out.loc["failed", "note"] == "no stations_pred in the store"
+    assert out.loc["folder", "note"] == f"<data>/exports/{RUN}"
+    assert str(paths.DATA_DIR) not in out.to_csv()

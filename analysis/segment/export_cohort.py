@@ -176,8 +176,8 @@ def exports_for_params(store: CohortStore, params) -> pd.DataFrame:
 
 def exports_summary(table: pd.DataFrame, out_dir: str | Path | None = None) -> pd.DataFrame:
     """Counts for the report: patients exported on the department's CT, with a CT copy,
-    failed (and why), and where the files are (relative to the repository when inside
-    it); no pid."""
+    failed (and why), and where the files are (``<data>/exports/<run>``, the data folder
+    never spelled out); no pid."""
     ok = table["status"] == "written"
     rows = [{"item": "patients exported", "n": int(ok.sum()), "note": ""},
             {"item": "on the department's CT (its UIDs)",
@@ -186,9 +186,9 @@ def exports_summary(table: pd.DataFrame, out_dir: str | Path | None = None) -> p
              "n": int((ok & (table["frame"] != "department CT")).sum()), "note": ""}]
     for why, n in table.loc[~ok, "reason"].value_counts().items():
         rows.append({"item": "failed", "n": int(n), "note": str(why)})
-    if out_dir is not None:
+    if out_dir is not None:  # never an absolute path in a report: <data>/exports/<run>
         where = Path(out_dir)
-        if where.is_relative_to(paths.REPO_ROOT):
-            where = where.relative_to(paths.REPO_ROOT)
-        rows.append({"item": "folder", "n": len(table), "note": str(where)})
+        shown = f"<data>/{where.relative_to(paths.DATA_DIR).as_posix()}" \
+            if where.is_relative_to(paths.DATA_DIR) else where.name
+        rows.append({"item": "folder", "n": len(table), "note": shown})
     return pd.DataFrame(rows).set_index("item")
