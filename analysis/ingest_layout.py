@@ -189,7 +189,12 @@ def resolve_images(export: str | Path, mrn_by_pid: dict[str, str]) -> dict[str, 
     rest = [pid for pid in mrn_by_pid if pid not in have]
     if not rest:
         return out
-    loose = files_under(images, skip=list(have.values())) if images.is_dir() else []
+    # folders in the canonical layout (of these patients, or of patients excluded or
+    # unknown) are never part of a flat or PACS layout
+    canonical = [d for d in images.iterdir() if d.is_dir() and (
+        (d / "CT").is_dir() or (d / "CT.nii.gz").exists())] if images.is_dir() else []
+    loose = files_under(images, skip=[*have.values(), *canonical]) \
+        if images.is_dir() else []
     if not loose:  # no other layout: the patient's folder is missing
         for pid in rest:
             out[pid] = PatientImages(pid=pid, layout="patient folder", folder=folders[pid],

@@ -155,3 +155,24 @@ def test_a_patient_folder_of_loose_dicom_files_is_read_by_series(tmp_path):
     res, store = _run(tmp_path)
     assert res.n_included == 1, res.exclusions.to_dict("records")
     _check_planted(store, store.patient_ids()[0])
+
+
+def test_folders_of_excluded_patients_are_not_taken_for_a_flat_layout(tmp_path):
+    """A patient excluded before the images (no follow-up row) keeps its folder; a second
+    patient has no images at all: its reason is "image folder not found", not a flat
+    layout made of the excluded patient's files.
+
+    Injected fault: only the valid patients' folders skipped when looking for loose
+    files -> the reason reads "... (found a flat folder of DICOM files: 7 file(s), 1
+    PatientID(s)) ..." (measured)."""
+    ex = make_export(tmp_path / "export", n=3, fmt="dicom")
+    mrns = [i["mrn"] for i in ex["idents"]]
+    fu = tmp_path / "export" / "followup.csv"
+    fu.write_text("\n".join(ln for ln in fu.read_text().splitlines()
+                            if not ln.startswith(mrns[0])) + "\n")
+    shutil.rmtree(tmp_path / "export" / "images" / mrns[1])
+    res, _ = _run(tmp_path)
+    assert res.n_included == 1
+    why = dict(zip(res.exclusions["reason_code"], res.exclusions["reason"], strict=True))
+    assert set(why) == {"no_followup", "no_images"}
+    assert "not found" in why["no_images"] and "(found" not in why["no_images"]
