@@ -12,7 +12,16 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-from _ingest_fixtures import BOXES, box_mask, make_export, make_params, write_patient_images
+from _ingest_fixtures import (
+    BOXES,
+    box_contours,
+    box_mask,
+    make_export,
+    make_params,
+    write_ct,
+    write_patient_images,
+    write_rtstruct,
+)
 from pydicom.fileset import FileSet
 
 from analysis.ingest import run_ingest
@@ -22,7 +31,7 @@ from analysis.store import CohortStore
 
 
 def _run(tmp_path):
-    res = run_ingest(make_params(tmp_path), progress=False)
+    res = run_ingest(make_params(tmp_path), progress=False, store_root=tmp_path / "store")
     return res, CohortStore(res.store_path)
 
 
@@ -176,3 +185,59 @@ def test_folders_of_excluded_patients_are_not_taken_for_a_flat_layout(tmp_path):
     why = dict(zip(res.exclusions["reason_code"], res.exclusions["reason"], strict=True))
     assert set(why) == {"no_followup", "no_images"}
     assert "not found" in why["no_images"] and "(found" not in why["no_images"]
+
+
+def _flat_patient(images: Path, ident: dict, *, second_series: bool = False,
+                  second_study: bool = False) -> np.ndarray:
+    """One patient's files written flat into ``images/`` (``IM<k>``): a CT and its
+    RTSTRUCT, plus a second CT series of the same study (HU + 7, not referenced), or a
+    second CT + RTSTRUCT in another study. Returns the referenced CT's HU."""
+    tmp = images.parent / f"tmp_{ident['mrn']}"
+    ct = write_ct(tmp / "CT", ident=ident)
+    write_rtstruct(tmp / "RS.dcm", ct, {r: box_contours(BOXES[r]) for r in BOXES},
+                   ident=ident)
+    if second_series:
+        other = write_ct(tmp / "CT2", ident=ident, hu=ct["hu"] + 7)
+        for f in other["files"]:  # the same study: another reconstruction
+            ds = pydicom.dcmread(f)
+            ds.StudyInstanceUID = ct["study_uid"]
+            ds.save_as(f)
+    if second_study:
+        again = write_ct(tmp / "CT3", ident=ident)
+        write_rtstruct(tmp / "RS3.dcm", again, {"GTV": box_contours(BOXES["GTV"])},
+                       ident=ident)
+    for k, f in enumerate(sorted(p for p in tmp.rglob("*") if p.is_file())):
+        shutil.move(f, images / f"IM{ident['mrn']}{k:04d}")
+    shutil.rmtree(tmp)
+    return ct["hu"]
+
+
+def test_a_flat_patient_uses_the_series_its_rtstruct_references(tmp_path):
+    """Two CT series in the planning study (a second reconstruction, HU + 7): the one the
+    RTSTRUCT references is stored, the other is left out with a note.
+
+    Injected fault: every CT series of the study put in the view (references ignored)
+    -> excluded, "2 series mixed in one folder" (measured)."""
+    ex = make_export(tmp_path / "export", n=1, fmt="dicom")
+    ident = ex["idents"][0]
+    images = tmp_path / "export" / "images"
+    shutil.rmtree(images / ident["mrn"])
+    hu = _flat_patient(images, ident, second_series=True)
+    res, store = _run(tmp_path)
+    assert res.n_included == 1, res.exclusions.to_dict("records")
+    pid = store.patient_ids()[0]
+    np.testing.assert_array_equal(store.read(pid, "ct"), hu)
+    assert any("1 other image series (CT) left out" in w for w in res.warnings)
+
+
+def test_two_planning_studies_of_a_flat_patient_are_refused(tmp_path):
+    ex = make_export(tmp_path / "export", n=1, fmt="dicom")
+    ident = ex["idents"][0]
+    images = tmp_path / "export" / "images"
+    shutil.rmtree(images / ident["mrn"])
+    _flat_patient(images, ident, second_study=True)
+    res, _ = _run(tmp_path)
+    assert res.n_included == 0
+    why = res.exclusions["reason"].iloc[0]
+    assert "2 studies with an RTSTRUCT (flat folder)" in why, why
+    assert ident["mrn"] not in why
