@@ -185,9 +185,6 @@ class RecurrenceParams(_Strict):
     tolerance_mm: float = Field(10.0, ge=0)
     #: station maps: "auto" = predicted (02_segment) where present, else reference
     stations: Literal["auto", "predicted", "reference"] = "auto"
-    #: bootstrap replicates of the patient-clustered CIs of site shares (Table 5, the
-    #: 10R/10L/4R/7 share); the seed is the run's ``seed``
-    share_ci_n_boot: int = Field(2000, ge=1)
 
 
 class SurvivalParams(_Strict):
