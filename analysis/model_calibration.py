@@ -192,8 +192,8 @@ def slope_by_eps(oof: pd.DataFrame, eps_values) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame indexed by (eps, repeat): n_clipped (risks below ``eps`` or above
-    ``1 - eps``), slope, slope_lo, slope_hi, intercept.
+    DataFrame, one row per (eps, repeat): eps, repeat, n_clipped (risks below ``eps``
+    or above ``1 - eps``), slope, slope_lo, slope_hi, intercept.
     """
     rows = []
     for eps in sorted(set(float(e) for e in eps_values)):
@@ -204,7 +204,7 @@ def slope_by_eps(oof: pd.DataFrame, eps_values) -> pd.DataFrame:
                          "n_clipped": int(((p < eps) | (p > 1 - eps)).sum()),
                          "slope": rc.slope, "slope_lo": rc.slope_lo, "slope_hi": rc.slope_hi,
                          "intercept": rc.intercept})
-    return pd.DataFrame(rows).set_index(["eps", "repeat"])
+    return pd.DataFrame(rows)
 
 
 def smoothed_calibration(y_true, prob, n_boot: int, seed: int, n_grid: int = 50,

@@ -163,7 +163,7 @@ def test_recalibration_depends_on_eps_as_in_r():
         assert (r.slope, r.intercept) == pytest.approx((slope, intercept), rel=1e-5)
     oof = pd.DataFrame({"repeat": 0, "y": EPS_Y, "prob": EPS_P})
     t = slope_by_eps(oof, [1e-2, 1e-4, 1e-3, 1e-3])
-    assert t.index.tolist() == [(1e-4, 0), (1e-3, 0), (1e-2, 0)]
+    assert t["eps"].tolist() == [1e-4, 1e-3, 1e-2] and (t["repeat"] == 0).all()
     np.testing.assert_allclose(t["slope"], [0.15459859, 0.23533471, 0.41497936], rtol=1e-5)
     assert (t["n_clipped"] == 3).all()
     with pytest.raises(ValueError, match="eps"):
