@@ -116,7 +116,8 @@ def pooled_icc(k_per_cluster: np.ndarray, n_per_cluster: np.ndarray) -> float | 
 
 def design_effect(n_per_cluster: np.ndarray, icc: float | np.ndarray) -> float | np.ndarray:
     """Design effect of a share of items clustered in clusters of sizes ``n_j`` with a
-    common within-cluster correlation ``icc`` (Kish 1965):
+    common within-cluster correlation ``icc`` (Kish 1965; for unequal cluster sizes
+    Gabler, Haeder & Lahiri, Survey Methodology 1999;25:105-6):
 
     .. math:: \\mathrm{deff} = 1 + \\rho\\,(\\textstyle\\sum_j n_j^2 / N - 1),
 
