@@ -34,11 +34,11 @@ def test_rescale_slope_applied(tmp_path):
     ct = write_ct(tmp_path / "CT")
     for f in ct["files"]:
         ds = pydicom.dcmread(f)
-        ds.RescaleSlope = 2
+        ds.RescaleSlope, ds.RescaleIntercept = 2, -2048
         ds.save_as(f)
     s = read_ct_series(tmp_path / "CT")
-    # HU = 2 * (hu + 1024) - 1024 = 2 hu + 1024
-    np.testing.assert_array_equal(s.hu, 2 * ct["hu"].astype(int) + 1024)
+    # HU = 2 * (hu + 1024) - 2048 = 2 hu
+    np.testing.assert_array_equal(s.hu, 2 * ct["hu"].astype(int))
 
 
 def test_rtstruct_boxes_by_hand(tmp_path):
@@ -137,12 +137,15 @@ def test_uneven_spacing(tmp_path):
         read_ct_series(tmp_path / "CT", patient="P7")
 
 
-def test_two_series_in_one_folder(tmp_path):
-    write_ct(tmp_path / "CT")
+def test_two_series_in_one_folder_the_largest_is_read_with_a_note(tmp_path):
+    ct = write_ct(tmp_path / "CT")
     other = write_ct(tmp_path / "other")
     shutil.move(other["files"][0], tmp_path / "CT" / "zz_other.dcm")
-    with pytest.raises(DicomError, match=r"patient P7: .*2 series mixed in one folder"):
-        read_ct_series(tmp_path / "CT", patient="P7")
+    with pytest.warns(UserWarning, match=r"patient P7: .*the CT folder holds 2 series; read "
+                      r"the largest axial series .*: 6 slice\(s\).*ignored: 1 file\(s\), "
+                      r"e\.g\. zz_other\.dcm"):
+        s = read_ct_series(tmp_path / "CT", patient="P7")
+    assert s.series_uid == ct["series_uid"]
 
 
 def test_inconsistent_pixel_spacing(tmp_path):
