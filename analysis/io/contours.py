@@ -165,19 +165,22 @@ def combine_plane(contours: list[tuple[np.ndarray, bool]], shape: tuple[int, int
     out = np.zeros(shape, dtype=bool)
     xor_layer = np.zeros(shape, dtype=bool)
     area = [_area(rc) if len(rc) >= 3 else 0.0 for rc, _ in uniq]
-    solid = [i for i, (rc, xor) in enumerate(uniq) if area[i] > 1e-9 and not xor]
-    parents = {i: [j for j in solid if j != i and area[j] > area[i]
-                   and _inside_or_on(uniq[i][0], uniq[j][0]).all()] for i in solid}
+    plain_ = [i for i, (_, xor) in enumerate(uniq) if not xor]
+    # a contour of one or two points (a one-pixel hole or island) can lie inside another,
+    # but contains nothing
+    containers = [i for i in plain_ if area[i] > 1e-9]
+    parents = {i: [j for j in containers if j != i and area[j] > area[i]
+                   and _inside_or_on(uniq[i][0], uniq[j][0]).all()] for i in plain_}
     depth = {i: len(p) for i, p in parents.items()}
     for i, (_, xor) in enumerate(uniq):
         if xor:
             xor_layer ^= fills[i]
             continue
-        d = depth.get(i, 0)
+        d = depth[i]
         if d % 2:  # a hole: cut from its parent below
             continue
         region = fills[i].copy()
-        for h in solid:
+        for h in plain_:
             if depth[h] == d + 1 and i in parents[h]:
                 region &= ~fills[h]
         out |= region

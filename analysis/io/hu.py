@@ -85,5 +85,5 @@ def not_hu_message(lowest: float, how: str) -> str | None:
     if lowest <= NOT_HU_ABOVE:
         return None
     return (f"not in Hounsfield units: the lowest value is {lowest:g} (padding excluded), "
-            f"where a chest CT in HU holds air near -1000 and lung below -500 ({how}); "
+            f"where a chest CT in HU holds air (-1000) and lung ({how}); "
             f"values look like stored pixel values (e.g. HU + 1024): export the CT in HU")

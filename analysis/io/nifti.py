@@ -80,11 +80,17 @@ def _load(path: Path):
         if raw is not None and len(raw) > 348 and raw[344:348] == b"n+1\0" and \
                 348 in (int.from_bytes(raw[:4], "little"), int.from_bytes(raw[:4], "big")):
             img = nib.Nifti1Image.from_bytes(raw)
-            return img, len(raw) - int(img.header.get_data_offset())
+            return img, len(raw) - _data_offset(img)
     img = nib.load(str(path))
     size = len(raw) if raw is not None else path.stat().st_size
-    offset = int(img.header.get_data_offset()) if hasattr(img.header, "get_data_offset") else 0
-    return img, size - offset
+    return img, size - _data_offset(img)
+
+
+def _data_offset(img) -> int:
+    """Where the image data start (the array proxy's offset: a header's vox_offset of 0
+    means "after the header and its extensions")."""
+    offset = getattr(img.dataobj, "offset", None)
+    return int(offset) if offset is not None else int(img.header.get_data_offset())
 
 
 def _check_size(img, available: int, path: Path) -> None:
