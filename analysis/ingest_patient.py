@@ -216,7 +216,7 @@ def _read_dicom_patient(d: Path, task: dict, scrub: Scrubber) -> tuple:
     pid = task["pid"]
     rs_files = _classify_top_files(d, scrub)
     refs = rtstruct_referenced_series(rs_files[0], patient=pid) if len(rs_files) == 1 else []
-    ct = read_ct_series(d / "CT", patient=pid, series_uid=refs[0] if refs else None)
+    ct = read_ct_series(d / "CT", patient=pid, series_uid=refs)
     if not rs_files:
         raise PatientExcluded(reason("missing_structure", f"no RTSTRUCT file in {d}"))
     if len(rs_files) > 1:

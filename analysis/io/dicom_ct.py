@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -195,14 +196,16 @@ def _geometry(items: list, folder: Path, patient: str | None) -> dict:
     pos = positions[order]
     along = pos[:, 2]
     files_z = [items[i][0] for i in order]
-    # in-plane positions follow the slice normal (constant for an exactly axial series)
+    # in-plane positions are constant (table motion along z, as with a gantry tilt) or
+    # follow the slice normal (a stack of tilted planes); identical for an axial series
     drift = pos[0, :2] + np.outer(along - along[0], normal[:2] / normal[2])
-    off = np.abs(pos[:, :2] - drift).max(axis=1)
+    off = np.minimum(np.abs(pos[:, :2] - drift).max(axis=1),
+                     np.abs(pos[:, :2] - pos[0, :2]).max(axis=1))
     if (off > POSITION_TOL_MM).any():
         k = int(np.argmax(off))
         raise DicomError(f"{who(patient)}{files_z[k]}: in-plane position "
                          f"{plain(pos[k, :2])} differs from {plain(pos[0, :2])} "
-                         f"({files_z[0].name})")
+                         f"({files_z[0].name}) by {off[k]:.3f} mm")
     gaps = np.diff(along)
     for k, g in enumerate(gaps):
         if g < SPACING_RTOL * float(np.median(gaps)):
@@ -340,14 +343,15 @@ def _multiframe_error(p: Path, ds: pydicom.Dataset, patient: str | None) -> Dico
                       f"{frames} frame(s)): export the series as single-frame CT images")
 
 
-def _choose(series: dict, series_uid: str | None, folder: Path,
+def _choose(series: dict, referenced: list[str], folder: Path,
             patient: str | None) -> tuple[str, dict]:
     """The SeriesInstanceUID to read and its geometry (see the module docstring)."""
     if len(series) == 1:
         uid = next(iter(series))
         return uid, _geometry(series[uid], folder, patient)
-    if series_uid in series:
-        uid, why = series_uid, "the series the RTSTRUCT references"
+    present = [u for u in referenced if u in series]
+    if present:
+        uid, why = present[0], "the series the RTSTRUCT references"
         geo = _geometry(series[uid], folder, patient)
     else:
         geos, errors = {}, {}
@@ -364,7 +368,7 @@ def _choose(series: dict, series_uid: str | None, folder: Path,
         uid = max(geos, key=lambda u: (len(series[u]), -geos[u]["grid"].spacing_mm[0], u))
         geo = geos[uid]
         why = ("the largest axial series with uniform spacing ("
-               + ("the RTSTRUCT references none of them)" if series_uid else
+               + ("the RTSTRUCT references none of them)" if referenced else
                   "no RTSTRUCT reference to choose by)"))
     others = "; ".join(f"{len(v)} file(s), e.g. {v[0][0].name}" for u, v in series.items()
                        if u != uid)
@@ -375,7 +379,7 @@ def _choose(series: dict, series_uid: str | None, folder: Path,
 
 
 def read_ct_series(folder: str | Path, *, patient: str | None = None,
-                   series_uid: str | None = None) -> CTSeries:
+                   series_uid: str | Sequence[str] | None = None) -> CTSeries:
     """Read the CT series of ``folder`` (see the module docstring for which one).
 
     Parameters
@@ -384,8 +388,9 @@ def read_ct_series(folder: str | Path, *, patient: str | None = None,
         The patient's CT folder (every regular file in it, any name).
     patient : str, optional
         Named in every error message and note.
-    series_uid : str, optional
-        The SeriesInstanceUID the RTSTRUCT references: chosen when the folder holds it.
+    series_uid : str or list of str, optional
+        The SeriesInstanceUID(s) the RTSTRUCT references: the first the folder holds is
+        read.
 
     Returns
     -------
@@ -405,7 +410,8 @@ def read_ct_series(folder: str | Path, *, patient: str | None = None,
     for p, ds in multiframe:
         warnings.warn(f"{_multiframe_error(p, ds, patient)}; ignored, a single-frame "
                       "series is read", stacklevel=2)
-    uid, geo = _choose(series, series_uid, folder, patient)
+    referenced = [series_uid] if isinstance(series_uid, str) else list(series_uid or [])
+    uid, geo = _choose(series, referenced, folder, patient)
     if geo["note"]:
         warnings.warn(geo["note"], stacklevel=2)
     items = series[uid]

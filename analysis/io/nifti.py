@@ -73,11 +73,12 @@ def _load(path: Path):
     if path.name.endswith(".nii.gz"):
         try:
             raw = igzip.decompress(path.read_bytes())
-        except Exception:  # noqa: BLE001 - a damaged file: nib.load words the error
-            raw = None
+        except Exception as err:  # noqa: BLE001 - zlib, EOF and ISA-L errors
+            raise NiftiError(f"{path}: unreadable NIfTI (damaged or truncated gzip data: "
+                             f"{type(err).__name__})") from None
         # only a single-file NIfTI-1 header (sizeof_hdr 348, magic "n+1"): nibabel would
         # "fix" a NIfTI-2 header read as NIfTI-1 instead of refusing it
-        if raw is not None and len(raw) > 348 and raw[344:348] == b"n+1\0" and \
+        if len(raw) > 348 and raw[344:348] == b"n+1\0" and \
                 348 in (int.from_bytes(raw[:4], "little"), int.from_bytes(raw[:4], "big")):
             img = nib.Nifti1Image.from_bytes(raw)
             return img, len(raw) - _data_offset(img)
@@ -118,6 +119,8 @@ def read_nifti(path: str | Path, dtype: np.dtype | type | None = None) -> tuple[
     path = Path(path)
     try:
         img, available = _load(path)
+    except NiftiError:
+        raise
     except Exception as err:  # nibabel raises many types for a damaged file
         raise NiftiError(f"{path}: unreadable NIfTI ({type(err).__name__}: {err})") from None
     _check_size(img, available, path)
