@@ -12,6 +12,7 @@ from _ingest_fixtures import BOXES, GRID, box_contours, box_mask, write_ct, writ
 from analysis import paths
 from analysis.grid import Grid
 from analysis.io import DicomError, match_roi_names, read_ct_series, read_rtstruct
+from analysis.io.contours import combine_plane
 
 MOCK = paths.REFERENCE_DATA_DIR / "rtutils-mock"
 
@@ -229,3 +230,26 @@ def test_rtstruct_labels_one_map(tmp_path):
     expected[box_mask(BOXES["LN_4R"])] = 7
     expected[1, 1, 1] = 3
     np.testing.assert_array_equal(lab, expected)
+
+
+def _square(lo: float, hi: float) -> np.ndarray:
+    return np.array([[lo, lo], [lo, hi], [hi, hi], [hi, lo]])
+
+
+def test_nesting_depth_island_in_a_hole_and_closedplanar_xor_by_hand():
+    """The contour rule (analysis.io.contours) on 9 x 9 pixels, counted by hand: an outer
+    square round centres 1..7 (49), a hole round 3..5 (9), an island round 4 (1): 41.
+    Two overlapping CLOSEDPLANAR_XOR squares round 1..3 and 3..5 share centre (3, 3):
+    9 + 9 - 2 = 16. The same two as CLOSED_PLANAR pieces are unioned: 17."""
+    nested = [(_square(0.5, 7.5), False), (_square(2.5, 5.5), False),
+              (_square(3.5, 4.5), False)]
+    m, dup, extra = combine_plane(nested, (9, 9))
+    expected = np.zeros((9, 9), bool)
+    expected[1:8, 1:8] = True
+    expected[3:6, 3:6] = False
+    expected[4, 4] = True
+    np.testing.assert_array_equal(m, expected)
+    assert (m.sum(), dup, extra) == (41, 0, 0)
+    pair = [(_square(0.5, 3.5), True), (_square(2.5, 5.5), True)]
+    assert combine_plane(pair, (9, 9))[0].sum() == 16
+    assert combine_plane([(c, False) for c, _ in pair], (9, 9))[0].sum() == 17

@@ -75,9 +75,11 @@ def mark_centres_on_contour(sl: np.ndarray, rc: np.ndarray) -> None:
     sl[pts[ok, 0], pts[ok, 1]] = True
 
 
-def winding_numbers(rc: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def winding_numbers(rc: np.ndarray, shape: tuple[int, int]
+                    ) -> tuple[int, int, np.ndarray]:
     """Winding number of the closed polygon ``rc`` (n, 2; fractional row, column) about
-    every pixel centre of an image of ``shape``.
+    the pixel centres of its bounding box in an image of ``shape``: ``(row0, col0, w)``,
+    ``w[i, j]`` at pixel ``(row0 + i, col0 + j)`` (zero outside the box).
 
     A scanline count with the half-open rule (an edge covers the rows ``r`` with
     ``min(y0, y1) <= r < max(y0, y1)``): each crossing to the right of a centre adds the
@@ -85,23 +87,27 @@ def winding_numbers(rc: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     everywhere; +-2 or more only where a self-crossing contour goes round twice.
     """
     ny, nx = shape
-    w = np.zeros((ny, nx + 1), dtype=np.int32)
+    r0 = int(np.clip(np.ceil(rc[:, 0].min()), 0, ny))
+    r1 = int(np.clip(np.floor(rc[:, 0].max()) + 1, r0, ny))
+    c0 = int(np.clip(np.ceil(rc[:, 1].min()), 0, nx))
+    c1 = int(np.clip(np.floor(rc[:, 1].max()) + 1, c0, nx))
+    w = np.zeros((r1 - r0, c1 - c0 + 1), dtype=np.int32)
     y0, x0 = rc[:, 0], rc[:, 1]
     y1, x1 = np.roll(y0, -1), np.roll(x0, -1)
     lo, hi = np.minimum(y0, y1), np.maximum(y0, y1)
-    first = np.clip(np.ceil(lo), 0, ny).astype(np.int64)
-    stop = np.clip(np.ceil(hi), 0, ny).astype(np.int64)
+    first = np.clip(np.ceil(lo), r0, r1).astype(np.int64)
+    stop = np.clip(np.ceil(hi), r0, r1).astype(np.int64)
     counts = np.where(y1 != y0, np.maximum(stop - first, 0), 0)
     if counts.sum() == 0:
-        return w[:, :nx]
+        return r0, c0, w[:, :-1]
     e = np.repeat(np.arange(len(rc)), counts)
     r = first[e] + np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
     x = x0[e] + (r - y0[e]) * (x1[e] - x0[e]) / (y1[e] - y0[e])
     d = np.where(y1[e] > y0[e], 1, -1)
-    end = np.clip(np.ceil(x), 0, nx).astype(np.int64)  # centres c < x
-    np.add.at(w, (r, np.zeros_like(r)), d)
-    np.add.at(w, (r, end), -d)
-    return np.cumsum(w, axis=1)[:, :nx]
+    end = np.clip(np.ceil(x), c0, c1).astype(np.int64) - c0  # centres c < x
+    np.add.at(w, (r - r0, np.zeros_like(r)), d)
+    np.add.at(w, (r - r0, end), -d)
+    return r0, c0, np.cumsum(w, axis=1)[:, :-1]
 
 
 def fill_contour(rc: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, int]:
@@ -111,9 +117,11 @@ def fill_contour(rc: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, in
     if len(rc) >= 3:
         rr, cc = fill_polygon(rc[:, 0], rc[:, 1], shape=shape)
         sl[rr, cc] = True
-        twice = (np.abs(winding_numbers(rc, shape)) >= 2) & ~sl
+        r0, c0, w = winding_numbers(rc, shape)
+        box = sl[r0:r0 + w.shape[0], c0:c0 + w.shape[1]]
+        twice = (np.abs(w) >= 2) & ~box
         extra = int(twice.sum())
-        sl |= twice
+        box |= twice
     mark_centres_on_contour(sl, rc)
     return sl, extra
 
