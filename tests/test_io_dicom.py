@@ -13,6 +13,7 @@ from analysis import paths
 from analysis.grid import Grid
 from analysis.io import DicomError, match_roi_names, read_ct_series, read_rtstruct
 from analysis.io.contours import combine_plane
+from analysis.io.hu import padding_mask
 
 MOCK = paths.REFERENCE_DATA_DIR / "rtutils-mock"
 
@@ -253,3 +254,17 @@ def test_nesting_depth_island_in_a_hole_and_closedplanar_xor_by_hand():
     pair = [(_square(0.5, 3.5), True), (_square(2.5, 5.5), True)]
     assert combine_plane(pair, (9, 9))[0].sum() == 16
     assert combine_plane([(c, False) for c, _ in pair], (9, 9))[0].sum() == 17
+
+
+def test_padding_value_in_either_representation_marks_the_same_pixels():
+    """PixelPaddingValue -2000 (SS) on unsigned pixels is stored as 63536, and 63536 (US)
+    on signed pixels as -2000; two of the four pixels are padding either way. Several
+    distinct values at or above 32768 are not the unsigned padding convention."""
+    px = np.array([[63536, 1000], [5, 63536]], np.uint16)
+    for arr, value in ((px, -2000), (px.astype(np.int16), 63536)):
+        mask, what = padding_mask(arr, padding_value=value)
+        np.testing.assert_array_equal(mask, [[True, False], [False, True]])
+    mask, what = padding_mask(px, unsigned16=True)
+    assert mask.sum() == 2 and what == "unsigned padding value 63536 (-2000 as signed 16-bit)"
+    px[0, 1] = 40000
+    assert padding_mask(px, unsigned16=True)[0] is None

@@ -35,6 +35,16 @@ NOT_HU_ABOVE = -50.0
 INT16_MIN, INT16_MAX = -32768, 32767
 
 
+def _as_stored(value: int, dtype: np.dtype) -> int:
+    """A padding value in the pixels' own representation: -2000 given (SS) for unsigned
+    16-bit data is stored as 63536, and 63536 given (US) for signed data as -2000."""
+    if dtype.itemsize == 2 and dtype.kind == "u" and value < 0:
+        return value + 65536
+    if dtype.itemsize == 2 and dtype.kind == "i" and value > 32767:
+        return value - 65536
+    return value
+
+
 def padding_mask(stored: np.ndarray, *, padding_value=None, padding_limit=None,
                  unsigned16: bool = False) -> tuple[np.ndarray | None, str]:
     """Pixels of one slice that carry a padding value, and how they were recognised.
@@ -55,9 +65,9 @@ def padding_mask(stored: np.ndarray, *, padding_value=None, padding_limit=None,
         numbers) for the reader's note.
     """
     if padding_value is not None:
-        lo = hi = int(padding_value)
+        lo = hi = _as_stored(int(padding_value), stored.dtype)
         if padding_limit is not None:
-            lo, hi = sorted((lo, int(padding_limit)))
+            lo, hi = sorted((lo, _as_stored(int(padding_limit), stored.dtype)))
         mask = (stored >= lo) & (stored <= hi)
         what = (f"PixelPaddingValue {lo}" if lo == hi
                 else f"PixelPaddingValue range {lo} to {hi}")
