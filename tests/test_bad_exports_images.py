@@ -7,7 +7,7 @@ unless a test says otherwise. Fixture geometry (``_ingest_fixtures.GRID``): 6 sl
 10 x 10 voxels, 2 mm slices, 1 mm pixels, voxel (k, y, x) at LPS (x - 5, y - 4, 8 + 2 k) mm.
 
 Injected fault: this file run against the reader before issue 22 (main at 1c1184d, same
-venv) fails every one of its 24 cases, with the outcome written in each docstring.
+venv) fails every one of its 26 cases, with the outcome written in each docstring.
 """
 
 from __future__ import annotations
@@ -470,16 +470,17 @@ def test_multi_frame_ct_is_refused_by_name(tmp_path):
         "as single-frame CT images")
 
 
-def test_files_without_preamble_and_file_meta_are_read(tmp_path):
+@pytest.mark.parametrize("implicit", [False, True])
+def test_files_without_preamble_and_file_meta_are_read(tmp_path, implicit):
     """Every slice written as a bare dataset (no 128-byte preamble, no DICM, no group
-    0002), explicit VR little endian: the HU read back unchanged.
+    0002), explicit or implicit VR little endian: the HU read back unchanged.
     Injected fault (the reader before issue 22): "cannot decode pixel data"."""
     d = _export(tmp_path) / "images" / "MRN9000"
     for f in sorted((d / "CT").iterdir()):
         ds = pydicom.dcmread(f)
         del ds.file_meta
         fp = DicomBytesIO()
-        fp.is_little_endian, fp.is_implicit_VR = True, False
+        fp.is_little_endian, fp.is_implicit_VR = True, implicit
         write_dataset(fp, ds)
         f.write_bytes(fp.getvalue())
         assert f.read_bytes()[128:132] != b"DICM" and b"\x02\x00\x10\x00" not in \
