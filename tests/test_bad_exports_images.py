@@ -7,7 +7,7 @@ unless a test says otherwise. Fixture geometry (``_ingest_fixtures.GRID``): 6 sl
 10 x 10 voxels, 2 mm slices, 1 mm pixels, voxel (k, y, x) at LPS (x - 5, y - 4, 8 + 2 k) mm.
 
 Injected fault: this file run against the reader before issue 22 (main at 1c1184d, same
-venv) fails every one of its 26 cases, with the outcome written in each docstring.
+venv) fails every one of its 27 cases, with the outcome written in each docstring.
 """
 
 from __future__ import annotations
@@ -448,26 +448,60 @@ def test_a_gantry_tilt_within_one_degree_is_read_with_a_note(tmp_path):
     np.testing.assert_array_equal(s.hu, ct["hu"])
 
 
-def test_multi_frame_ct_is_refused_by_name(tmp_path):
-    """The six slices as one Enhanced CT file (6 frames).
+def _item(**attrs) -> Dataset:
+    ds = Dataset()
+    for k, v in attrs.items():
+        setattr(ds, k, v)
+    return ds
+
+
+@pytest.mark.parametrize("groups", [True, False])
+def test_multi_frame_ct_is_read_or_refused_by_name(tmp_path, groups):
+    """The six slices as one Enhanced CT file (6 frames, geometry and rescale in its
+    functional groups) and an RTSTRUCT referencing it: read, the HU and the GTV as from
+    the single-frame series. Without per-frame functional groups (no slice positions):
+    refused as "multi-frame CT not supported".
     Injected fault (the reader before issue 22): "ImageOrientationPatient missing or
     malformed (None)"."""
     d = _export(tmp_path) / "images" / "MRN9000"
-    first = pydicom.dcmread(sorted((d / "CT").iterdir())[0])
-    frames = b"".join(pydicom.dcmread(f).PixelData for f in sorted((d / "CT").iterdir()))
+    files = sorted((d / "CT").iterdir())
+    first = pydicom.dcmread(files[0])
+    frames = b"".join(pydicom.dcmread(f).PixelData for f in files)
     shutil.rmtree(d / "CT")
     (d / "CT").mkdir()
     ds = _object("1.2.840.10008.5.1.4.1.1.2.1", "CT", NumberOfFrames=6, Rows=10, Columns=10,
                  SamplesPerPixel=1, PhotometricInterpretation="MONOCHROME2",
                  BitsAllocated=16, BitsStored=16, HighBit=15, PixelRepresentation=0,
-                 PixelData=frames)
+                 PixelData=frames, FrameOfReferenceUID=first.FrameOfReferenceUID,
+                 StudyInstanceUID=first.StudyInstanceUID)
     ds.PatientName, ds.PatientID = first.PatientName, first.PatientID
+    ds.SharedFunctionalGroupsSequence = [_item(
+        PlaneOrientationSequence=[_item(ImageOrientationPatient=[1, 0, 0, 0, 1, 0])],
+        PixelMeasuresSequence=[_item(PixelSpacing=[1.0, 1.0], SliceThickness=2.0)],
+        PixelValueTransformationSequence=[_item(RescaleSlope=1, RescaleIntercept=-1024)])]
+    if groups:
+        ds.PerFrameFunctionalGroupsSequence = [
+            _item(PlanePositionSequence=[_item(ImagePositionPatient=[-5.0, -4.0, 8.0 + 2 * k])])
+            for k in range(6)]
     ds.save_as(d / "CT" / "enhanced.dcm", enforce_file_format=True)
+    write_rtstruct(d / "RS.dcm", {"series_uid": ds.SeriesInstanceUID, "for_uid":
+                                  ds.FrameOfReferenceUID, "study_uid": ds.StudyInstanceUID,
+                                  "sops": [ds.SOPInstanceUID] * 6, "grid": GRID},
+                   {r: box_contours(BOXES[r]) for r in ROIS})
+    res = _run(tmp_path)
     pid = _pid(tmp_path)
-    assert _outcome(_run(tmp_path), pid) == (
-        f"unreadable: patient {pid}: <export>/images/{pid}/CT#1: multi-frame CT not "
-        "supported (Enhanced CT Image Storage (Modality CT), 6 frame(s)): export the series "
-        "as single-frame CT images")
+    if not groups:
+        assert _outcome(res, pid) == (
+            f"unreadable: patient {pid}: <export>/images/{pid}/CT#1: multi-frame CT not "
+            "supported (Enhanced CT Image Storage (Modality CT), 6 frame(s): 0 per-frame "
+            "functional group(s)): export the series as single-frame CT images")
+        return
+    assert _outcome(res, pid) == "included"
+    hu = (np.arange(600).reshape(GRID.shape_zyx) % 200 - 100).astype(np.int16)
+    np.testing.assert_array_equal(_stored(tmp_path, "ct"), hu)
+    np.testing.assert_array_equal(_stored(tmp_path, "gtv"), box_mask(BOXES["GTV"]))
+    assert any(f"<export>/images/{pid}/CT#1: multi-frame CT (Enhanced CT Image Storage "
+               "(Modality CT)) read as 6 slice(s)" in w for w in res.warnings)
 
 
 @pytest.mark.parametrize("implicit", [False, True])

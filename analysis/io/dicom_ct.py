@@ -11,8 +11,10 @@ Every regular file of the folder, any name. Each is sorted into one of:
   single-frame CT image (SOP class other than CT Image Storage, e.g. an SR dose report,
   a Secondary Capture dose screenshot, RTDOSE, a presentation state): ignored with a
   note naming its SOP class;
-* a multi-frame (enhanced) CT: not supported. It is ignored with a note when a
-  single-frame series is present, else refused as "multi-frame CT not supported";
+* a multi-frame (enhanced) CT: read frame by frame (:func:`split_frames`: geometry and
+  rescale from its functional groups), with a note; compressed frames, or frames without
+  plane position and orientation, are "multi-frame CT not supported" (ignored with a
+  note when another series is present, else refused);
 * a CT slice, grouped by SeriesInstanceUID.
 
 Which series is used
@@ -50,6 +52,7 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import UID
 
 from analysis.grid import Grid
@@ -294,11 +297,12 @@ def _hu(items: list, geo: dict, folder: Path, patient: str | None) -> np.ndarray
 
 
 def _sort_files(folder: Path, patient: str | None) -> tuple[dict, list]:
-    """SeriesInstanceUID -> [(path, dataset)] of the CT slices, and the multi-frame CTs;
+    """SeriesInstanceUID -> [(path, dataset)] of the CT slices (frames of multi-frame CTs
+    included), and the errors of the multi-frame CTs that cannot be read;
     notes for everything ignored (see the module docstring)."""
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
     series: dict[str, list] = {}
-    multiframe: list = []
+    multiframe: list[DicomError] = []
     seen: dict[str, Path] = {}
     n_dicom = 0
     for p in files:
@@ -325,7 +329,14 @@ def _sort_files(folder: Path, patient: str | None) -> tuple[dict, list]:
             raise DicomError(f"{who(patient)}{p}: unreadable DICOM file: neither SOP class "
                              "nor Modality (truncated or damaged)")
         elif kind == "multiframe":
-            multiframe.append((p, ds))
+            try:
+                frames = split_frames(p, ds, patient)
+            except DicomError as err:
+                multiframe.append(err)
+                continue
+            series.setdefault(str(ds.get("SeriesInstanceUID", "")), []).extend(frames)
+            warnings.warn(f"{who(patient)}{p}: multi-frame CT ({_describe(ds)}) read as "
+                          f"{len(frames)} slice(s)", stacklevel=4)
         elif kind == "localizer":
             warnings.warn(f"{who(patient)}{p}: localizer (scout) image in the CT folder, "
                           "ignored", stacklevel=4)
@@ -337,10 +348,68 @@ def _sort_files(folder: Path, patient: str | None) -> tuple[dict, list]:
     return series, multiframe
 
 
-def _multiframe_error(p: Path, ds: pydicom.Dataset, patient: str | None) -> DicomError:
+def _multiframe_error(p: Path, ds: pydicom.Dataset, why: str,
+                      patient: str | None) -> DicomError:
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     return DicomError(f"{who(patient)}{p}: multi-frame CT not supported ({_describe(ds)}, "
-                      f"{frames} frame(s)): export the series as single-frame CT images")
+                      f"{frames} frame(s): {why}): export the series as single-frame CT "
+                      "images")
+
+
+#: attributes every frame of a multi-frame CT shares with its file
+_FRAME_COPY = ("SOPInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID", "Rows",
+               "Columns", "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation",
+               "SamplesPerPixel", "PhotometricInterpretation", "PixelPaddingValue",
+               "PixelPaddingRangeLimit")
+#: (functional group sequence, attribute) of each frame's geometry and rescale
+_FRAME_GROUPS = (("PlaneOrientationSequence", "ImageOrientationPatient"),
+                 ("PlanePositionSequence", "ImagePositionPatient"),
+                 ("PixelMeasuresSequence", "PixelSpacing"),
+                 ("PixelMeasuresSequence", "SliceThickness"),
+                 ("PixelValueTransformationSequence", "RescaleSlope"),
+                 ("PixelValueTransformationSequence", "RescaleIntercept"))
+
+
+def split_frames(p: Path, ds: pydicom.Dataset, patient: str | None) -> list:
+    """The frames of a multi-frame (enhanced) CT as single-frame datasets [(path, ds)]:
+    geometry and rescale from its functional groups (per frame, else shared), pixel data
+    sliced per frame. Uncompressed pixel data only; anything else is refused as
+    "multi-frame CT not supported", with why."""
+    meta = getattr(ds, "file_meta", None)
+    syntax = meta.get("TransferSyntaxUID", None) if meta is not None else None
+    if "PixelData" not in ds or "Rows" not in ds or "Columns" not in ds:
+        raise _multiframe_error(p, ds, "no pixel data, Rows or Columns", patient)
+    if syntax is None or UID(syntax).is_encapsulated:
+        raise _multiframe_error(p, ds, "compressed pixel data", patient)
+    check_pixel_length(ds, p, patient)
+    n = int(ds.get("NumberOfFrames", 1) or 1)
+    per = ds.get("PerFrameFunctionalGroupsSequence", None) or []
+    shared = (ds.get("SharedFunctionalGroupsSequence", None) or [Dataset()])[0]
+    if len(per) != n:
+        raise _multiframe_error(p, ds, f"{len(per)} per-frame functional group(s)", patient)
+    size = int(ds.Rows) * int(ds.Columns) * max(int(ds.get("BitsAllocated", 16)) // 8, 1) \
+        * int(ds.get("SamplesPerPixel", 1) or 1)
+    frames = []
+    for i in range(n):
+        f = Dataset()
+        f.file_meta = FileMetaDataset()
+        f.file_meta.TransferSyntaxUID = syntax
+        f.SOPClassUID, f.Modality = CT_IMAGE_STORAGE, "CT"
+        for kw in _FRAME_COPY:
+            if kw in ds:
+                f[kw] = ds[kw]
+        for seq, kw in _FRAME_GROUPS:
+            for src in (per[i], shared):
+                items = src.get(seq, None) or []
+                if items and kw in items[0]:
+                    setattr(f, kw, items[0][kw].value)
+                    break
+        if "ImagePositionPatient" not in f or "ImageOrientationPatient" not in f:
+            raise _multiframe_error(p, ds, f"frame {i + 1} without plane position or "
+                                           "orientation", patient)
+        f.PixelData = ds.PixelData[i * size:(i + 1) * size]
+        frames.append((p, f))
+    return frames
 
 
 def _choose(series: dict, referenced: list[str], folder: Path,
@@ -404,12 +473,11 @@ def read_ct_series(folder: str | Path, *, patient: str | None = None,
     series, multiframe = _sort_files(folder, patient)
     if not series:
         if multiframe:
-            raise _multiframe_error(*multiframe[0], patient)
-        raise DicomError(f"{who(patient)}{folder}: no single-frame CT image in the CT folder "
-                         "(only the objects noted as ignored)")
-    for p, ds in multiframe:
-        warnings.warn(f"{_multiframe_error(p, ds, patient)}; ignored, a single-frame "
-                      "series is read", stacklevel=2)
+            raise multiframe[0]
+        raise DicomError(f"{who(patient)}{folder}: no CT image in the CT folder (only the "
+                         "objects noted as ignored)")
+    for err in multiframe:
+        warnings.warn(f"{err}; ignored, another series is read", stacklevel=2)
     referenced = [series_uid] if isinstance(series_uid, str) else list(series_uid or [])
     uid, geo = _choose(series, referenced, folder, patient)
     if geo["note"]:
