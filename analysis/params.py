@@ -95,6 +95,11 @@ class IngestParams(_Strict):
     mask_threshold: float | None = None
     #: keep (with a recorded warning) a patient whose structure touches the image edge
     allow_clipped: bool = False
+    #: least share of a GTV's / GTVnd's voxels inside the CTV (a CTV contains its gross
+    #: tumour, ICRU 50/62; 5 % left for rasterising two outlines); below it: excluded
+    gtv_in_ctv_min_share: float = Field(0.95, ge=0, le=1)
+    #: keep (with a recorded warning) a patient whose GTV / GTVnd is not inside the CTV
+    allow_gtv_outside_ctv: bool = False
 
 
 class SegmentParams(_Strict):
