@@ -107,6 +107,9 @@ _ENTRIES: tuple[tuple[str, str, str, str], ...] = (
     ("table4_multivariable_cox", "05_survival", "table", "Table 4 (Cox)"),
     ("table4_multivariable_summary", "05_survival", "table", "Table 4 (Cox)"),
     ("table4_ph_check", "05_survival", "table", "Table 4 (Cox)"),
+    ("table4_prespecified_cox", "05_survival", "table", "Table 4 (Cox)"),
+    ("table4_prespecified_summary", "05_survival", "table", "Table 4 (Cox)"),
+    ("table4_prespecified_ph_check", "05_survival", "table", "Table 4 (Cox)"),
     *((f"figure3_landmark_{g}", "05_survival", "table",
        "Figure 3" if g == FIGURE3_GROUP else OTHER) for g in KM_GROUPS),
     *((f"figure3_km_{g}", "05_survival", "figure",
@@ -116,6 +119,8 @@ _ENTRIES: tuple[tuple[str, str, str, str], ...] = (
     ("planted_hr_coverage", "05_survival", "figure", OTHER),
     ("05_competing_risks", "05_survival", "table", OTHER),
     ("05_cumulative_incidence", "05_survival", "figure", OTHER),
+    ("05_gray_test", "05_survival", "table", OTHER),
+    ("05_fine_gray", "05_survival", "table", OTHER),
     ("model_exclusions", "06_model", "table", OTHER),
     ("model_split", "06_model", "table", OTHER),
     ("model_filter_dropped", "06_model", "table", OTHER),
@@ -180,6 +185,7 @@ def names_of(paper_item: str) -> tuple[str, ...]:
 # names the scorecard reads (one place, so that a rename breaks here and in the test)
 OUTCOME_TABLE = "05_outcome"
 COX_TABLE = "table4_multivariable_cox"
+PRESPECIFIED_COX_TABLE = "table4_prespecified_cox"
 LANDMARK_TABLE = f"figure3_landmark_{FIGURE3_GROUP}"
 TOP4_TABLE = "table5_top4_share"
 TABLE7_TABLE = "table7_metrics"

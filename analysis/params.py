@@ -224,6 +224,14 @@ class SurvivalParams(_Strict):
     #: show the paper's numbers beside ours (False for a cohort the paper did not study,
     #: e.g. Lung1 overall survival)
     show_paper: bool = True
+    #: covariates of the pre-specified multivariable Cox model (and of the Fine-Gray
+    #: model), fixed before the data are seen so that its inference is valid. Default:
+    #: the paper's covariates, the five it reports as related to local control (gender,
+    #: age >= 60, T stage, smoking index, tumour size; paper abstract and Table 4)
+    prespecified_covariates: list[str] = Field(
+        default_factory=lambda: ["sex", "age_ge_60", "t_stage", "smoking_bin",
+                                 "diameter_ge_5cm"]
+    )
 
 
 class ModelParams(_Strict):
