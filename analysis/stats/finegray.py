@@ -45,6 +45,11 @@ def censoring_km_before(time_months, cause) -> np.ndarray:
     Censoring (cause 0) is the event; a failure at the same time as a censoring is at
     risk for it. Example: times 1, 2, 2, 3 with causes 0, 1, 0, 2: G(1-) = 1, G(2-) =
     3/4, G(3-) = (3/4)(1 - 1/3) = 1/2.
+
+    .. math:: \\hat G(t-) = \\prod_{u < t} (1 - c_u / r_u)
+
+    with :math:`c_u` censorings at ``u`` and :math:`r_u` at risk. Reference: Fine & Gray
+    (1999), the weights of the subdistribution risk set; R ``cmprsk::crr``.
     """
     t, c = validate_competing(time_months, cause)
     times, inv = np.unique(t, return_inverse=True)

@@ -18,6 +18,7 @@ def wilson_bounds(share: np.ndarray | float, n_eff: np.ndarray | float,
 
     At :math:`\\hat p = 0` the bounds are ``0`` and :math:`z^2/(n + z^2)` (never a
     zero-width interval); at :math:`\\hat p = 1`, :math:`n/(n + z^2)` and ``1``.
+    Reference: Wilson (1927), JASA 22:209-212; R ``prop.test(correct = FALSE)``.
 
     Returns
     -------
@@ -43,6 +44,8 @@ def wilson_bounds(share: np.ndarray | float, n_eff: np.ndarray | float,
 def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion k / n (:func:`wilson_bounds`).
 
+    .. math:: \\frac{\\hat p + z^2/(2n) \\pm z \\sqrt{\\hat p (1-\\hat p)/n + z^2/(4n^2)}}{1 + z^2/n}
+
     Worked example: k = 5, n = 10 -> (0.2366, 0.7634), as R
     ``prop.test(5, 10, correct = FALSE)$conf.int``.
 
@@ -63,6 +66,7 @@ def pooled_icc(k_per_cluster: np.ndarray, n_per_cluster: np.ndarray) -> float | 
     """Within-cluster correlation of category membership, pooled over the categories
     (the ANOVA estimator of Ridout, Demetrio & Firth, Biometrics 1999;55:137-148, with
     the between and within mean squares summed over the categories: our choice).
+    Reference: Ridout et al. (1999), above.
 
     For categories ``t`` that partition every cluster's items (``k[j].sum() == n[j]``),
     :math:`\\hat p_{jt} = k_{jt}/n_j`, :math:`\\hat p_t = \\sum_j k_{jt} / N`:
@@ -125,6 +129,7 @@ def design_effect(n_per_cluster: np.ndarray, icc: float | np.ndarray) -> float |
     One item per cluster gives 1; ``m`` clusters of ``c`` items with ``icc = 1`` give
     ``c``. Worked example: sizes (1, 3), icc 0.5 -> 1 + 0.5 (10/4 - 1) = 1.75.
     ``n_per_cluster`` may carry leading batch axes ``(..., m)``, ``icc`` then ``(...)``.
+    Reference: Kish (1965), Survey Sampling, section 5.4.
     """
     n = np.asarray(n_per_cluster, dtype=float)
     rho = np.asarray(icc, dtype=float)
@@ -141,6 +146,7 @@ def clustered_wilson(k_per_cluster: np.ndarray, n_per_cluster: np.ndarray, *,
     """Shares of items in groups with a design-effect Wilson interval: Wilson's score
     interval on the effective sample size :math:`N / \\mathrm{deff}`
     (:func:`design_effect`, :func:`wilson_bounds`), the share itself unchanged.
+    Reference: Wilson (1927); Kish (1965) for the design effect.
 
     Chosen over a patient bootstrap because it keeps its coverage at 0, 1 and few items
     (the percentile bootstrap gives 0-0 at no item and covered 0.84 at a true share of

@@ -23,6 +23,7 @@ def km_table(time_months, event) -> pd.DataFrame:
         G(t) = \\sum_{t_j \\le t} \\frac{d_j}{n_j (n_j - d_j)}
 
     so that :math:`\\widehat{\\mathrm{Var}}[\\log \\hat S(t)] = G(t)` (Greenwood).
+    Reference: Kaplan & Meier (1958); Greenwood (1926); R ``survival::survfit``.
 
     Parameters
     ----------
@@ -156,6 +157,9 @@ def median_survival(time_months, event, conf_type: str = "log") -> dict:
     is the first time at which the lower (upper) pointwise limit is <= 0.5
     (Brookmeyer-Crowley inversion, R's rule).
 
+    .. math:: \\hat t_{0.5} = \\min\\{t: \\hat S(t) \\le 0.5\\}, \\quad
+              [\\min\\{t: S_{lo}(t) \\le 0.5\\},\\ \\min\\{t: S_{hi}(t) \\le 0.5\\}]
+
     Returns
     -------
     dict with ``median``, ``lower``, ``upper`` (months), ``n``, ``n_events``, ``note``
@@ -181,6 +185,12 @@ def median_followup(time_months, event, conf_type: str = "log") -> dict:
 
     Censoring is the "event" and the event is a censoring: the median of that curve is
     the median potential follow-up.
+
+    .. math:: \\hat C(t) = \\prod_{t_j \\le t} (1 - c_j / n_j), \\quad
+              median = \\min\\{t: \\hat C(t) \\le 0.5\\}
+
+    with :math:`c_j` censorings at :math:`t_j`. Reference: Schemper & Smith (1996),
+    Control Clin Trials 17:343-346; R ``survfit(Surv(time, 1 - status) ~ 1)``.
     """
     t, e = validate_survival(time_months, event, who="median follow-up")
     return median_survival(t, 1 - e, conf_type)

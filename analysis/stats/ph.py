@@ -54,6 +54,11 @@ VERDICT_PLAUSIBLE = "PH plausible (min p of KM and rank, x 2 for the two looks, 
 def time_transform(time_months, event, transform: str = "km") -> tuple[np.ndarray, np.ndarray]:
     """Distinct event times and their transformed time ``g`` (not yet centred).
 
+    .. math:: g_{km}(t) = 1 - \\hat S_{KM}(t-), \\quad g_{rank}(t) = rank(t),
+              \\quad g_{identity}(t) = t
+
+    Reference: Grambsch & Therneau (1994); R ``survival::cox.zph`` (``transform``).
+
     Returns
     -------
     event_times : ndarray (k,), increasing
@@ -81,6 +86,11 @@ def time_transform(time_months, event, transform: str = "km") -> tuple[np.ndarra
 
 def zph_score_test(X, time_months, event, beta, transform: str = "km") -> dict:
     """Score test of proportional hazards per covariate and global (module formula).
+
+    .. math:: T = U^\\top \\mathcal{I}^{-1} U, \\quad U = \\sum_{events} (g_i - \\bar g)\\, r_i
+
+    with :math:`r_i` the Schoenfeld residuals. Reference: Grambsch & Therneau (1994),
+    Biometrika 81:515-526; R ``survival::cox.zph`` (survival >= 3.0).
 
     Parameters
     ----------
