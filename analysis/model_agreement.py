@@ -26,7 +26,13 @@ from sklearn.metrics import roc_auc_score
 from analysis.model import ModelInputError, PaperModel, fit_paper_model, make_labels
 from analysis.model_eval import NestedCVResult, nested_cv
 from analysis.model_features import selection_frequency
-from analysis.partition.agreement import AI_FEATURES_TABLE, REF_FEATURES_TABLE
+from analysis.partition.agreement import (
+    AI_FEATURES_TABLE,
+    FEATURE_ICC_TABLE,
+    REF_FEATURES_TABLE,
+)
+from analysis.recurrence.agreement import SITES_TABLE
+from analysis.stats.agreement import cohen_kappa
 
 REPRODUCED = "AI stations reproduce the reference analysis"
 NOT_REPRODUCED = "AI stations do not reproduce the reference analysis"
@@ -173,6 +179,8 @@ def comparison_for_store(store, params, informative: list[str] | None = None
         return None
     X_ref = _pid_index(store.read_table(REF_FEATURES_TABLE))
     X_ai = _pid_index(store.read_table(AI_FEATURES_TABLE))
+    if X_ref.empty or X_ai.empty:
+        return None
     mp = params.model
     y, _ = make_labels(store.cohort(), mp.label, mp.horizon_months)
     return model_comparison(X_ref, X_ai, y, mp, params.seed,
@@ -240,3 +248,17 @@ def agreement_verdict(feature_icc: pd.DataFrame | None, site_kappa: float | None
     out["holds"] = out["holds"].map({True: "yes", False: "no", None: "not measured"})
     out["verdict"] = text
     return out
+
+
+def verdict_for_store(store, params, model: ModelComparison | None) -> pd.DataFrame:
+    """:func:`agreement_verdict` from what 03 and 04 saved in the store (the per-parameter
+    ICCs, both assignments of every site) and ``model`` (:func:`comparison_for_store`)."""
+    icc = (store.read_table(FEATURE_ICC_TABLE) if store.has_table(FEATURE_ICC_TABLE)
+           else None)
+    icc = icc if icc is not None and len(icc) else None
+    kappa = None
+    if store.has_table(SITES_TABLE):
+        sites = store.read_table(SITES_TABLE)
+        kappa = (cohen_kappa(sites["station_ref"].astype(str), sites["station_ai"].astype(str))
+                 if len(sites) else None)
+    return agreement_verdict(icc, kappa, model, params.agreement, params.is_phantom)

@@ -197,8 +197,10 @@ class RecurrenceAgreement:
         return pd.DataFrame([self.top4]).set_index("stations")
 
     def save(self, store) -> None:
-        """Write both assignments of every site into the store (07's verdict reads it)."""
-        store.write_table(SITES_TABLE, self.paired)
+        """Write both assignments of every site into the store (07's verdict reads it;
+        an empty table when skipped, so that no earlier run's sites are read)."""
+        empty = pd.DataFrame(columns=["pid", "site_no", "station_ref", "station_ai"])
+        store.write_table(SITES_TABLE, empty if self.paired is None else self.paired)
 
 
 def _assign(store, params, pids, volume: str):
