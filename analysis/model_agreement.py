@@ -205,7 +205,12 @@ def agreement_verdict(feature_icc: pd.DataFrame | None, site_kappa: float | None
     1. parameters: the share of the 110 with a defined ICC whose AI-vs-reference
        ICC(A,1) >= ``icc_good`` is >= ``min_share_good``;
     2. recurrence map: Cohen's kappa of the sites' stations >= ``min_site_kappa``;
-    3. model: |nested-CV AUC (AI) - AUC (reference)| <= ``max_auc_difference``.
+    3. model: |nested-CV AUC (AI) - AUC (reference)| <= ``max_auc_difference`` (with
+       ``auc_equivalence``: its whole paired 95% CI within +-``max_auc_difference``).
+
+    The Jaccard overlap of the kept features is shown, not judged: RFE's kept set varies
+    between refits on the same features (07's selection stability), so a low overlap
+    alone does not say the maps differ.
 
     A criterion that could not be measured (no patient with both maps, no recurrence
     site) is shown as such and does not count; with none measured there is no verdict.
@@ -231,12 +236,14 @@ def agreement_verdict(feature_icc: pd.DataFrame | None, site_kappa: float | None
     else:
         rows.append(("recurrence sites", np.nan, "not measured", None))
     if model is not None:
-        d = model.auc["difference"]
-        rows.append((f"model: nested-CV AUC, AI - reference (95% CI "
-                     f"{model.auc['diff_lower']:.3f} to {model.auc['diff_upper']:.3f}); "
-                     f"Jaccard of kept features {model.jaccard:.2f}", float(d),
-                     f"|difference| <= {ap.max_auc_difference:g}",
-                     abs(d) <= ap.max_auc_difference))
+        d, lo, hi = (model.auc[k] for k in ("difference", "diff_lower", "diff_upper"))
+        m = ap.max_auc_difference
+        holds = (-m <= lo and hi <= m) if ap.auc_equivalence else abs(d) <= m
+        rule = (f"95% CI within +-{m:g}" if ap.auc_equivalence
+                else f"|difference| <= {m:g}")
+        rows.append((f"model: nested-CV AUC, AI - reference (95% CI {lo:.3f} to "
+                     f"{hi:.3f}); Jaccard of kept features {model.jaccard:.2f}", float(d),
+                     rule, bool(holds)))
     else:
         rows.append(("model", np.nan, "not measured", None))
     measured = [r[3] for r in rows if r[3] is not None]

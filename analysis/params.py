@@ -212,6 +212,9 @@ class AgreementParams(_Strict):
     min_site_kappa: float = Field(0.8, ge=-1, le=1)
     #: verdict rule, 4: |nested-CV AUC (AI) - AUC (reference)| must be <= this
     max_auc_difference: float = Field(0.05, ge=0, le=1)
+    #: false: rule 4 on the point estimate; true: the whole 95% CI of the difference must
+    #: lie within +-max_auc_difference (equivalence: wide CIs of small cohorts fail it)
+    auc_equivalence: bool = False
 
 
 class SurvivalParams(_Strict):

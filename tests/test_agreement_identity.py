@@ -9,6 +9,8 @@ verdict is "reproduce". Small synthetic tables keep it fast.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -109,3 +111,16 @@ def test_verdict_rule_by_hand():
     none = agreement_verdict(None, None, None, AgreementParams(), phantom=False)
     assert none["verdict"].iloc[0].startswith("not decided")
     assert jaccard({"a", "b"}, {"b", "c"}) == pytest.approx(1 / 3, rel=1e-12)
+
+
+def test_auc_rule_point_or_equivalence():
+    """AUC difference -0.001 with 95% CI (-0.168, 0.181) (the ci run's numbers): within
+    0.05 by the point estimate, but not by equivalence (the CI reaches past +-0.05)."""
+    model = SimpleNamespace(auc={"difference": -0.001, "diff_lower": -0.168,
+                                 "diff_upper": 0.181}, jaccard=0.5)
+    point = agreement_verdict(None, None, model, AgreementParams(), phantom=False)
+    assert list(point["holds"]) == ["not measured", "not measured", "yes"]
+    assert point["verdict"].iloc[0] == REPRODUCED
+    equiv = agreement_verdict(None, None, model, AgreementParams(auc_equivalence=True),
+                              phantom=False)
+    assert equiv["holds"].iloc[2] == "no" and equiv["verdict"].iloc[0] == NOT_REPRODUCED

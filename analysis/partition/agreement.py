@@ -283,13 +283,13 @@ def robustness_table(agreement: pd.DataFrame, observer: pd.DataFrame,
 
     ``robust``: observer ICC >= ``robust_icc`` (Zwanenburg et al. 2019);
     ``ai_within_observer``: the AI's ICC reaches the lower 95% bound of the observers'
-    (NaN when either is undefined).
+    (1.0 yes, 0.0 no, NaN when either is undefined).
     """
     t = observer.join(agreement[["icc", "icc_lower", "icc_upper"]].rename(
         columns={"icc": "ai_icc", "icc_lower": "ai_lower", "icc_upper": "ai_upper"}))
     t["robust"] = t["observer_icc"] >= robust_icc
     ok = t["observer_lower"].notna() & t["ai_icc"].notna()
-    t["ai_within_observer"] = (t["ai_icc"] >= t["observer_lower"]).where(ok)
+    t["ai_within_observer"] = (t["ai_icc"] >= t["observer_lower"]).astype(float).where(ok)
     return t
 
 
@@ -356,8 +356,9 @@ class StationAgreement:
         out = obs.add_prefix("observer_").join(ai.drop(columns="n_parameters")
                                                .add_prefix("ai_"))
         out = out.rename(columns={"observer_n_parameters": "n_parameters"})
-        within = self.robustness.groupby("family")["ai_within_observer"].mean()
-        within["all"] = self.robustness["ai_within_observer"].mean()
+        hit = self.robustness["ai_within_observer"].astype(float)
+        within = hit.groupby(self.robustness["family"]).mean()
+        within["all"] = hit.mean()
         out["share_ai_within_observer_floor"] = within.reindex(out.index)
         return out
 
