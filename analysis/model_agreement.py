@@ -123,7 +123,8 @@ class ModelComparison:
             ("nested-CV pooled out-of-fold AUC (07)", a["auc_ref"], a["auc_ai"],
              a["difference"], a["diff_lower"], a["diff_upper"],
              f"difference AI - reference; paired percentile bootstrap of patients "
-             f"({a['n_boot']} resamples), same splits and seed"),
+             f"({a['n_boot']} resamples), same splits and seed; ignores refit "
+             f"variability (too narrow)"),
         ]
         if self.informative is not None:
             inf = set(self.informative)

@@ -124,3 +124,29 @@ def test_auc_rule_point_or_equivalence():
     equiv = agreement_verdict(None, None, model, AgreementParams(auc_equivalence=True),
                               phantom=False)
     assert equiv["holds"].iloc[2] == "no" and equiv["verdict"].iloc[0] == NOT_REPRODUCED
+
+
+def test_top4_difference_interval_covers_about_95_percent():
+    """The paired patient-clustered 95% CI of the top-4 share difference covers the true
+    difference in about 95% of simulated cohorts.
+
+    Model: 80 patients with 1-3 sites each; a patient's sites lie in the top four with a
+    patient-specific probability p_i ~ Beta(3, 2) (mean 0.6: sites cluster); the AI map
+    moves a top-four site out with probability 0.10 and any other site in with 0.05.
+    True difference 0.4 * 0.05 - 0.6 * 0.10 = -0.04 (n_i independent of p_i). 300
+    cohorts x 300 replicates (seeded): binomial SE of a 95% coverage is 1.3%, so
+    [0.90, 0.99] is about 4 SE below and 3 above. Measured: 0.963."""
+    rng = np.random.default_rng(21)
+    hits = 0
+    for _ in range(300):
+        n_i = rng.integers(1, 4, 80)
+        p_i = rng.beta(3, 2, 80)
+        pid = np.repeat(np.arange(80), n_i).astype(str)
+        top_ref = rng.random(len(pid)) < np.repeat(p_i, n_i)
+        u = rng.random(len(pid))
+        top_ai = np.where(top_ref, u >= 0.10, u < 0.05)
+        paired = pd.DataFrame({"pid": pid, "station_ref": np.where(top_ref, "7", "2R"),
+                               "station_ai": np.where(top_ai, "7", "2R")})
+        r = top_share_difference(paired, n_boot=300, seed=int(rng.integers(1 << 31)))
+        hits += r["diff_lower"] <= -0.04 <= r["diff_upper"]
+    assert 0.90 <= hits / 300 <= 0.99, hits / 300

@@ -91,6 +91,7 @@ def test_icc_falls_as_the_ai_station_shifts():
             assert np.allclose(st7["ccc"].dropna(), 1.0, atol=1e-12)
             assert (st7["ba_bias"] == 0).all()
         iccs.append(float(table.loc[f"RctvLN_{ST7}", "icc"]))
+        assert np.isnan(table.loc["RctvLN_1", "icc"])  # 1R absent: constant 0, undefined
     assert iccs[0] == 1.0
     assert all(a > b for a, b in zip(iccs, iccs[1:], strict=False)), iccs
     assert iccs[-1] < 0.5
