@@ -209,7 +209,9 @@ def agreement_verdict(feature_icc: pd.DataFrame | None, site_kappa: float | None
     3. model: |nested-CV AUC (AI) - AUC (reference)| <= ``max_auc_difference`` (with
        ``auc_equivalence``: its whole paired 95% CI within +-``max_auc_difference``).
 
-    The Jaccard overlap of the kept features is shown, not judged: RFE's kept set varies
+    Shown beside them, not judged: the share of parameters where the AI's ICC reaches
+    the second observers' lower 95% bound (when the table holds ``ai_within_observer``),
+    and the Jaccard overlap of the kept features: RFE's kept set varies
     between refits on the same features (07's selection stability), so a low overlap
     alone does not say the maps differ.
 
@@ -231,6 +233,13 @@ def agreement_verdict(feature_icc: pd.DataFrame | None, site_kappa: float | None
                      f">= {ap.min_share_good:g}", share >= ap.min_share_good))
     else:
         rows.append(("110 parameters", np.nan, "not measured", None))
+    shown = []
+    if feature_icc is not None and "ai_within_observer" in feature_icc:
+        hit = feature_icc["ai_within_observer"].dropna()
+        if len(hit):
+            shown.append((f"110 parameters: share where the AI's ICC reaches the second "
+                          f"observers' lower 95% bound (of {len(hit)})",
+                          float(hit.astype(float).mean()), "shown, not judged", "shown"))
     if site_kappa is not None and np.isfinite(site_kappa):
         rows.append(("recurrence sites: Cohen's kappa over stations", float(site_kappa),
                      f">= {ap.min_site_kappa:g}", site_kappa >= ap.min_site_kappa))
@@ -248,12 +257,14 @@ def agreement_verdict(feature_icc: pd.DataFrame | None, site_kappa: float | None
     else:
         rows.append(("model", np.nan, "not measured", None))
     measured = [r[3] for r in rows if r[3] is not None]
+    rows = rows[:1] + shown + rows[1:]
     text = ("not decided: nothing could be compared" if not measured
             else REPRODUCED if all(measured) else NOT_REPRODUCED)
     if phantom:
         text = f"Synthetic phantom: {text}"
     out = pd.DataFrame(rows, columns=["criterion", "value", "rule", "holds"])
-    out["holds"] = out["holds"].map({True: "yes", False: "no", None: "not measured"})
+    out["holds"] = out["holds"].map({True: "yes", False: "no", None: "not measured",
+                                     "shown": "not judged"})
     out["verdict"] = text
     return out
 

@@ -363,12 +363,17 @@ class StationAgreement:
         return out
 
     def save(self, store) -> None:
-        """Write the two feature tables and the per-parameter ICCs into the store (empty
+        """Write the two feature tables and the per-parameter ICCs (with the second
+        observers' ICC and whether the AI reaches their floor) into the store (empty
         tables when skipped, so that no earlier run's tables are read by 07)."""
         empty = pd.DataFrame({"icc": pd.Series(dtype=float)})
         store.write_table(REF_FEATURES_TABLE, empty if self.skipped else self.ref)
         store.write_table(AI_FEATURES_TABLE, empty if self.skipped else self.ai)
-        store.write_table(FEATURE_ICC_TABLE, empty if self.skipped else self.table)
+        if self.skipped:
+            store.write_table(FEATURE_ICC_TABLE, empty)
+            return
+        floor = self.robustness[["observer_icc", "observer_lower", "ai_within_observer"]]
+        store.write_table(FEATURE_ICC_TABLE, self.table.join(floor))
 
 
 def station_agreement(store, params, *, cache: bool = True) -> StationAgreement:
