@@ -175,7 +175,8 @@ def comparison_for_store(store, params, informative: list[str] | None = None
                          ) -> ModelComparison | None:
     """:func:`model_comparison` on the feature tables 03_partition saved for the
     agreement (store tables ``agreement_features_ref`` / ``_ai``) and the run's labels;
-    None when 03 saved none (no patient had both maps)."""
+    None when 03 saved none (no patient had both maps). The 110 parameters only, even
+    with ``model.include_clinical``: clinical variables are the same on both maps."""
     if not (store.has_table(REF_FEATURES_TABLE) and store.has_table(AI_FEATURES_TABLE)):
         return None
     X_ref = _pid_index(store.read_table(REF_FEATURES_TABLE))
