@@ -92,6 +92,12 @@ _ENTRIES: tuple[tuple[str, str, str, str], ...] = (
     ("partition_scalars", "03_partition", "figure", OTHER),
     ("partition_excluded_qc", "03_partition", "table", OTHER),
     ("figure1_after_qc", "03_partition", "table", "Figure 1"),
+    ("partition_agreement", "03_partition", "table", OTHER),
+    ("partition_agreement_family", "03_partition", "table", OTHER),
+    ("partition_agreement_station", "03_partition", "table", OTHER),
+    ("partition_agreement_heatmap", "03_partition", "figure", OTHER),
+    ("partition_perturbation", "03_partition", "table", OTHER),
+    ("partition_perturbation_summary", "03_partition", "table", OTHER),
     ("04_site_assignment", "04_recurrence", "table", OTHER),
     ("04_failures", "04_recurrence", "table", OTHER),
     ("table5_recurrence_by_station", "04_recurrence", "table", "Table 5"),
@@ -99,6 +105,10 @@ _ENTRIES: tuple[tuple[str, str, str, str], ...] = (
     ("recurrence_station_map", "04_recurrence", "figure", OTHER),
     ("recurrence_station_bars", "04_recurrence", "figure", OTHER),
     ("appendix2_rate_by_involved_station", "04_recurrence", "table", "Appendix 2"),
+    ("recurrence_agreement_sites", "04_recurrence", "table", OTHER),
+    ("recurrence_agreement_table5", "04_recurrence", "table", OTHER),
+    ("recurrence_agreement_top4", "04_recurrence", "table", OTHER),
+    ("recurrence_agreement_appendix2", "04_recurrence", "table", OTHER),
     ("05_ingest_exclusions", "05_survival", "table", OTHER),
     ("05_excluded_rows", "05_survival", "table", OTHER),
     ("05_missing_group_values", "05_survival", "table", OTHER),
@@ -150,6 +160,9 @@ _ENTRIES: tuple[tuple[str, str, str, str], ...] = (
     ("model_ceiling_auc", "07_model_eval", "table", OTHER),
     ("model_selection_stability_plot", "07_model_eval", "figure", OTHER),
     ("model_verdict", "07_model_eval", "table", OTHER),
+    ("model_agreement_summary", "07_model_eval", "table", OTHER),
+    ("model_agreement_features", "07_model_eval", "table", OTHER),
+    ("stations_agreement_verdict", "07_model_eval", "table", OTHER),
 )
 
 
@@ -191,3 +204,5 @@ TOP4_TABLE = "table5_top4_share"
 TABLE7_TABLE = "table7_metrics"
 DICE_TABLE = "segment_dice_hd95"
 FIGURE1_TABLE = "figure1_table"
+#: issue 25's verdict (AI vs reference stations), shown first under "Beyond the paper"
+STATIONS_VERDICT_TABLE = "stations_agreement_verdict"

@@ -192,6 +192,33 @@ class RecurrenceParams(_Strict):
     stations: Literal["auto", "predicted", "reference"] = "auto"
 
 
+class AgreementParams(_Strict):
+    """AI-drawn vs reference stations (issue 25: analysis.partition.agreement,
+    analysis.recurrence.agreement, analysis.model_agreement): how the 110 parameters, the
+    recurrence map and the model change when the AI map replaces the reference."""
+
+    #: second-observer perturbations of each reference map (dilate / erode / shift)
+    n_perturbations: int = Field(5, ge=1)
+    #: largest shift of a perturbed station in mm, per axis (drawn uniformly)
+    max_shift_mm: float = Field(2.0, ge=0)
+    #: voxels a perturbed station's boundary is dilated or eroded by
+    dilate_erode_vox: int = Field(1, ge=0)
+    #: bootstrap replicates of the paired CIs (top-4 share and AUC differences)
+    n_boot: int = Field(500, ge=1)
+    #: verdict rule, 1: a parameter agrees when its AI-vs-reference ICC(A,1) >= this
+    #: (Koo and Li's "good")
+    icc_good: float = Field(0.75, ge=0, le=1)
+    #: verdict rule, 2: the share of estimable parameters that agree must be >= this
+    min_share_good: float = Field(0.8, ge=0, le=1)
+    #: verdict rule, 3: Cohen's kappa of the recurrence sites' stations must be >= this
+    min_site_kappa: float = Field(0.8, ge=-1, le=1)
+    #: verdict rule, 4: |nested-CV AUC (AI) - AUC (reference)| must be <= this
+    max_auc_difference: float = Field(0.05, ge=0, le=1)
+    #: false: rule 4 on the point estimate; true: the whole 95% CI of the difference must
+    #: lie within +-max_auc_difference (equivalence: wide CIs of small cohorts fail it)
+    auc_equivalence: bool = False
+
+
 class SurvivalParams(_Strict):
     """Local control statistics (analysis.survival)."""
 
@@ -314,6 +341,7 @@ class Params(_Strict):
     recurrence: RecurrenceParams = RecurrenceParams()
     survival: SurvivalParams = SurvivalParams()
     model: ModelParams = ModelParams()
+    agreement: AgreementParams = AgreementParams()
     report: ReportParams = ReportParams()
 
     @property

@@ -145,6 +145,26 @@ def test_index_shows_every_paper_item(runs):
     assert not missing, f"paper items no notebook produced: {missing}"
 
 
+def test_index_states_the_stations_verdict(runs):
+    """Issue 25: the ci report holds the parameter agreement (table, heatmap), the
+    second-observer table, the recurrence-map and model comparisons, and the index states
+    the verdict under "Beyond the paper", labelled synthetic on the phantom."""
+    run_dir, _ = runs
+    names = {it["name"] for _, it in _items(run_dir)}
+    need = {"partition_agreement", "partition_agreement_family",
+            "partition_agreement_heatmap", "partition_perturbation",
+            "recurrence_agreement_sites", "recurrence_agreement_top4",
+            "model_agreement_summary", "stations_agreement_verdict"}
+    assert need <= names, f"missing: {sorted(need - names)}"
+    index = (run_dir / "index.html").read_text()
+    m = re.search(r'id="stations-verdict-text"><b>([^<]*)</b>', index)
+    assert m is not None
+    assert m.group(1) in {"Synthetic phantom: AI stations reproduce the reference analysis",
+                          "Synthetic phantom: AI stations do not reproduce the reference "
+                          "analysis"}
+    assert index.index('id="others"') < index.index('id="stations-verdict"')
+
+
 def test_no_patient_identifier_reaches_the_report(runs):
     """No MRN, name, birth or treatment date of the phantom's clinical.csv appears in any report file."""
     run_dir, _ = runs
