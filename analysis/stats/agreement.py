@@ -41,6 +41,8 @@ def two_way_mean_squares(x) -> tuple[float, float, float]:
         MS_C = \\frac{n \\sum_j (\\bar x_{.j} - \\bar x)^2}{k-1},\\quad
         MS_E = \\frac{\\sum_{ij} (x_{ij} - \\bar x_{i.} - \\bar x_{.j} + \\bar x)^2}{(n-1)(k-1)}
 
+    Reference: Shrout & Fleiss (1979), Psychol Bull 86:420-428, Table 1.
+
     Parameters
     ----------
     x : array of shape (n_subjects, k_raters), complete
