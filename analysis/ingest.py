@@ -138,7 +138,8 @@ def _code_digest() -> str:
     import analysis.partition.formulas
 
     blob = b"".join(Path(mod.__file__).read_bytes() for mod in (
-        analysis.io.dicom_read, analysis.io.nifti, analysis.partition.counting,
+        analysis.io.dicom_read, analysis.io.dicom_base, analysis.io.dicom_ct,
+        analysis.io.contours, analysis.io.hu, analysis.io.nifti, analysis.partition.counting,
         analysis.partition.formulas, analysis.ingest_patient, sys.modules[__name__]))
     return sha256_bytes(blob)
 
@@ -405,6 +406,8 @@ def run_ingest(params, progress: bool = True, *, store_root: str | Path | None =
                 "params_key": pkeys[img.format],
                 "mask_threshold": params.ingest.mask_threshold,
                 "allow_clipped": params.ingest.allow_clipped,
+                "gtv_in_ctv_min_share": params.ingest.gtv_in_ctv_min_share,
+                "allow_gtv_outside_ctv": params.ingest.allow_gtv_outside_ctv,
                 "identifiers": [v for v in raw.iloc[i].tolist() if pd.notna(v)],
                 "sites_mm": [list(site[1:]) for site in rec_rows.get(pids[i], [])],
             }

@@ -17,6 +17,7 @@ import pandas as pd
 
 from analysis import paper, paths
 from analysis.fsutil import atomic_write_text
+from analysis.output_names import STATIONS_VERDICT_TABLE
 from analysis.outputs import PHANTOM_MARK
 
 #: rows of a table shown in the index (the CSV beside it holds them all)
@@ -268,6 +269,18 @@ def exports_html(run_dir: Path, export_dir: Path) -> str:
             "lists them (pseudonymous, kept under data/, not in the report).</p>")
 
 
+def _stations_verdict_html(run_dir: Path, nb: str, item: dict) -> str:
+    """Issue 25's verdict (AI vs reference stations) in bold, then its table."""
+    csv = next((f for f in item.get("files", []) if f.endswith(".csv")), None)
+    text = ""
+    if csv is not None and (run_dir / csv).is_file():
+        df = pd.read_csv(run_dir / csv, dtype=str, keep_default_na=False)
+        text = df["verdict"].iloc[0] if "verdict" in df and len(df) else ""
+    return ('<h2 id="stations-verdict">Do AI-drawn stations reproduce the reference '
+            f'analysis?</h2><p id="stations-verdict-text"><b>{html.escape(text)}</b></p>'
+            + _item_html(run_dir, nb, item))
+
+
 def _toc(paper_items: Sequence, other_notebooks: Sequence[str], pages) -> str:
     links = ['<b>This run</b>', '<a href="#scorecard-section">Headline scorecard</a>',
              '<a href="#runs">Notebooks</a>', '<a href="#patients">Patients: gallery, 3D</a>',
@@ -275,6 +288,7 @@ def _toc(paper_items: Sequence, other_notebooks: Sequence[str], pages) -> str:
     links += [f'<a class="sub" href="#{_slug(p.label)}">{html.escape(p.label)}</a>'
               for p in paper_items]
     links.append('<b><a href="#others">Beyond the paper</a></b>')
+    links.append('<a class="sub" href="#stations-verdict">AI vs reference stations</a>')
     links += [f'<a class="sub" href="#{_slug("nb " + nb)}">{html.escape(nb)}</a>'
               for nb in other_notebooks]
     links.append('<b><a href="#conflicts">Where the paper contradicts itself</a></b>')
@@ -351,6 +365,10 @@ def write_index(run_dir: Path, params, results: Sequence, paper_items: Sequence,
                          "</code>)</p>")
         parts += [_item_html(run_dir, nb, it) for nb, it in got]
     parts.append('<h1 id="others">Beyond the paper: other outputs</h1>')
+    verdict = [(nb, it) for nb, it in others if it["name"] == STATIONS_VERDICT_TABLE]
+    if verdict:
+        parts.append(_stations_verdict_html(run_dir, *verdict[0]))
+        others = [(nb, it) for nb, it in others if it["name"] != STATIONS_VERDICT_TABLE]
     if not others:
         parts.append("<p>none</p>")
     current = None
