@@ -140,7 +140,9 @@ def _code_digest() -> str:
     blob = b"".join(Path(mod.__file__).read_bytes() for mod in (
         analysis.io.dicom_read, analysis.io.dicom_base, analysis.io.dicom_ct,
         analysis.io.contours, analysis.io.hu, analysis.io.nifti, analysis.partition.counting,
-        analysis.partition.formulas, analysis.ingest_patient, sys.modules[__name__]))
+        analysis.partition.formulas, analysis.ingest_patient, sys.modules[__name__],
+        # which files make a patient (loaded with this module)
+        sys.modules["analysis.ingest_layout"], sys.modules["analysis.io.dicom_scan"]))
     return sha256_bytes(blob)
 
 
