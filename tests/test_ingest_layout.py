@@ -217,7 +217,10 @@ def test_a_flat_patient_uses_the_series_its_rtstruct_references(tmp_path):
     RTSTRUCT references is stored, the other is left out with a note.
 
     Injected fault: every CT series of the study put in the view (references ignored)
-    -> excluded, "2 series mixed in one folder" (measured)."""
+    -> the CT reader's own series selection (issue 22) still stores the referenced
+    series, but no note says another series was left out: the last assertion fails
+    (measured; before that reader, the patient was excluded with "2 series mixed in one
+    folder")."""
     ex = make_export(tmp_path / "export", n=1, fmt="dicom")
     ident = ex["idents"][0]
     images = tmp_path / "export" / "images"

@@ -8,7 +8,7 @@ study and series. Which series make a patient is decided at the ingest level
 (:mod:`analysis.ingest_layout`); reading one series is :mod:`analysis.io.dicom_read`'s.
 
 File names are never relied on (``IM00001``, ``CT.1.3.12...``, no suffix): a file is
-DICOM when :func:`analysis.io.dicom_read.is_dicom_file` says so. The ``DICOMDIR`` itself
+DICOM when :func:`analysis.io.dicom_base.is_dicom_file` says so. The ``DICOMDIR`` itself
 (Media Storage Directory) is recognised by its SOP class and left out.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pydicom
 
-from analysis.io.dicom_read import is_dicom_file
+from analysis.io.dicom_base import is_dicom_file
 
 #: SOP class of a DICOMDIR (Media Storage Directory Storage)
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
