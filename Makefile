@@ -15,7 +15,7 @@ HEADLESS := MPLBACKEND=Agg
 TEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test report phantom lab clean bench train lint lock env browser r
+.PHONY: help setup test report phantom lab clean bench train export lint lock env browser r
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -52,6 +52,9 @@ phantom: $(STAMP) ## Write the phantom department export: make phantom [PARAMS=.
 
 train: $(STAMP) ## Train the station segmentation model: make train [PARAMS=...]
 	$(HEADLESS) $(PY) -m analysis.segment.train --params $(PARAMS)
+
+export: $(STAMP) ## Each analysed patient's stations as RTSTRUCT, DICOM-SEG, NIfTI: make export [PARAMS=...]
+	$(HEADLESS) $(PY) -m analysis.segment export --params $(PARAMS)
 
 bench: $(STAMP) ## Speed and memory benchmarks (medians, side by side)
 	$(HEADLESS) $(PY) -m analysis.bench

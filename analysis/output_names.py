@@ -75,6 +75,7 @@ _ENTRIES: tuple[tuple[str, str, str, str], ...] = (
     ("segment_baselines", "02_segment", "table", OTHER),
     ("segment_overlay", "02_segment", "figure", OTHER),
     ("segment_qc", "02_segment", "table", OTHER),
+    ("segment_exports", "02_segment", "table", OTHER),
     ("segment_failures", "02_segment", "table", OTHER),
     ("segment_qc_summary", "02_segment", "table", OTHER),
     ("segment_cv", "02_segment", "table", "Segmentation"),

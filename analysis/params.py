@@ -169,6 +169,13 @@ class SegmentParams(_Strict):
     #: train at the median voxel spacing of the training patients (nnU-Net) instead of
     #: target_spacing_mm (store training; the checkpoint records the spacing used)
     target_spacing_from_data: bool = False
+    #: 02_segment writes every analysed patient's stations (RTSTRUCT, DICOM-SEG, NIfTI +
+    #: Slicer colour table) into data/exports/<run>/ (also: make export)
+    export: bool = True
+    #: exports of patients read from DICOM reference the department's own CT series
+    #: (study, series, frame-of-reference and image UIDs; no CT copy is written), so a
+    #: planning system puts them on its CT; false: a pseudonymous CT copy with fresh UIDs
+    export_department_uids: bool = True
 
 
 class PartitionParams(_Strict):

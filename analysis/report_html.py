@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from analysis import paper
+from analysis import paper, paths
 from analysis.fsutil import atomic_write_text
 from analysis.output_names import STATIONS_VERDICT_TABLE
 from analysis.outputs import PHANTOM_MARK
@@ -248,6 +249,26 @@ def _patient_pages_html(pages) -> str:
             f'<ul class="pages" id="pages-3d">{"".join(items) or "<li>none</li>"}</ul>')
 
 
+def exports_html(run_dir: Path, export_dir: Path) -> str:
+    """The report's link to the run's station exports (``exports.csv`` of
+    :mod:`analysis.segment.export_cohort`), relative to the run folder, with the count of
+    patients written; a line saying how to make them when there are none. No pid."""
+    index = Path(export_dir) / "exports.csv"
+    if not index.is_file():
+        return ('<p class="missing" id="exports">no station exports for this run '
+                "(segment.export: false, or 02_segment has not run): make export "
+                "PARAMS=... writes them</p>")
+    table = pd.read_csv(index)
+    ok = int((table["status"] == "written").sum())
+    rel_index = os.path.relpath(index, run_dir)
+    rel_dir = os.path.relpath(export_dir, run_dir)
+    return (f'<p id="exports">Station exports: <a href="{html.escape(rel_dir)}/">'
+            f"{html.escape(rel_dir)}/</a>, {ok} of {len(table)} analysed patient(s) written "
+            "as RTSTRUCT and DICOM-SEG on the patient's own CT frame and as NIfTI with a "
+            f'3D Slicer colour table; <a href="{html.escape(rel_index)}">exports.csv</a> '
+            "lists them (pseudonymous, kept under data/, not in the report).</p>")
+
+
 def _stations_verdict_html(run_dir: Path, nb: str, item: dict) -> str:
     """Issue 25's verdict (AI vs reference stations) in bold, then its table."""
     csv = next((f for f in item.get("files", []) if f.endswith(".csv")), None)
@@ -327,8 +348,11 @@ def write_index(run_dir: Path, params, results: Sequence, paper_items: Sequence,
     ]
     parts += [f'<div class="failed">{html.escape(r.message)}</div>'
               for r in results if r.status == "failed"]
+    exports = paths.stations_export_dir(params.run_name)
+    if store_dir is not None:  # the data folder of this run (tests move it)
+        exports = Path(store_dir).parent.parent / exports.relative_to(paths.DATA_DIR)
     parts += ['<h2 id="patients">Patients: QC gallery and 3D views</h2>',
-              _patient_pages_html(pages)]
+              _patient_pages_html(pages), exports_html(run_dir, exports)]
     parts.append("<h1>The paper's tables and figures, in the paper's order</h1>")
     for p in paper_items:
         parts.append(f'<h2 id="{_slug(p.label)}">{html.escape(p.label)}: '
