@@ -15,8 +15,9 @@ headline                    table (row)                            CI
 n, events                   ``05_outcome`` (patients, events)      events: Wilson, of the
                                                                    share of patients
 median follow-up            ``05_outcome`` (reverse KM row)        the table's lower/upper
-diameter HR                 ``table4_multivariable_cox``           hr_lower / hr_upper
-                            (variable ``diameter_ge_5cm``)
+diameter HR                 ``table4_prespecified_cox``            hr_lower / hr_upper
+                            (variable ``diameter_ge_5cm``; the
+                            selected model's HR quoted in "why")
 3-year LC by diameter       ``figure3_landmark_diameter_ge_5cm``   lower / upper
 top-4 share                 ``table5_top4_share``                  share_lower / upper
 Table 7 AUC                 ``table7_metrics`` (auc)               apparent train and valid, _lo/_hi
@@ -128,19 +129,31 @@ def _outcome_rows(t: Path) -> list[Headline]:
 
 
 def _cox_row(t: Path) -> Headline:
+    """The paper's diameter HR against the pre-specified Cox model (valid inference);
+    the model selected on this data's univariate p is quoted beside, not judged."""
     lo_p, hi_p = paper.COX_DIAMETER_CI
     ptxt = f"{paper.COX_DIAMETER_HR} ({lo_p} to {hi_p})"
-    df = _read(t, on.COX_TABLE)
+    q = "diameter >= 5 cm: Cox HR"
+    df = _read(t, on.PRESPECIFIED_COX_TABLE)
     if df is None:
-        return _missing("diameter >= 5 cm: Cox HR", ptxt, on.COX_TABLE)
+        return _missing(q, ptxt, on.PRESPECIFIED_COX_TABLE)
+    sel = _read(t, on.COX_TABLE)
+    sel_hit = None if sel is None else sel[sel.get("variable", pd.Series(dtype=str))
+                                           == "diameter_ge_5cm"]
+    sel_note = ("the model selected on this data (univariate p) gives "
+                f"{_fmt(sel_hit.iloc[0]['hr'])}, its CI optimistic"
+                if sel_hit is not None and not sel_hit.empty
+                and _num(sel_hit.iloc[0].get("hr")) is not None else "")
     hit = df[df.get("variable", pd.Series(dtype=str)) == "diameter_ge_5cm"]
     if hit.empty:
-        return Headline("diameter >= 5 cm: Cox HR", ptxt, "-", "-", NOT_COMPARABLE,
-                        "diameter is not in this run's multivariable model (not selected "
-                        "by the univariate step)")
+        return Headline(q, ptxt, "-", "-", NOT_COMPARABLE,
+                        "diameter is not in this run's pre-specified multivariable model "
+                        "(params.survival.prespecified_covariates)")
     r = hit.iloc[0]
-    return _estimate("diameter >= 5 cm: Cox HR", paper.COX_DIAMETER_HR, r.get("hr"),
-                     r.get("hr_lower"), r.get("hr_upper"), ptxt)
+    return _estimate(q, paper.COX_DIAMETER_HR, r.get("hr"), r.get("hr_lower"),
+                     r.get("hr_upper"), ptxt,
+                     note="; ".join(s for s in ("pre-specified model (the paper's "
+                                                "covariates)", sel_note) if s))
 
 
 def _lc_rows(t: Path) -> list[Headline]:
