@@ -32,7 +32,9 @@ De-identification: every reason, warning and error passes through
 
 from __future__ import annotations
 
+import errno
 import json
+import re
 import shutil
 import sys
 import time
@@ -65,7 +67,7 @@ from analysis.io import read_table
 from analysis.io.tables import TableError
 from analysis.parallel import map_patients
 from analysis.scrub import Scrubber
-from analysis.store import CohortStore
+from analysis.store import CohortStore, StoreWriteError
 
 FOLLOWUP_COLUMNS = ("MRN", "RT_Start", "LastFollowUp", "LocalFailure", "LocalFailureDate")
 RECURRENCE_COLUMNS = ("MRN", "SiteNo", "X_mm", "Y_mm", "Z_mm")
@@ -263,6 +265,11 @@ def run_ingest(params, progress: bool = True, *, store_root: str | Path | None =
                ) -> IngestResult:
     """Ingest the cohort of ``params`` into its cohort store (see the module docstring).
 
+    The run holds the store's lock (:meth:`analysis.store.CohortStore.lock`): a second
+    run on the same store raises :class:`analysis.store.StoreLockedError` naming the
+    first. A store write that fails (disk full, read-only, permission) stops the run with
+    an :class:`IngestError` naming the error, and ``COMPLETE.json`` is not written.
+
     Parameters
     ----------
     params : analysis.params.Params
@@ -275,6 +282,49 @@ def run_ingest(params, progress: bool = True, *, store_root: str | Path | None =
     -------
     IngestResult
     """
+    store = CohortStore(store_root) if store_root is not None else \
+        CohortStore.for_params(params, check_complete=False)
+    try:
+        with store.lock("01_ingest") as held:
+            res = _run_ingest(params, progress, store)
+    except StoreWriteError as err:
+        raise IngestError(store_write_message(store, err)) from None
+    stale = held.get("stale")
+    if stale:
+        note = (f"cohort store {store.root.name}: the lock of a run that no longer exists "
+                f"(pid {stale.get('pid')}, started {stale.get('started')}) was taken over")
+        res.warnings.append(note)
+        warnings.warn(note, stacklevel=2)
+    return res
+
+
+def store_write_message(store: CohortStore, err: OSError) -> str:
+    """The named error of a failed store write (no path: the store is named by folder)."""
+    name = errno.errorcode.get(err.errno or 0, type(err).__name__)
+    return (f"cohort store {store.root.name}: cannot write ({name}: "
+            f"{err.strerror or err}); the run stopped and the store is NOT marked complete "
+            "(no COMPLETE.json): free space or make the store writable, then rerun "
+            "01_ingest")
+
+
+def is_store_failure(message: str) -> bool:
+    """Whether a per-patient failure (``"Type: message"`` of
+    :class:`analysis.parallel.MapResult`) is a failed store write rather than a property
+    of the patient's data: a :class:`analysis.store.StoreWriteError`, or an OSError of a
+    full disk, a read-only file system or an exceeded quota."""
+    kind = message.split(":", 1)[0].rsplit(".", 1)[-1].strip()
+    if kind == StoreWriteError.__name__:
+        return True
+    m = re.search(r"\[Errno (\d+)\]", message)
+    return kind in _OS_ERRORS and m is not None and int(m.group(1)) in (
+        errno.ENOSPC, errno.EROFS, errno.EDQUOT)
+
+
+_OS_ERRORS = frozenset(c.__name__ for c in (OSError, *OSError.__subclasses__()))
+
+
+def _run_ingest(params, progress: bool, store: CohortStore) -> IngestResult:
+    """The body of :func:`run_ingest`, holding the store's lock."""
     t0 = time.perf_counter()
     warn: list[str] = []
     cp = params.cohort
@@ -315,16 +365,13 @@ def run_ingest(params, progress: bool = True, *, store_root: str | Path | None =
                         [v for c in raw.columns for v in raw[c].dropna().tolist()
                          if cp.column_map.get(c) in ("drop", "patient_id", None)])
 
-    store = CohortStore(store_root) if store_root is not None else \
-        CohortStore.for_params(params, check_complete=False)
     try:
         store.root.mkdir(parents=True, exist_ok=True)
         store.mark_incomplete()
         (store.root / MANIFEST).unlink(missing_ok=True)
         remove_stale_tmp(store.root)
     except OSError as err:
-        raise IngestError(f"cohort store {store.root.name}: cannot write "
-                          f"({err.strerror or type(err).__name__})") from None
+        raise IngestError(store_write_message(store, err)) from None
     key_to_pid = {k: p for k, p in zip(keys, pids, strict=True) if k and k not in dup}
     results: dict[str, dict] = {}
     rec_rows: dict[str, list[tuple]] = {}
@@ -374,6 +421,14 @@ def run_ingest(params, progress: bool = True, *, store_root: str | Path | None =
         for pid, res in mp.results.items():
             results[pid] = res
             warn += res["warnings"]
+        lost = {pid: msg for pid, msg in mp.failures.items() if is_store_failure(msg)}
+        if lost:
+            pid, msg = next(iter(lost.items()))
+            raise IngestError(everyone(
+                f"cohort store {store.root.name}: {len(lost)} patient(s) could not be "
+                f"written (first: patient {pid}: {msg.split(':', 1)[-1].strip()}); the run "
+                "stopped and the store is NOT marked complete (no COMPLETE.json): free "
+                "space or make the store writable, then rerun 01_ingest"))
         for pid, msg in mp.failures.items():
             results[pid] = {"ok": False, "reason": reason("error", msg), "skipped": False,
                             "diameter_cm": np.nan, "recurrence_points": {}}
@@ -425,8 +480,7 @@ def run_ingest(params, progress: bool = True, *, store_root: str | Path | None =
         store.mark_complete(imaging=not clinical_only and bool(inc_set),
                             extra={"n_included": int(sum(included))})
     except OSError as err:
-        raise IngestError(f"cohort store {store.root.name}: cannot write its tables "
-                          f"({err.strerror or type(err).__name__})") from None
+        raise IngestError(store_write_message(store, err)) from None
     for w in warn:
         warnings.warn(w, stacklevel=2)
     excl = screening[~screening["included"]][["pid", "reason", "reason_code"]]

@@ -54,7 +54,7 @@ from analysis.io.dicom_read import (
 from analysis.io.nifti import NiftiError, nifti_affine
 from analysis.labels import N_STATIONS, STATION_LABEL, STRUCTURES
 from analysis.scrub import Scrubber
-from analysis.store import CohortStore, StoreError
+from analysis.store import CohortStore, StoreWriteError
 
 #: NIfTI export file of each canonical structure
 NIFTI_FILES: dict[str, str] = {"gtv": "GTV.nii.gz", "gtvnd": "GTVnd.nii.gz",
@@ -358,10 +358,13 @@ def ingest_patient(task: dict) -> dict:
         return out
     try:
         _store_patient(store, task, hu, grid, masks, st, rec, input_hash, out)
-    except OSError as err:
-        raise StoreError(scrub(f"patient {pid}: cannot write to the cohort store "
-                               f"({err.strerror or type(err).__name__}: {err.filename})"
-                               )) from None
+    except OSError as err:  # a full disk is not the patient's data: the run stops
+        where = Path(str(err.filename or ""))
+        where = where.relative_to(store.root) if where.is_relative_to(store.root) else \
+            where.name
+        raise StoreWriteError(err.errno, scrub(
+            f"patient {pid}: cannot write to the cohort store "
+            f"({err.strerror or type(err).__name__}: {where})")) from None
     return out
 
 

@@ -85,6 +85,7 @@ from analysis.report_inputs import (  # noqa: F401 - part of the runner's API
     source_digest,
     store_dir,
 )
+from analysis.store import LOCK_TOKEN_ENV, CohortStore, StoreLockedError, StoreWriteError
 
 #: packages whose versions go into the manifest
 KEY_PACKAGES: tuple[str, ...] = (
@@ -383,12 +384,20 @@ def run_report(params_file: str | Path, *, force: bool = False,
            os.environ.get("PYTHONHASHSEED", "0"), "MPLBACKEND": INLINE_BACKEND}
     if data_root is not None:
         env["SCLC_DATA_DIR"] = str(Path(data_root).resolve())
-    saved = {k: os.environ.get(k) for k in env}
+    saved = {k: os.environ.get(k) for k in (*env, LOCK_TOKEN_ENV)}
     os.environ.update(env)  # the kernels inherit this process's environment
     try:
         _check_kernel()
-        return _run_chain(params, params_file, params_arg, nb_dir, run_dir, chain,
-                          selected, force, data_root, started, echo)
+        # one run per store: the kernels (01_ingest...) run inside this lock
+        with CohortStore(store_dir(params, data_root)).lock("make report") as held:
+            if held.get("stale"):
+                echo(f"[report] the store's lock of a run that no longer exists (pid "
+                     f"{held['stale'].get('pid')}) was taken over")
+            os.environ[LOCK_TOKEN_ENV] = held["token"]
+            return _run_chain(params, params_file, params_arg, nb_dir, run_dir, chain,
+                              selected, force, data_root, started, echo)
+    except (StoreLockedError, StoreWriteError) as err:
+        raise ReportError(str(err)) from None
     finally:
         for k, v in saved.items():
             if v is None:
