@@ -47,7 +47,14 @@ import pandas as pd
 
 from analysis import __version__, cohort, paths
 from analysis.cohort import CohortError, normalise_mrn, reason, reason_code
-from analysis.deid import DeidError, load_or_create_key, parse_date, pseudonym
+from analysis.deid import (
+    DeidError,
+    clean_mrn,
+    image_folders,
+    load_or_create_key,
+    parse_date,
+    pseudonym,
+)
 from analysis.fsutil import atomic_write_bytes, remove_stale_tmp, sha256_bytes
 from analysis.ingest_figures import (  # noqa: F401 - the public API of 01_ingest
     exclusion_list,
@@ -158,37 +165,55 @@ def _image_format(export: Path, params) -> str:
     return "nifti"
 
 
-def _read(path: Path, scrub: Scrubber, **kw) -> pd.DataFrame:
-    """:func:`read_table` whose errors pass the scrubber."""
-    try:
-        return read_table(path, **kw)
-    except TableError as err:
-        raise TableError(scrub(str(err))) from None
-    except OSError as err:
-        raise IngestError(scrub(f"{path.name}: cannot read ({err.strerror})")) from None
+def _read(path: Path, scrub: Scrubber, warn: list[str], **kw) -> pd.DataFrame:
+    """:func:`read_table` whose errors AND notes (an encoding fallback, skipped rows) pass
+    the scrubber; the notes are appended to ``warn``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            return read_table(path, **kw)
+        except TableError as err:
+            raise TableError(scrub(str(err))) from None
+        except OSError as err:
+            raise IngestError(scrub(f"{path.name}: cannot read ({err.strerror})")) from None
+        finally:
+            warn += [scrub(str(w.message)) for w in caught]
 
 
-def _recurrence_rows(export: Path, key_to_pid: dict[str, str], warn: list[str]
-                     ) -> dict[str, list[tuple]]:
+def _recurrence_rows(export: Path, key_to_pid: dict[str, str], warn: list[str],
+                     na_values, refused: dict[str, list[str]]) -> dict[str, list[tuple]]:
     """pid -> [(site_no, x, y, z)] from ``recurrences.csv`` (checked; see the module
-    docstring, step 5)."""
+    docstring, step 5). A patient with a site whose coordinates are not numbers, or
+    whose every row was dropped, gets a reason in ``refused`` (never kept with 0 sites)."""
     path = export / "recurrences.csv"
     out: dict[str, list[tuple]] = {}
     if not path.exists():
         return out
-    rec = _read(path, Scrubber(export), required=RECURRENCE_COLUMNS)
+    rec = _read(path, Scrubber(export), warn, required=RECURRENCE_COLUMNS,
+                na_values=na_values)
     unknown = 0
+    listed: set[str] = set()
     for _, r in rec.iterrows():
         pid = key_to_pid.get(normalise_mrn(r["MRN"])) if pd.notna(r["MRN"]) else None
         if pid is None:
             unknown += 1
             continue
+        listed.add(pid)
         try:
-            site_f = float(r["SiteNo"])
             xyz = [float(r[c]) for c in ("X_mm", "Y_mm", "Z_mm")]
         except (TypeError, ValueError):
+            comma = any(isinstance(r[c], str) and "," in r[c] for c in ("X_mm", "Y_mm",
+                                                                          "Z_mm"))
+            refused.setdefault(pid, []).append(reason(
+                "invalid_followup", f"{path.name}: a site's X_mm/Y_mm/Z_mm is missing or "
+                "not a number" + (" (decimal commas: write 62.5, or delimit the table with "
+                                  "';' so that 62,5 is read as 62.5)" if comma else "")))
+            continue
+        try:
+            site_f = float(r["SiteNo"])
+        except (TypeError, ValueError):
             warn.append(f"{path.name}: patient {pid}: a site with a missing or non-numeric "
-                        "SiteNo/X_mm/Y_mm/Z_mm was ignored")
+                        "SiteNo was ignored")
             continue
         if not (np.isfinite(site_f) and site_f.is_integer() and site_f >= 1) or \
                 not np.isfinite(xyz).all():
@@ -204,6 +229,9 @@ def _recurrence_rows(export: Path, key_to_pid: dict[str, str], warn: list[str]
     if unknown:
         warn.append(f"{path.name}: {unknown} row(s) name a patient absent from the "
                     "clinical table; ignored")
+    for pid in sorted(listed - set(out) - set(refused)):
+        refused[pid] = [reason("invalid_followup", f"{path.name}: every site of this "
+                                                   "patient was dropped (see the warnings)")]
     return out
 
 
@@ -338,7 +366,7 @@ def _run_ingest(params, progress: bool, store: CohortStore) -> IngestResult:
     base = Scrubber(export)
     required = list(cp.column_map) if "patient_id" in cp.column_map.values() else \
         [*cp.column_map, "MRN"]
-    raw = _read(clinical_path, base, required=required, na_values=cp.na_values)
+    raw = _read(clinical_path, base, warn, required=required, na_values=cp.na_values)
     try:
         mapped, reasons = cohort.map_clinical(raw, cp.column_map, cp.category_map,
                                               center=cp.center, source=clinical_path.name)
@@ -346,10 +374,10 @@ def _run_ingest(params, progress: bool, store: CohortStore) -> IngestResult:
         raise IngestError(base(str(err))) from None
     key = load_or_create_key(params.ingest.pseudonym_key_file)
     ids = mapped["patient_id"].astype(object)
-    mrns = [str(v).strip() if v is not None else "" for v in ids]
+    mrns = [clean_mrn(v) if v is not None else "" for v in ids]
     keys = [normalise_mrn(m) for m in mrns]
-    # the pid is keyed on the clinical table's spelling (stripped); other tables are
-    # matched to it by normalise_mrn
+    # the pid is keyed on the clinical table's spelling (deid.clean_mrn); other tables
+    # and the image folders are matched to it by normalise_mrn
     pids = [pseudonym(m, key, cp.center) if m else pseudonym(f"__row_{i}", key, cp.center)
             for i, m in enumerate(mrns)]
     mapped["pid"] = pids
@@ -358,8 +386,14 @@ def _run_ingest(params, progress: bool, store: CohortStore) -> IngestResult:
     dup = {k for i, k in enumerate(keys) if any(reason_code(x) == "duplicate_id"
                                                 for x in reasons[i])}
     # the row's scrubbers: every value of its clinical row; the cohort's: all of them
+    # (category codes that cohort.suggest_category recognises, e.g. T2a, are codes, not
+    # identifiers: kept, so that the suggested category_map entry can name them)
+    codes = [[v for c, v in zip(raw.columns, raw.iloc[i].tolist(), strict=True)
+              if pd.notna(v) and cohort.suggest_category(v, cp.column_map.get(c, ""))]
+             for i in range(len(raw))]
     row_scrub = [Scrubber(export, {m: p} if m else {},
-                          [v for v in raw.iloc[i].tolist() if pd.notna(v)])
+                          [v for v in raw.iloc[i].tolist() if pd.notna(v)
+                           and v not in codes[i]])
                  for i, (m, p) in enumerate(zip(mrns, pids, strict=True))]
     everyone = Scrubber(export, {m: p for m, p in zip(mrns, pids, strict=True) if m},
                         [v for c in raw.columns for v in raw[c].dropna().tolist()
@@ -380,7 +414,8 @@ def _run_ingest(params, progress: bool, store: CohortStore) -> IngestResult:
             reasons[i] += cohort.outcome_reasons(row)
     else:
         fu_path = export / "followup.csv"
-        fu = _read(fu_path, everyone, required=FOLLOWUP_COLUMNS, na_values=cp.na_values)
+        fu = _read(fu_path, everyone, warn, required=FOLLOWUP_COLUMNS,
+                   na_values=cp.na_values)
         # one spelling per patient: the follow-up's MRNs take the clinical table's
         spelling = {k: m for k, m in zip(keys, mrns, strict=True) if k}
         fu["MRN"] = [spelling.get(normalise_mrn(v), v) if pd.notna(v) else v
@@ -389,16 +424,24 @@ def _run_ingest(params, progress: bool, store: CohortStore) -> IngestResult:
         extra = _followup_checks(fu, mapped, keys, fu_path.name)
         for col in cohort.FOLLOWUP_OUTCOMES:
             mapped[col] = [outcomes.get(m, {}).get(col, np.nan) for m in mrns]
-        rec_rows = _recurrence_rows(export, key_to_pid, warn)
+        rec_refused: dict[str, list[str]] = {}
+        rec_rows = _recurrence_rows(export, key_to_pid, warn, cp.na_values, rec_refused)
+        folders = image_folders(export / "images")
         for i, (m, k) in enumerate(zip(mrns, keys, strict=True)):
             if m not in outcomes:
                 reasons[i].append(reason("no_followup", f"no row in {fu_path.name}"))
             elif k not in dup:
-                reasons[i] += fu_reasons.get(m, []) + extra.get(k, [])
+                reasons[i] += fu_reasons.get(m, []) + extra.get(k, []) + \
+                    rec_refused.get(pids[i], [])
                 if rec_rows.get(pids[i]) and outcomes[m].get("lc_event") == 0:
                     reasons[i].append(reason(
                         "invalid_followup", f"recurrence sites given for a censored "
                                             f"patient (LocalFailure 0 in {fu_path.name})"))
+            if k and len(folders.get(k, [])) > 1:
+                reasons[i].append(reason(
+                    "no_images", f"{len(folders[k])} image folders match this patient's "
+                    "record number (names equal after NFKC, zero-width characters "
+                    "removed and case folded): ambiguous; keep one"))
         fmt = _image_format(export, params)
         pkey = _params_key(params, fmt)
         tasks = {}
@@ -406,7 +449,9 @@ def _run_ingest(params, progress: bool, store: CohortStore) -> IngestResult:
             if reasons[i]:
                 continue
             tasks[pids[i]] = {
-                "pid": pids[i], "mrn": m, "image_dir": str(_image_dir(export, m)),
+                "pid": pids[i], "mrn": m,
+                "image_dir": str(next(iter(folders.get(keys[i], [])),
+                                      export / "images" / m)),
                 "export_dir": str(export), "format": fmt, "store_root": str(store.root),
                 "roi_synonyms": dict(params.ingest.roi_synonyms),
                 "required": list(params.ingest.required_structures),
@@ -488,17 +533,6 @@ def _run_ingest(params, progress: bool, store: CohortStore) -> IngestResult:
                         n_included=int(sum(included)), n_skipped=manifest["n_skipped"],
                         exclusions=excl.reset_index(drop=True), screening=screening,
                         warnings=warn, seconds=seconds)
-
-
-def _image_dir(export: Path, mrn: str) -> Path:
-    """The image folder of ``mrn``: ``images/<MRN>``, else the one folder whose name
-    matches by :func:`analysis.cohort.normalise_mrn`."""
-    d = export / "images" / mrn
-    if d.is_dir() or not (export / "images").is_dir():
-        return d
-    hits = [c for c in (export / "images").iterdir()
-            if c.is_dir() and normalise_mrn(c.name) == normalise_mrn(mrn)]
-    return hits[0] if len(hits) == 1 else d
 
 
 def _recurrence_table(csv_rows: dict[str, list[tuple]], included: set[str],
