@@ -190,14 +190,16 @@ def _read_dicom_patient(d: Path, task: dict, scrub: Scrubber) -> tuple:
     for s, found in matched.items():
         if len(found) > 1:
             raise PatientExcluded(reason("missing_structure", f"{s}: ambiguous ROIs "
-                                                              f"{found} in {rs}"))
+                                                              f"{scrub.roi_names(found)} in "
+                                                              f"{rs}"))
     stations = {n[len(STATION_ROI_PREFIX):]: n for n in names
                 if n.startswith(STATION_ROI_PREFIX) and n[len(STATION_ROI_PREFIX):]
                 in STATION_LABEL}
     wanted = [f[0] for f in matched.values() if f]
     masks_by_name = read_rtstruct(rs, ct, roi_names=wanted, patient=pid)
     masks = {s: (masks_by_name[f[0]] if f else None) for s, f in matched.items()}
-    _structure_check(masks, task["required"], str(rs), found=names)
+    # ROI names holding a planted identifier are shown by their role (External#1)
+    _structure_check(masks, task["required"], str(rs), found=scrub.roi_names(names))
     _clip_check(masks, task, str(rs))
     st = None
     if stations:  # one label map, painted ROI by ROI (16 full masks never coexist)
