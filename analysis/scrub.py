@@ -184,7 +184,8 @@ class Scrubber:
                 if 2 <= len(parts) <= 3 and all(not w.isdigit() for w in parts):
                     cands |= {"".join(parts), "".join(reversed(parts))}
             self._words |= {c for c in cands if len(c) >= _min_len(c)
-                            and c.casefold() not in _KEEP_WORDS}
+                            and not all(w.casefold() in _KEEP_WORDS
+                                        for w in _WORD_SPLIT.split(c) if w)}
         self._pattern = None
         return self
 
