@@ -80,16 +80,21 @@ def load_or_create_key(key_file: str | Path) -> bytes:
                                 f"key file's mode to 0600 ({err.strerror}); do it by hand "
                                 "(chmod 600)") from None
     if not path.exists():
+        def refuse(err: OSError) -> DeidError:
+            return DeidError(f"ingest.pseudonym_key_file: cannot create the key file in "
+                             f"{path.parent} ({err.strerror}): make that folder writable, "
+                             "or point ingest.pseudonym_key_file at a writable folder "
+                             "(never inside reports/ or data/)")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:  # read-only, permission, a file in the way
+            raise refuse(err) from None
+        try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:  # created meanwhile by another process
             pass
         except OSError as err:
-            raise DeidError(f"ingest.pseudonym_key_file: cannot create the key file in "
-                            f"{path.parent} ({err.strerror}): make that folder writable, "
-                            "or point ingest.pseudonym_key_file at a writable folder "
-                            "(never inside reports/ or data/)") from None
+            raise refuse(err) from None
         else:
             with os.fdopen(fd, "w") as fh:
                 fh.write(secrets.token_hex(32) + "\n")
