@@ -2,7 +2,9 @@
 
 ``python -m analysis.report --params params/x.yaml [--force] [--only NN ...]``
 
-1. Runs ``params.report.notebooks`` in order through papermill (kernel ``python3`` of
+1. Takes the cohort store's lock (:meth:`analysis.store.CohortStore.lock`; a second run
+   on the same store refuses, naming the first's pid and start time; the kernels run
+   inside it). Runs ``params.report.notebooks`` in order through papermill (kernel ``python3`` of
    this interpreter), injecting ``params_file``. When the params name a phantom, the
    runner generates it before the first notebook (``analysis.phantom.generate`` skips
    when it is up to date): it is the only trigger besides ``make phantom``; 01_ingest
