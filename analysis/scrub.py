@@ -74,8 +74,10 @@ _KEEP_WORDS = frozenset({
 #: removed, where Latin words need three
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
 _CJK_RE = re.compile(f"[{_CJK}]")
-#: word separators of a cell or a name (DICOM PN uses ^)
-_WORD_SPLIT = re.compile(r"[\s^,;:/()_.\-]+")
+#: word separators of a cell or a name (DICOM PN uses ^); dates and decimals stay whole
+_WORD_SPLIT = re.compile(r"[\s^,;:/()_]+")
+#: token separators of an ROI name (CTV_60-Gy.1)
+_ROI_SPLIT = re.compile(r"[\s^,;:/()_.\-]+")
 #: the one token rule: an identifier matches only as a whole token, never inside a
 #: longer word or number (MRN 10 never matches in "10.000 mm" or "110"); a token
 #: holding CJK characters matches anywhere (CJK text has no spaces between words)
@@ -271,7 +273,7 @@ class Scrubber:
                 out.append(name)
                 continue
             role = "ROI"
-            for tok in (t for t in _WORD_SPLIT.split(name) if t):
+            for tok in (t for t in _ROI_SPLIT.split(name) if t):
                 low = tok.casefold()
                 prefix = re.match(r"(gtvnd|gtv|ctv|ptv|itv)", low)
                 if low in ROI_ROLES or prefix:
