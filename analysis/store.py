@@ -13,9 +13,10 @@ Layout (docs/data_layout.md)::
 All volumes of a patient are on its CT grid. Every write is atomic
 (:func:`analysis.fsutil.atomic_write`), so a crash never leaves half a file.
 
-One run at a time: a run holds ``<root>/RUN.lock`` (:meth:`CohortStore.lock`); a second
-run on the same store refuses, naming the first's pid and start time; the lock of a dead
-process is taken over.
+One run at a time: a run holds an exclusive lock on ``<root>/RUN.lock``
+(:meth:`CohortStore.lock`); a second run on the same store refuses, naming the first's pid
+and start time; the lock of a process that died is released by the kernel and taken over
+with a note.
 
 Completeness: 01_ingest removes ``COMPLETE.json`` before it changes anything and writes
 it after its last table, holding the SHA-256 of each table of :data:`INGEST_TABLES` and
@@ -27,12 +28,11 @@ it, or whose tables no longer match it, with a message saying to rerun 01_ingest
 from __future__ import annotations
 
 import contextlib
-import errno
+import fcntl
 import json
 import os
 import secrets
 import socket
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,20 +85,6 @@ LOCK = "RUN.lock"
 #: environment variable carrying the token of the lock a parent process holds (the
 #: report runner), so that its notebook kernels run inside that lock
 LOCK_TOKEN_ENV = "SCLC_STORE_LOCK_TOKEN"
-#: errno values that mean "the store cannot be written" (not a patient's data)
-STORE_ERRNOS: frozenset[int] = frozenset(
-    {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EFBIG})
-
-
-def _pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists on this machine."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by another user
-        return True
-    return True
 
 
 class CohortStore:
@@ -119,15 +105,16 @@ class CohortStore:
     # --- one run at a time -----------------------------------------------------------
     @contextlib.contextmanager
     def lock(self, what: str = "run") -> Iterator[dict]:
-        """Hold the store's lock file (:data:`LOCK`) for the duration of a run.
+        """Hold the store's lock (:data:`LOCK`) for the duration of a run.
 
-        The lock is a file created with ``O_EXCL`` holding the owner's pid, host, start
-        time and a random token. A second run on the same store refuses with
-        :class:`StoreLockedError` naming the first (pid, host, start time). A lock whose
-        pid no longer exists on this host is stale (a killed run): it is taken over and
-        the take-over is reported in the yielded dict (``"stale"``). A process whose
-        environment carries the lock's token (:data:`LOCK_TOKEN_ENV`, set by the report
-        runner for its kernels) runs inside the lock it holds and releases nothing.
+        The lock is an exclusive ``flock`` on ``<root>/RUN.lock``, which holds the owner's
+        pid, host, start time and a random token while the run lasts and is emptied when
+        it ends. A second run on the same store refuses with :class:`StoreLockedError`
+        naming the first (pid, host, start time). The kernel releases the lock of a
+        process that dies, so a killed run never blocks the next one; its content, left
+        behind, is reported as taken over (``"stale"`` in the yielded dict). A process
+        whose environment carries the holder's token (:data:`LOCK_TOKEN_ENV`, set by the
+        report runner for its kernels) runs inside that lock and releases nothing.
         Yields the lock's content.
         """
         path = self.root / LOCK
@@ -138,43 +125,31 @@ class CohortStore:
             return
         try:
             self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as err:
             raise StoreWriteError(err.errno, err.strerror or type(err).__name__) from None
-        info = {"pid": os.getpid(), "host": socket.gethostname(), "what": what,
-                "started": datetime.now(UTC).isoformat(timespec="seconds"),
-                "token": secrets.token_hex(16)}
-        stale = None
-        for _ in range(3):
+        try:
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                held = self._read_lock()
-                if held is None:  # being written, or unreadable: look again
-                    time.sleep(0.05)
-                    continue
-                if held.get("host") == info["host"] and not _pid_alive(int(held["pid"])):
-                    stale = held
-                    path.unlink(missing_ok=True)
-                    continue
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                held = self._read_lock() or {}
                 raise StoreLockedError(
                     f"cohort store {self.root.name}: in use by another run (pid "
-                    f"{held.get('pid')} on {held.get('host')}, {held.get('what', 'run')} "
-                    f"started {held.get('started')}); wait for it to finish, or, if that "
-                    f"process is gone, remove {LOCK} from the store") from None
-            except OSError as err:
-                raise StoreWriteError(err.errno, err.strerror or type(err).__name__
-                                      ) from None
-            with os.fdopen(fd, "w") as fh:
-                json.dump(info, fh)
-            break
-        else:
-            raise StoreLockedError(f"cohort store {self.root.name}: its lock file {LOCK} "
-                                   "is unreadable; remove it if no run is using the store")
-        try:
-            yield {**info, "stale": stale}
+                    f"{held.get('pid', '?')} on {held.get('host', '?')}, "
+                    f"{held.get('what', 'run')} started {held.get('started', '?')}); wait "
+                    "for it to finish") from None
+            stale = self._read_lock()  # content left by a run that died holding it
+            info = {"pid": os.getpid(), "host": socket.gethostname(), "what": what,
+                    "started": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "token": secrets.token_hex(16)}
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(info).encode(), 0)
+            try:
+                yield {**info, "stale": stale}
+            finally:
+                os.ftruncate(fd, 0)  # free; never unlinked (another run may hold it open)
         finally:
-            if (self._read_lock() or {}).get("token") == info["token"]:
-                path.unlink(missing_ok=True)
+            os.close(fd)  # releases the flock
 
     def _read_lock(self) -> dict | None:
         try:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -55,7 +54,7 @@ def test_a_full_disk_stops_the_run_and_no_complete_marker_is_written(tmp_path, m
     assert "2 patient(s) could not be written" in msg and "No space left on device" in msg
     assert "NOT marked complete" in msg and str(tmp_path) not in msg
     assert not (root / COMPLETE).exists()
-    assert not (root / LOCK).exists()  # released
+    assert (root / LOCK).read_text() == ""  # released
     with pytest.raises(store.IncompleteStoreError):
         CohortStore(root).require_complete()
 
@@ -122,7 +121,7 @@ def test_a_second_run_on_the_same_store_refuses_and_the_first_completes_as_alone
     finally:
         release.set()
         t.join(120)
-    assert not (tmp_path / "shared" / LOCK).exists()  # the first released its lock
+    assert (tmp_path / "shared" / LOCK).read_text() == ""  # the first released its lock
     msg = str(err.value)
     assert f"pid {os.getpid()}" in msg and "started 20" in msg
     assert "err" not in out, out.get("err")
@@ -134,34 +133,40 @@ def test_a_second_run_on_the_same_store_refuses_and_the_first_completes_as_alone
 
 
 def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
-    pid = int(dead.stdout)  # that process has exited
+    """A run killed while holding the lock: the kernel released its flock, its content is
+    left behind. Injected fault: with a lock file that holds content counted as held
+    (``flock`` patched to raise BlockingIOError then), the next run refused: "cohort store
+    s: in use by another run (pid 30465 on vm, killed started ...)"."""
     s = CohortStore(tmp_path / "s")
     s.root.mkdir()
-    (s.root / LOCK).write_text(json.dumps({"pid": pid, "host": socket.gethostname(),
-                                           "started": "2026-01-01T00:00:00+00:00",
-                                           "token": "t0"}))
+    code = ("import sys, os; sys.path.insert(0, sys.argv[1]); "
+            "from analysis.store import CohortStore; "
+            "cm = CohortStore(sys.argv[2]).lock('killed'); cm.__enter__(); "
+            "print(os.getpid(), flush=True); os._exit(0)")  # dies holding it
+    dead = subprocess.run([sys.executable, "-c", code, os.getcwd(), str(s.root)],
+                          capture_output=True, text=True, check=True)
+    pid = int(dead.stdout)
+    assert json.loads((s.root / LOCK).read_text())["pid"] == pid  # left behind
     with s.lock("test") as held:
         assert held["stale"]["pid"] == pid and held["pid"] == os.getpid()
         assert json.loads((s.root / LOCK).read_text())["token"] == held["token"]
-    assert not (s.root / LOCK).exists()
-    # a live process (this test's parent) holds it: refused, naming it
-    (s.root / LOCK).write_text(json.dumps({"pid": os.getppid(), "host": socket.gethostname(),
-                                           "started": "2026-01-02T03:04:05+00:00",
-                                           "token": "t1", "what": "make report"}))
-    with pytest.raises(StoreLockedError, match=rf"pid {os.getppid()} .*make report started "
-                                               r"2026-01-02T03:04:05"), s.lock("test"):
-        pass
-    assert (s.root / LOCK).exists()  # not removed by the refused run
-    # a kernel of the runner holding it (its token in the environment) runs inside it
-    os.environ[store.LOCK_TOKEN_ENV] = "t1"
-    try:
-        with s.lock("01_ingest") as held:
-            assert held["token"] == "t1"
-    finally:
-        del os.environ[store.LOCK_TOKEN_ENV]
-    assert (s.root / LOCK).exists()  # the holder releases it, not the kernel
+        # a second run while this one holds it: refused, naming it
+        with pytest.raises(StoreLockedError, match=rf"in use by another run \(pid "
+                                                   rf"{os.getpid()} on .*test started 20"):
+            with s.lock("second"):
+                pass
+        assert json.loads((s.root / LOCK).read_text())["token"] == held["token"]
+        # a kernel of the runner holding it (its token in the environment) runs inside it
+        os.environ[store.LOCK_TOKEN_ENV] = held["token"]
+        try:
+            with s.lock("01_ingest") as inner:
+                assert inner["token"] == held["token"]
+        finally:
+            del os.environ[store.LOCK_TOKEN_ENV]
+        assert json.loads((s.root / LOCK).read_text())["token"] == held["token"]
+    assert (s.root / LOCK).read_text() == ""  # released by its holder only
+    with s.lock("again") as held:  # and free again
+        assert held["stale"] is None
 
 
 def test_a_second_make_report_on_a_store_in_use_refuses_before_running(tmp_path):
@@ -173,12 +178,9 @@ def test_a_second_make_report_on_a_store_in_use_refuses_before_running(tmp_path)
     f.write_text("run_name: busy\ncohort: {source: clinical_only}\n"
                  "report: {notebooks: [01_ingest]}\n")
     s = CohortStore(tmp_path / "data" / "store" / "busy")
-    s.root.mkdir(parents=True)
-    (s.root / LOCK).write_text(json.dumps({"pid": os.getppid(), "host": socket.gethostname(),
-                                           "started": "2026-01-02T03:04:05+00:00",
-                                           "token": "t1", "what": "make report"}))
     log: list[str] = []
-    with pytest.raises(ReportError, match=rf"in use by another run \(pid {os.getppid()} "):
-        run_report(f, notebooks_dir=tmp_path, reports_root=tmp_path / "reports",
-                   data_root=tmp_path / "data", echo=log.append)
+    with s.lock("make report"):
+        with pytest.raises(ReportError, match=rf"in use by another run \(pid {os.getpid()} "):
+            run_report(f, notebooks_dir=tmp_path, reports_root=tmp_path / "reports",
+                       data_root=tmp_path / "data", echo=log.append)
     assert not log and not (tmp_path / "reports" / "busy").exists()
