@@ -93,6 +93,11 @@ def test_recurrence_coordinates_with_decimal_commas(tmp_path):
     out = _outcome(_run(tmp_path), pid)
     assert out.startswith("invalid_followup: recurrences.csv: a site's X_mm/Y_mm/Z_mm is "
                           "missing or not a number (decimal commas")
+    # unquoted in a ',' table: the row has too many cells, and the stop says why
+    (exp / "recurrences.csv").write_text("MRN,SiteNo,X_mm,Y_mm,Z_mm\nMRN9000,1,1,5,2,13\n")
+    with pytest.raises(TableError, match=r"recurrences\.csv: .* a row has more cells than "
+                                         r"the header: decimal commas \(62,5\)"):
+        _run(tmp_path)
 
 
 # --- missing values -------------------------------------------------------------------

@@ -160,11 +160,20 @@ def _frame_from_text(path: Path, text: str) -> tuple[pd.DataFrame, str]:
         raise TableError(f"{path.name}: empty table (no row that is not blank or a comment)")
     delim = sniff_delimiter(text)
     try:
-        df = pd.read_csv(io.StringIO(text), sep=delim, dtype=str, keep_default_na=False,
-                         skipinitialspace=True)
-    except (pd.errors.ParserError, ValueError) as err:
+        # index_col=False and ParserWarning as an error: rows with one cell more than the
+        # header are refused, never read with their first column as the index (pandas'
+        # default) or their last cell dropped
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            df = pd.read_csv(io.StringIO(text), sep=delim, dtype=str, keep_default_na=False,
+                             skipinitialspace=True, index_col=False)
+    except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError) as err:
+        hint = ("a row has more cells than the header: decimal commas (62,5) or text "
+                "with commas in a comma-delimited table? quote those cells or delimit the "
+                "table with ';'" if isinstance(err, pd.errors.ParserWarning)
+                or "fields" in str(err) else "an Excel workbook? save it as CSV (UTF-8)")
         raise TableError(f"{path.name}: cannot parse as CSV with delimiter {delim!r} "
-                         f"({err}); an Excel workbook? save it as CSV (UTF-8)") from None
+                         f"({err}); {hint}") from None
     return df, delim
 
 
