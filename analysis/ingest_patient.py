@@ -67,7 +67,7 @@ from analysis.io.hu import not_hu_message
 from analysis.io.nifti import NiftiError, nifti_affine
 from analysis.labels import N_STATIONS, STATION_LABEL, STRUCTURES
 from analysis.scrub import Scrubber
-from analysis.store import CohortStore, StoreError
+from analysis.store import CohortStore, StoreWriteError
 
 #: NIfTI export file of each canonical structure
 NIFTI_FILES: dict[str, str] = {"gtv": "GTV.nii.gz", "gtvnd": "GTVnd.nii.gz",
@@ -227,14 +227,16 @@ def _read_dicom_patient(d: Path, task: dict, scrub: Scrubber) -> tuple:
     for s, found in matched.items():
         if len(found) > 1:
             raise PatientExcluded(reason("missing_structure", f"{s}: ambiguous ROIs "
-                                                              f"{found} in {rs}"))
+                                                              f"{scrub.roi_names(found)} in "
+                                                              f"{rs}"))
     stations = {n[len(STATION_ROI_PREFIX):]: n for n in names
                 if n.startswith(STATION_ROI_PREFIX) and n[len(STATION_ROI_PREFIX):]
                 in STATION_LABEL}
     wanted = [f[0] for f in matched.values() if f]
     masks_by_name = read_rtstruct(rs, ct, roi_names=wanted, patient=pid)
     masks = {s: (masks_by_name[f[0]] if f else None) for s, f in matched.items()}
-    _structure_check(masks, task["required"], str(rs), found=names)
+    # ROI names holding a planted identifier are shown by their role (External#1)
+    _structure_check(masks, task["required"], str(rs), found=scrub.roi_names(names))
     _clip_check(masks, task, str(rs))
     _containment_check(masks, task, str(rs))
     st = None
@@ -415,10 +417,13 @@ def ingest_patient(task: dict) -> dict:
         return out
     try:
         _store_patient(store, task, hu, grid, masks, st, rec, input_hash, out)
-    except OSError as err:
-        raise StoreError(scrub(f"patient {pid}: cannot write to the cohort store "
-                               f"({err.strerror or type(err).__name__}: {err.filename})"
-                               )) from None
+    except OSError as err:  # a full disk is not the patient's data: the run stops
+        where = Path(str(err.filename or ""))
+        where = where.relative_to(store.root) if where.is_relative_to(store.root) else \
+            where.name
+        raise StoreWriteError(err.errno, scrub(
+            f"patient {pid}: cannot write to the cohort store "
+            f"({err.strerror or type(err).__name__}: {where})")) from None
     return out
 
 
