@@ -81,6 +81,7 @@ from analysis.ingest_patient import (  # noqa: F401 - re-exported
     NIFTI_FILES,
     STATION_ROI_PREFIX,
     PatientExcluded,
+    PatientTask,
     hu_at,
     ingest_patient,
     site_key,
@@ -498,21 +499,20 @@ def _run_ingest(params, progress: bool, store: CohortStore) -> IngestResult:
                 continue
             if img.by_series:
                 stage_view(img, staging / pids[i])
-            tasks[pids[i]] = {
-                "pid": pids[i], "mrn": m, "image_dir": str(img.folder),
-                "export_dir": str(export), "format": img.format,
-                "store_root": str(store.root),
-                "roi_synonyms": dict(params.ingest.roi_synonyms),
-                "required": list(params.ingest.required_structures),
-                "tolerance_mm": params.ingest.geometry_tolerance_mm,
-                "params_key": pkeys[img.format],
-                "mask_threshold": params.ingest.mask_threshold,
-                "allow_clipped": params.ingest.allow_clipped,
-                "gtv_in_ctv_min_share": params.ingest.gtv_in_ctv_min_share,
-                "allow_gtv_outside_ctv": params.ingest.allow_gtv_outside_ctv,
-                "identifiers": [v for v in raw.iloc[i].tolist() if pd.notna(v)],
-                "sites_mm": [list(site[1:]) for site in rec_rows.get(pids[i], [])],
-            }
+            tasks[pids[i]] = PatientTask(
+                pid=pids[i], mrn=m, image_dir=str(img.folder), export_dir=str(export),
+                format=img.format, store_root=str(store.root),
+                roi_synonyms=dict(params.ingest.roi_synonyms),
+                required=tuple(params.ingest.required_structures),
+                tolerance_mm=params.ingest.geometry_tolerance_mm,
+                params_key=pkeys[img.format],
+                mask_threshold=params.ingest.mask_threshold,
+                allow_clipped=params.ingest.allow_clipped,
+                gtv_in_ctv_min_share=params.ingest.gtv_in_ctv_min_share,
+                allow_gtv_outside_ctv=params.ingest.allow_gtv_outside_ctv,
+                identifiers=tuple(v for v in raw.iloc[i].tolist() if pd.notna(v)),
+                sites_mm=tuple(tuple(site[1:]) for site in rec_rows.get(pids[i], [])),
+            )
         mp = map_patients(ingest_patient, tasks, scheduler=params.scheduler,
                           n_workers=params.n_workers, desc="ingest")
         for pid, res in mp.results.items():
