@@ -31,7 +31,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from analysis.deid import DeidError, days_from, normalise_mrn  # noqa: F401 - the MRN rule
+from analysis.deid import DeidError, days_from, normalise_mrn
 
 #: days in a month (365.25 / 12): every month in the package is days / DAYS_PER_MONTH
 DAYS_PER_MONTH = 30.4375

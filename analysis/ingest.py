@@ -60,12 +60,13 @@ import numpy as np
 import pandas as pd
 
 from analysis import __version__, cohort, paths
-from analysis.cohort import CohortError, normalise_mrn, reason, reason_code
+from analysis.cohort import CohortError, reason, reason_code
 from analysis.deid import (
     DeidError,
     clean_mrn,
     image_folders,
     load_or_create_key,
+    normalise_mrn,
     parse_date,
     pseudonym,
 )
