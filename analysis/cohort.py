@@ -26,10 +26,12 @@ free text, e.g. Name and BirthDate: read, never kept). Unmapped columns are drop
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
-from analysis.deid import DeidError, days_from
+from analysis.deid import DeidError, days_from, normalise_mrn
 
 #: days in a month (365.25 / 12): every month in the package is days / DAYS_PER_MONTH
 DAYS_PER_MONTH = 30.4375
@@ -62,10 +64,6 @@ PLAUSIBLE_RANGE: dict[str, tuple[float, float]] = {
     "age": (0.0, 120.0), "smoking_index": (0.0, 6000.0), "diameter_cm": (0.0, 40.0)}
 
 
-def normalise_mrn(value) -> str:
-    """THE rule by which record numbers (MRNs) of two tables are compared: surrounding
-    spaces stripped, case folded (``" m0012 "`` and ``"M0012"`` are one patient)."""
-    return str(value).strip().casefold()
 OUTCOME_COLUMNS: tuple[str, ...] = ("followup_months", "lc_event", "lc_time_months",
                                     "os_event", "os_time_months")
 #: the cohort table's columns, in order (index: pid)
@@ -203,6 +201,32 @@ def map_category(value: str, column: str, mapping: dict[str, str]) -> str | None
     return canon.get(v.casefold())
 
 
+_ROMAN = {"1": "I", "2": "II", "3": "III", "4": "IV"}
+#: what a department writes for a canonical category, by column: (pattern, group ->
+#: canonical); a substage (T2a, IIIA) maps to its stage, a float (2.0) to its integer
+_CATEGORY_GUESSES: dict[str, tuple[re.Pattern, object]] = {
+    "t_stage": (re.compile(r"c?T?([1-4])(?:[a-d]\d?|\.0)?", re.I), lambda d: f"T{d}"),
+    "n_stage": (re.compile(r"c?N?([0-3])(?:[a-c]|\.0)?", re.I), lambda d: f"N{d}"),
+    "m_stage": (re.compile(r"c?M?([01])(?:[a-c]|\.0)?", re.I), lambda d: f"M{d}"),
+    "tnm_stage": (re.compile(r"(IV|I{1,3}|[1-4])(?:[a-c]\d?|\.0)?", re.I),
+                  lambda d: _ROMAN.get(d, d.upper())),
+}
+
+
+def suggest_category(value, column: str) -> str | None:
+    """The canonical category a department's code most likely means (``T2a`` -> ``T2``,
+    ``2.0`` -> ``T2``, ``IIIA`` -> ``III``), or None: used to suggest the
+    ``cohort.category_map`` entry that fixes an unknown value, never applied silently."""
+    if column not in _CATEGORY_GUESSES or pd.isna(value):
+        return None
+    pattern, canon = _CATEGORY_GUESSES[column]
+    m = pattern.fullmatch(str(value).strip())
+    if m is None:
+        return None
+    guess = canon(m.group(1))
+    return guess if guess in CATEGORIES[column] else None
+
+
 def _number(value, col: str, src: str, reasons: list[str], *, nonneg: bool = True,
             code: str = "invalid_clinical") -> float:
     if pd.isna(value):
@@ -210,7 +234,12 @@ def _number(value, col: str, src: str, reasons: list[str], *, nonneg: bool = Tru
     try:
         x = float(str(value).strip())
     except ValueError:
-        reasons.append(reason(code, f"{col}: not a number in column {src!r}"))
+        text = str(value).strip()
+        hint = (" (a decimal comma: write 62.5, or delimit the table with ';' so that "
+                "62,5 is read as 62.5)" if re.fullmatch(r"[+-]?\d+,\d+", text) else
+                " (if it means 'no value', add it to cohort.na_values)"
+                if not re.search(r"\d", text) and len(text) <= 4 else "")
+        reasons.append(reason(code, f"{col}: not a number in column {src!r}{hint}"))
         return np.nan
     if not np.isfinite(x) or (nonneg and x < 0):
         reasons.append(reason(code, f"{col}: negative or non-finite value in column "
@@ -296,10 +325,14 @@ def map_clinical(raw: pd.DataFrame, column_map: dict[str, str],
                 c = map_category(v, col, mapping)
                 if c is None or c not in CATEGORIES[col]:
                     expected = ", ".join(CATEGORIES[col])
+                    guess = suggest_category(v, col)
+                    fix = (f"; to accept it, add to the params: cohort.category_map: "
+                           f"{{{col}: {{'{str(v).strip()}': {guess}}}}}" if guess else
+                           "; add a cohort.category_map entry for it, or add it to "
+                           "cohort.na_values if it means 'no value'")
                     reasons[i].append(reason("invalid_clinical",
                                              f"{col}: unknown value in column {src!r} "
-                                             f"(expected one of {expected}, or a "
-                                             "cohort.category_map entry)"))
+                                             f"(expected one of {expected}){fix}"))
                     res.append(np.nan)
                 else:
                     res.append(c)
@@ -337,8 +370,9 @@ def _death(row: pd.Series, start, fu_days: float, lf_days: float, source: str,
     """(os_event, os_days) of one followup.csv row; appends reasons to ``r``.
 
     No Death column: (NaN, NaN). Death 0: censored at the last follow-up. Death 1: needs
-    a DeathDate on or after RT start, not after the last follow-up (follow-up ends at
-    death), and not before a local failure.
+    a DeathDate on or after RT start, equal to the last follow-up (follow-up ends at
+    death: a death after it, or a follow-up after death, is refused), and not before a
+    local failure.
     """
     if "Death" not in row.index:
         return np.nan, np.nan
@@ -366,6 +400,10 @@ def _death(row: pd.Series, start, fu_days: float, lf_days: float, source: str,
                                             "(follow-up ends at death)"))
     elif np.isfinite(lf_days) and lf_days > d_days:
         r.append(reason("invalid_followup", f"local failure after death in {source}"))
+    elif np.isfinite(fu_days) and fu_days > d_days:
+        r.append(reason("invalid_followup", f"last follow-up {fu_days - d_days:g} days after "
+                                            f"death in {source} (follow-up ends at death: "
+                                            "LastFollowUp must equal DeathDate)"))
     return 1.0, float(d_days)
 
 

@@ -17,7 +17,7 @@ Ingest reads each patient by the content of its own folder, never by another pat
     the patient folders (every patient's files in one folder, or a PACS media export
     ``DICOMDIR`` + ``DICOM/PAT00001/STD00001/SER00001/IM00001``) are grouped by
     PatientID, matched to the clinical table's MRN by
-    :func:`analysis.cohort.normalise_mrn` and so to the pid (the pseudonym key).
+    :func:`analysis.deid.normalise_mrn` and so to the pid (the pseudonym key).
 
 Read by series: within the patient's files, the study is the one holding an RTSTRUCT
 (several such studies: refused); the CT series is the one the RTSTRUCT references
@@ -42,7 +42,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from analysis.cohort import normalise_mrn, reason
+from analysis.cohort import reason
+from analysis.deid import normalise_mrn
 from analysis.io.dicom_scan import DicomFile, files_under, scan_dicom
 
 #: the layouts ingest reads, in words (every refusal names them)
@@ -83,7 +84,7 @@ def _is_nifti(p: Path) -> bool:
 
 def image_dir(export: Path, mrn: str) -> Path:
     """The image folder of ``mrn``: ``images/<MRN>``, else the one folder whose name
-    matches by :func:`analysis.cohort.normalise_mrn` (may not exist)."""
+    matches by :func:`analysis.deid.normalise_mrn` (may not exist)."""
     d = export / "images" / mrn
     if d.is_dir() or not (export / "images").is_dir():
         return d

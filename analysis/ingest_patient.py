@@ -43,6 +43,7 @@ from __future__ import annotations
 import json
 import shutil
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +68,36 @@ from analysis.io.hu import not_hu_message
 from analysis.io.nifti import NiftiError, nifti_affine
 from analysis.labels import N_STATIONS, STATION_LABEL, STRUCTURES
 from analysis.scrub import Scrubber
-from analysis.store import CohortStore, StoreError
+from analysis.store import CohortStore, StoreWriteError
+
+
+@dataclass(frozen=True)
+class PatientTask:
+    """One patient's ingest job, as the worker receives it (picklable, immutable).
+
+    The record number and ``identifiers`` live only in the worker, to scrub its messages;
+    nothing of them is stored or shown (:func:`make_scrubber`).
+    """
+
+    pid: str
+    mrn: str
+    image_dir: str
+    export_dir: str
+    #: "dicom" or "nifti" (decided per patient by :mod:`analysis.ingest_layout`)
+    format: str
+    store_root: str
+    roi_synonyms: dict[str, list[str]]
+    required: tuple[str, ...]
+    tolerance_mm: float
+    #: digest of the ingest params, format and reading code (the input hash's salt)
+    params_key: str
+    mask_threshold: float | None = None
+    allow_clipped: bool = False
+    gtv_in_ctv_min_share: float = 0.95
+    allow_gtv_outside_ctv: bool = False
+    identifiers: tuple = ()
+    #: recurrence sites of the patient, LPS mm (x, y, z)
+    sites_mm: tuple = ()
 
 #: NIfTI export file of each canonical structure
 NIFTI_FILES: dict[str, str] = {"gtv": "GTV.nii.gz", "gtvnd": "GTVnd.nii.gz",
@@ -139,7 +169,7 @@ def edge_share(mask: np.ndarray) -> float:
     return float((mask & edge).sum()) / n
 
 
-def _clip_check(masks: dict[str, np.ndarray | None], task: dict, where: str) -> None:
+def _clip_check(masks: dict[str, np.ndarray | None], task: PatientTask, where: str) -> None:
     for s in ("gtv", "gtvnd", "ctv"):
         m = masks.get(s)
         if m is None or not m.any():
@@ -149,18 +179,18 @@ def _clip_check(masks: dict[str, np.ndarray | None], task: dict, where: str) -> 
             msg = (f"{s} touches the edge of the image ({100 * share:.1f}% of its voxels on "
                    f"the outer faces): the structure is clipped, part of it lies outside "
                    f"({where})")
-            if s in CLIP_REFUSED and not task.get("allow_clipped", False):
+            if s in CLIP_REFUSED and not task.allow_clipped:
                 raise PatientExcluded(reason("geometry", msg))
             warnings.warn(msg + "; kept, with this warning", stacklevel=2)
 
 
-def _containment_check(masks: dict[str, np.ndarray | None], task: dict, where: str) -> None:
+def _containment_check(masks: dict[str, np.ndarray | None], task: PatientTask, where: str) -> None:
     """Refuse (or, with ``allow_gtv_outside_ctv``, warn about) a GTV or GTVnd of which
     less than ``gtv_in_ctv_min_share`` lies inside the CTV (module docstring)."""
     ctv = masks.get("ctv")
     if ctv is None or not ctv.any():
         return
-    least = float(task.get("gtv_in_ctv_min_share", 0.95))
+    least = float(task.gtv_in_ctv_min_share)
     for s in ("gtv", "gtvnd"):
         m = masks.get(s)
         if m is None or not m.any():
@@ -171,7 +201,7 @@ def _containment_check(masks: dict[str, np.ndarray | None], task: dict, where: s
         msg = (f"{s} is not inside the ctv: {100 * share:.1f}% of its voxels lie inside "
                f"it, at least {100 * least:g}% expected (ingest.gtv_in_ctv_min_share; a "
                f"moved structure or the wrong ROI?) ({where})")
-        if not task.get("allow_gtv_outside_ctv", False):
+        if not task.allow_gtv_outside_ctv:
             raise PatientExcluded(reason("geometry", msg))
         warnings.warn(msg + "; kept, with this warning (ingest.allow_gtv_outside_ctv)",
                       stacklevel=2)
@@ -212,8 +242,8 @@ def _dicom_identifiers(d: Path, scrub: Scrubber) -> None:
             continue
 
 
-def _read_dicom_patient(d: Path, task: dict, scrub: Scrubber) -> tuple:
-    pid = task["pid"]
+def _read_dicom_patient(d: Path, task: PatientTask, scrub: Scrubber) -> tuple:
+    pid = task.pid
     rs_files = _classify_top_files(d, scrub)
     refs = rtstruct_referenced_series(rs_files[0], patient=pid) if len(rs_files) == 1 else []
     ct = read_ct_series(d / "CT", patient=pid, series_uid=refs)
@@ -223,18 +253,20 @@ def _read_dicom_patient(d: Path, task: dict, scrub: Scrubber) -> tuple:
         raise PatientExcluded(reason("unreadable", f"{len(rs_files)} RTSTRUCT files in {d}"))
     rs = rs_files[0]
     names = rtstruct_roi_names(rs, patient=pid)
-    matched = match_roi_names(names, task["roi_synonyms"])
+    matched = match_roi_names(names, task.roi_synonyms)
     for s, found in matched.items():
         if len(found) > 1:
             raise PatientExcluded(reason("missing_structure", f"{s}: ambiguous ROIs "
-                                                              f"{found} in {rs}"))
+                                                              f"{scrub.roi_names(found)} in "
+                                                              f"{rs}"))
     stations = {n[len(STATION_ROI_PREFIX):]: n for n in names
                 if n.startswith(STATION_ROI_PREFIX) and n[len(STATION_ROI_PREFIX):]
                 in STATION_LABEL}
     wanted = [f[0] for f in matched.values() if f]
     masks_by_name = read_rtstruct(rs, ct, roi_names=wanted, patient=pid)
     masks = {s: (masks_by_name[f[0]] if f else None) for s, f in matched.items()}
-    _structure_check(masks, task["required"], str(rs), found=names)
+    # ROI names holding a planted identifier are shown by their role (External#1)
+    _structure_check(masks, task.required, str(rs), found=scrub.roi_names(names))
     _clip_check(masks, task, str(rs))
     _containment_check(masks, task, str(rs))
     st = None
@@ -290,8 +322,8 @@ def nifti_file(d: Path, name: str) -> Path | None:
     return found[0] if found else None
 
 
-def _read_nifti_patient(d: Path, task: dict, scrub: Scrubber) -> tuple:
-    pid, tol = task["pid"], task["tolerance_mm"]
+def _read_nifti_patient(d: Path, task: PatientTask, scrub: Scrubber) -> tuple:
+    pid, tol = task.pid, task.tolerance_mm
     ct_path = nifti_file(d, "CT.nii.gz")
     if ct_path is None:
         raise PatientExcluded(reason("no_images", f"no CT.nii.gz (or CT.nii) in {d}"))
@@ -314,8 +346,8 @@ def _read_nifti_patient(d: Path, task: dict, scrub: Scrubber) -> tuple:
                 "geometry", f"{p}: affine differs from the CT's (a flipped or reoriented "
                             "axis); masks must carry their CT's affine, nothing is "
                             "reoriented"))
-        masks[s] = binary_mask(m, task.get("mask_threshold"), str(p))
-    _structure_check(masks, task["required"], str(d),
+        masks[s] = binary_mask(m, task.mask_threshold, str(p))
+    _structure_check(masks, task.required, str(d),
                      found=sorted(f.name for f in d.iterdir() if f.is_file()))
     _clip_check(masks, task, str(d))
     _containment_check(masks, task, str(d))
@@ -340,19 +372,19 @@ def _read_nifti_patient(d: Path, task: dict, scrub: Scrubber) -> tuple:
     return hu, grid, masks, st, rec
 
 
-def make_scrubber(task: dict) -> Scrubber:
+def make_scrubber(task: PatientTask) -> Scrubber:
     """The patient's scrubber: export folder, MRN -> pid, clinical row values, the image
     folder's file names, the DICOM identifying attributes."""
-    scrub = Scrubber(task["export_dir"], {task["mrn"]: task["pid"]},
-                     task.get("identifiers", []))
-    d = Path(task["image_dir"])
-    scrub.add_patient_folder(d, task["pid"])
-    if d.is_dir() and task["format"] == "dicom":
+    scrub = Scrubber(task.export_dir, {task.mrn: task.pid},
+                     task.identifiers)
+    d = Path(task.image_dir)
+    scrub.add_patient_folder(d, task.pid)
+    if d.is_dir() and task.format == "dicom":
         _dicom_identifiers(d, scrub)
     return scrub
 
 
-def ingest_patient(task: dict) -> dict:
+def ingest_patient(task: PatientTask) -> dict:
     """Read, check and store one patient's images (the per-patient step of ingest).
 
     Parameters
@@ -373,9 +405,9 @@ def ingest_patient(task: dict) -> dict:
         mask, ``site_hu`` (:func:`site_hu` of ``sites_mm`` and those points), ``warnings``
         (scrubbed messages).
     """
-    pid = task["pid"]
-    d = Path(task["image_dir"])
-    store = CohortStore(task["store_root"])
+    pid = task.pid
+    d = Path(task.image_dir)
+    store = CohortStore(task.store_root)
     pdir = store.patient_dir(pid)
     scrub = make_scrubber(task)
     out = {"ok": False, "reason": "", "skipped": False, "diameter_cm": np.nan,
@@ -385,7 +417,7 @@ def ingest_patient(task: dict) -> dict:
                                             f"{scrub.path(d)} not found")
         shutil.rmtree(pdir, ignore_errors=True)
         return out
-    input_hash = files_hash(d, task["params_key"] + pid)
+    input_hash = files_hash(d, task.params_key + pid)
     meta_path = pdir / "meta.json"
     if meta_path.exists():
         try:
@@ -402,7 +434,7 @@ def ingest_patient(task: dict) -> dict:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            reader = _read_dicom_patient if task["format"] == "dicom" else _read_nifti_patient
+            reader = _read_dicom_patient if task.format == "dicom" else _read_nifti_patient
             hu, grid, masks, st, rec = reader(d, task, scrub)
         except PatientExcluded as exc:
             out["reason"] = scrub(str(exc))
@@ -415,18 +447,21 @@ def ingest_patient(task: dict) -> dict:
         return out
     try:
         _store_patient(store, task, hu, grid, masks, st, rec, input_hash, out)
-    except OSError as err:
-        raise StoreError(scrub(f"patient {pid}: cannot write to the cohort store "
-                               f"({err.strerror or type(err).__name__}: {err.filename})"
-                               )) from None
+    except OSError as err:  # a full disk is not the patient's data: the run stops
+        where = Path(str(err.filename or ""))
+        where = where.relative_to(store.root) if where.is_relative_to(store.root) else \
+            where.name
+        raise StoreWriteError(err.errno, scrub(
+            f"patient {pid}: cannot write to the cohort store "
+            f"({err.strerror or type(err).__name__}: {where})")) from None
     return out
 
 
-def _store_patient(store: CohortStore, task: dict, hu, grid, masks, st, rec,
+def _store_patient(store: CohortStore, task: PatientTask, hu, grid, masks, st, rec,
                    input_hash: str, out: dict) -> None:
     from analysis.partition import gtv_size_cm
 
-    pid = task["pid"]
+    pid = task.pid
     pdir = store.patient_dir(pid)
     meta_path = pdir / "meta.json"
     # invalidate first, write volumes, meta.json last (the "complete" marker); predicted
@@ -451,13 +486,13 @@ def _store_patient(store: CohortStore, task: dict, hu, grid, masks, st, rec,
         store.write(pid, "stations_ref", st, grid)
     diameter = gtv_size_cm(masks["gtv"], grid.spacing_mm) if masks.get("gtv") is not None \
         else float("nan")
-    probes = site_hu(hu, grid, [*task.get("sites_mm", []), *rec.values()])
+    probes = site_hu(hu, grid, [*task.sites_mm, *rec.values()])
     meta = {"pid": pid, "grid": grid.to_dict(), "input_hash": input_hash, "complete": True,
             "ct_hash": ct_hash,
             "diameter_cm": diameter, "structures_present": sorted(
                 s for s in STRUCTURES if masks.get(s) is not None),
             "stations_ref": st is not None, "recurrence_points": rec,
-            "source_format": task["format"], "ingest_version": __version__,
+            "source_format": task.format, "ingest_version": __version__,
             "site_hu": probes, "warnings": out["warnings"]}
     atomic_write_bytes(meta_path, json.dumps(meta, indent=1, sort_keys=True).encode())
     out.update(ok=True, diameter_cm=diameter, recurrence_points=rec, site_hu=probes)

@@ -67,6 +67,11 @@ class PhantomParams(_Strict):
     mass_effect: bool = False
 
 
+#: the default of ``cohort.na_values`` (and of :func:`analysis.io.tables.read_table`)
+DEFAULT_NA_VALUES: tuple[str, ...] = ("", "NA", "NaN", "n/a", "N/A", "#N/A", "-", "--",
+                                      "NULL")
+
+
 class CohortParams(_Strict):
     """Where the cohort comes from and how its columns map to the canonical schema."""
 
@@ -83,8 +88,9 @@ class CohortParams(_Strict):
     column_map: dict[str, str] = Field(default_factory=dict)
     #: canonical column -> {source value -> canonical value}
     category_map: dict[str, dict[str, str]] = Field(default_factory=dict)
-    #: values read as missing
-    na_values: list[str] = Field(default_factory=lambda: ["", "NA", "NaN", "n/a"])
+    #: cell values read as missing (compared case-insensitively after stripping spaces):
+    #: what spreadsheets and departments write for "no value" (#N/A is Excel's, - a dash)
+    na_values: list[str] = Field(default_factory=lambda: list(DEFAULT_NA_VALUES))
 
 
 class IngestParams(_Strict):

@@ -2,7 +2,9 @@
 
 ``python -m analysis.report --params params/x.yaml [--force] [--only NN ...]``
 
-1. Runs ``params.report.notebooks`` in order through papermill (kernel ``python3`` of
+1. Takes the cohort store's lock (:meth:`analysis.store.CohortStore.lock`; a second run
+   on the same store refuses, naming the first's pid and start time; the kernels run
+   inside it). Runs ``params.report.notebooks`` in order through papermill (kernel ``python3`` of
    this interpreter), injecting ``params_file``. When the params name a phantom, the
    runner generates it before the first notebook (``analysis.phantom.generate`` skips
    when it is up to date): it is the only trigger besides ``make phantom``; 01_ingest
@@ -25,7 +27,12 @@
    ``followup.csv`` reruns 01 and, through the chain, everything after it. A notebook whose key equals its stamp, whose
    executed copy exists and whose recorded outputs all exist is skipped; ``--force``
    reruns everything; ``--only 05 06`` restricts the run to those notebooks (the
-   Makefile's ``report-NN`` targets call that).
+   Makefile's ``report-NN`` targets call that). The keys are computed for the whole
+   chain before anything runs (:func:`chain_keys`), from the files, never from the
+   stamps: a step that ``--only`` leaves out still passes its CURRENT key down, so a
+   selected step is never "up to date" on top of a stale one. Stale steps before a
+   selected step are rerun first, with a printed note (:func:`stale_upstream`):
+   ``--only 05`` after editing ``followup.csv`` reruns 01-04, then 05.
 3. Writes ``html/<notebook>.html`` (with code) and ``html/<notebook>_nocode.html``.
 4. Tables (CSV + Markdown) and figures (PNG + SVG) are written by the notebooks through
    :class:`analysis.outputs.Outputs`, which records them in ``outputs/<notebook>.json``.
@@ -80,7 +87,13 @@ from analysis.report_inputs import (  # noqa: F401 - part of the runner's API
     source_digest,
     store_dir,
 )
-from analysis.store import StoreError
+from analysis.store import (
+    LOCK_TOKEN_ENV,
+    CohortStore,
+    StoreError,
+    StoreLockedError,
+    StoreWriteError,
+)
 
 #: packages whose versions go into the manifest
 KEY_PACKAGES: tuple[str, ...] = (
@@ -204,6 +217,39 @@ def stamp_key(notebook_file: Path, params_digest: str, src_digest: str,
     if inputs:
         parts.append(inputs)
     return sha256_bytes(json.dumps(parts).encode())
+
+
+def chain_keys(notebooks: dict[str, Path], params_digest: str, src_digest: str,
+               inputs: str) -> dict[str, str]:
+    """The key each step of the chain SHOULD have now, computed from the files alone.
+
+    ``notebooks``: step name -> notebook file, in chain order (steps whose notebook is
+    missing left out). Each step reads the store and the outputs of the steps before it,
+    so its key chains through the key of the step before it (hence of every step it
+    reads); the first step's key holds ``inputs`` (:func:`input_content_digest`).
+    Editing ``followup.csv`` therefore changes every key of the chain, whichever steps
+    a run selects.
+    """
+    keys: dict[str, str] = {}
+    upstream = "start"
+    for i, (name, src) in enumerate(notebooks.items()):
+        upstream = keys[name] = stamp_key(src, params_digest, src_digest, upstream,
+                                          inputs if i == 0 else "")
+    return keys
+
+
+def stale_upstream(chain: list[str], selected: set[str], stale: set[str]) -> list[str]:
+    """Steps not selected that must rerun first: every stale step before a selected one.
+
+    ``stale``: steps whose stamp differs from :func:`chain_keys` (or whose executed
+    notebook or outputs are gone). A selected step must never be called up to date on
+    top of a stale step it reads (``--only 05`` after editing ``followup.csv`` reruns
+    01-04, then 05).
+    """
+    sel = [i for i, n in enumerate(chain) if n in selected]
+    if not sel:
+        return []
+    return [n for n in chain[:max(sel)] if n in stale and n not in selected]
 
 
 # --- environment ----------------------------------------------------------------------
@@ -351,14 +397,22 @@ def run_report(params_file: str | Path, *, force: bool = False,
            os.environ.get("PYTHONHASHSEED", "0"), "MPLBACKEND": INLINE_BACKEND}
     if data_root is not None:
         env["SCLC_DATA_DIR"] = str(Path(data_root).resolve())
-    saved = {k: os.environ.get(k) for k in env}
+    saved = {k: os.environ.get(k) for k in (*env, LOCK_TOKEN_ENV)}
     os.environ.update(env)  # the kernels inherit this process's environment
     if not report_progress.IPC:
         echo(f"[report] {report_progress.TCP_NOTE}")
     try:
         _check_kernel()
-        return _run_chain(params, params_file, params_arg, nb_dir, run_dir, chain,
-                          selected, force, data_root, started, echo)
+        # one run per store: the kernels (01_ingest...) run inside this lock
+        with CohortStore(store_dir(params, data_root)).lock("make report") as held:
+            if held.get("stale"):
+                echo(f"[report] the store's lock of a run that no longer exists (pid "
+                     f"{held['stale'].get('pid')}) was taken over")
+            os.environ[LOCK_TOKEN_ENV] = held["token"]
+            return _run_chain(params, params_file, params_arg, nb_dir, run_dir, chain,
+                              selected, force, data_root, started, echo)
+    except (StoreLockedError, StoreWriteError) as err:
+        raise ReportError(str(err)) from None
     finally:
         for k, v in saved.items():
             if v is None:
@@ -375,30 +429,36 @@ def _run_chain(params: Params, params_file, params_arg: str, nb_dir: Path, run_d
     from analysis.fsutil import remove_stale_tmp
 
     remove_stale_tmp(run_dir)  # temporary files a killed run left behind
-    phantom_seconds = None
-    if params.is_phantom and chain and chain[0] in selected:
-        phantom_seconds = _generate_phantom(params, data_root, echo)
     p_digest, s_digest = params.digest(), source_digest()
     stamps_dir = run_dir / "stamps"
+    present = {n: nb_dir / f"{n}.ipynb" for n in chain if (nb_dir / f"{n}.ipynb").is_file()}
+    phantom_seconds = None
+    first_selected = bool(chain) and chain[0] in selected
+    if params.is_phantom and first_selected:
+        phantom_seconds = _generate_phantom(params, data_root, echo)
+    keys, stale, selected = _plan(params, data_root, run_dir, chain, present, selected,
+                                  p_digest, s_digest, echo)
+    if params.is_phantom and not first_selected and chain and chain[0] in selected:
+        # 01 was stale and is rerun: its input, the phantom, first, then plan again
+        phantom_seconds = _generate_phantom(params, data_root, echo)
+        keys, stale, selected = _plan(params, data_root, run_dir, chain, present, selected,
+                                      p_digest, s_digest, lambda *_: None)
     results: list[StepResult] = []
-    upstream = "start"
     failure: str | None = None
     for name in chain:
         src = nb_dir / f"{name}.ipynb"
         out_nb = run_dir / "notebooks" / f"{name}.ipynb"
         stamp_file = stamps_dir / f"{name}.json"
-        if not src.is_file():
+        if name not in present:
             echo(f"[report] {name}: not in {nb_dir}, skipped")
             results.append(StepResult(name, "missing"))
             continue
-        key = stamp_key(src, p_digest, s_digest, upstream,
-                        input_content_digest(params, data_root) if name == chain[0] else "")
+        key = keys[name]
         stamp = _read_json(stamp_file) or {}
         if name not in selected or failure is not None:
             results.append(StepResult(name, "not selected" if failure is None else
                                       "not run", stamp.get("seconds"),
                                       outputs=_recorded_outputs(run_dir, name)))
-            upstream = stamp.get("key", "unknown")
             continue
         skip = imaging_skip_reason(params, data_root) if needs_imaging(name, src) else None
         if skip is not None:
@@ -408,15 +468,12 @@ def _run_chain(params: Params, params_file, params_arg: str, nb_dir: Path, run_d
                                          indent=1))
             stamp_file.unlink(missing_ok=True)
             results.append(StepResult(name, skip, None, skip))
-            upstream = key
             continue
         prior = _recorded_outputs(run_dir, name)
-        if (not force and stamp.get("key") == key and out_nb.is_file()
-                and _outputs_exist(run_dir, prior)):
+        if not force and name not in stale:
             echo(f"[report] {name}: up to date, skipped")
             results.append(StepResult(name, "up to date", stamp.get("seconds"),
                                       outputs=prior))
-            upstream = key
             continue
         echo(f"[report] {name}: running ...")
         (run_dir / "outputs" / f"{name}.json").unlink(missing_ok=True)
@@ -432,7 +489,6 @@ def _run_chain(params: Params, params_file, params_arg: str, nb_dir: Path, run_d
                                       _recorded_outputs(run_dir, name)))
             if out_nb.is_file():
                 report_html.export_html(out_nb, run_dir / "html", params.is_phantom)
-            upstream = "failed"
             continue
         seconds = time.perf_counter() - t0
         echo(f"[report] {name}: done in {seconds:.1f} s")
@@ -441,7 +497,6 @@ def _run_chain(params: Params, params_file, params_arg: str, nb_dir: Path, run_d
                                                   "finished": _now()}, indent=1))
         results.append(StepResult(name, "ran", seconds,
                                   outputs=_recorded_outputs(run_dir, name)))
-        upstream = key
 
     manifest = build_manifest(params, params_file, results, started, data_root)
     manifest["phantom_seconds"] = phantom_seconds
@@ -455,6 +510,29 @@ def _run_chain(params: Params, params_file, params_arg: str, nb_dir: Path, run_d
     if failure is not None:
         raise ReportError(failure)
     return run_dir
+
+
+def _plan(params: Params, data_root, run_dir: Path, chain: list[str],
+          present: dict[str, Path], selected: set[str], p_digest: str, s_digest: str,
+          echo) -> tuple[dict[str, str], set[str], set[str]]:
+    """(keys, stale steps, selection with the stale steps a selected step reads)."""
+    inputs = input_content_digest(params, data_root) if chain and chain[0] in present \
+        else ""
+    keys = chain_keys(present, p_digest, s_digest, inputs)
+    stale = {n for n in present if not _is_current(run_dir, n, keys[n])}
+    for n in stale_upstream([n for n in chain if n in present], selected, stale):
+        echo(f"[report] {n}: stale (its inputs, or a step it reads, changed since its "
+             "stamp): rerun first, a selected step reads it")
+        selected = selected | {n}
+    return keys, stale, selected
+
+
+def _is_current(run_dir: Path, name: str, key: str) -> bool:
+    """Whether step ``name`` ran with ``key`` and its executed notebook and recorded
+    outputs all exist."""
+    stamp = _read_json(run_dir / "stamps" / f"{name}.json") or {}
+    return (stamp.get("key") == key and (run_dir / "notebooks" / f"{name}.ipynb").is_file()
+            and _outputs_exist(run_dir, _recorded_outputs(run_dir, name)))
 
 
 def _print_index(run_dir: Path, echo) -> None:

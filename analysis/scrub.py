@@ -4,12 +4,19 @@ Every exclusion reason, warning, error message, table cell and log line that ing
 stores or shows passes through a :class:`Scrubber` first. A scrubber removes:
 
 * every value of the patient's clinical row (each cell of 3+ characters, and each word of
-  3+ characters of the identifying columns: names, free text), replaced by ``<redacted>``;
-  the record number (MRN) itself becomes the patient's pseudonym;
+  3+ characters of the identifying columns: names, free text; 2+ characters for values in
+  a CJK script, where a whole name may be two characters; a name's words also joined,
+  ``WangFang``), replaced by ``<redacted>``; the record number (MRN) itself becomes the
+  patient's pseudonym. Identifiers match as whole tokens only (MRN ``10`` never inside
+  ``10.000 mm``), and generic DICOM words (``RTSTRUCT``, ``CT``, ``image``, ``series``)
+  are never removed even when a header holds them;
+* in a list of ROI names (:meth:`Scrubber.roi_names`), a name holding an identifier is
+  replaced by its role and rank (``External#1``);
 * the identifying DICOM attributes of the PS3.15 Annex E basic profile
   (:data:`DICOM_IDENTIFYING`: names, IDs, dates, institution, physicians, accession
   numbers, descriptions, comments) read from the patient's files
-  (:meth:`Scrubber.add_dicom`), and every DICOM UID (``<uid>``);
+  (:meth:`Scrubber.add_dicom`), and every DICOM UID, whole (``<uid>``; a UID's tail as
+  ``(...2046.1234)`` too);
 * dates in any common format (ISO, ``YYYYMMDD``, ``DD.MM.YYYY``, ``MM/DD/YYYY``,
   ``2 May 2019``, ``May 2, 2019``), replaced by ``<date>``;
 * file and folder names: a file of the patient's image folder is shown as
@@ -25,8 +32,11 @@ value in a message; say the column, the row's pseudonym and what was expected.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
+
+from analysis.deid import clean_mrn
 
 #: DICOM keywords whose values are identifying (PS3.15 Annex E, basic profile: the
 #: attributes that must be removed or replaced); read from each patient's files
@@ -48,9 +58,53 @@ DICOM_IDENTIFYING: tuple[str, ...] = (
     "SOPInstanceUID", "FrameOfReferenceUID",
 )
 REDACTED = "<redacted>"
-#: words never redacted even when a cell holds them (they are the code's own vocabulary)
-_KEEP_WORDS = frozenset({"patient", "column", "row", "file", "the", "and", "not", "none",
-                         "missing", "unknown", "nan", "export", "images"})
+#: words never redacted even when a cell or a DICOM attribute holds them: the code's own
+#: vocabulary and generic DICOM / planning words (a StructureSetLabel "RTstruct" or a
+#: SeriesDescription "Thorax_CT_image" must not garble every message that says RTSTRUCT
+#: or image)
+_KEEP_WORDS = frozenset({
+    "patient", "column", "row", "file", "the", "and", "not", "none", "missing", "unknown",
+    "nan", "export", "images", "image", "rtstruct", "rtplan", "rtdose", "struct",
+    "structure", "structures", "set", "series", "study", "ct", "mr", "pet", "dicom",
+    "slice", "slices", "contour", "contours", "roi", "rois", "plan", "dose", "thorax",
+    "chest", "lung", "axial", "scan", "external", "body", "gtv", "ctv", "ptv", "itv",
+    "gtvnd", "frame", "reference", "uid", "mm", "label", "name", "description"})
+#: characters of the CJK scripts (Han, kana, Hangul): a name in these scripts is often
+#: two characters in all (王芳, 李娜), so values and words of TWO such characters are
+#: removed, where Latin words need three
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
+_CJK_RE = re.compile(f"[{_CJK}]")
+#: word separators of a cell or a name (DICOM PN uses ^); dates and decimals stay whole
+_WORD_SPLIT = re.compile(r"[\s^,;:/()_]+")
+#: token separators of an ROI name (CTV_60-Gy.1)
+_ROI_SPLIT = re.compile(r"[\s^,;:/()_.\-]+")
+#: the one token rule: an identifier matches only as a whole token, never inside a
+#: longer word or number (MRN 10 never matches in "10.000 mm" or "110"); a token
+#: holding CJK characters matches anywhere (CJK text has no spaces between words)
+_TOKEN_BEFORE = r"(?<![A-Za-z0-9])(?<![0-9][.,])"
+_TOKEN_AFTER = r"(?![A-Za-z0-9])(?![.,][0-9])"
+#: the tail of a UID as some messages print it ("(...2046.1234)"): removed whole
+_UID_TAIL_RE = re.compile(r"(?<![\w.])\.\.\.(?:\d+\.)*\d+(?![\w.])")
+#: ROI roles: a free-text ROI name holding an identifier is shown as its role and rank
+#: (``External#1``); the role is the name's first token that is one of these (case
+#: folded), or a prefix GTV/CTV/PTV/ITV, else ``ROI``
+ROI_ROLES: dict[str, str] = {
+    "external": "External", "body": "Body", "skin": "Skin", "outline": "External",
+    "lung": "Lung", "heart": "Heart", "esophagus": "Esophagus", "oesophagus": "Esophagus",
+    "cord": "SpinalCord", "spinalcord": "SpinalCord", "trachea": "Trachea", "liver": "Liver",
+    "体表": "External", "外轮廓": "External", "身体": "Body", "肺": "Lung", "心脏": "Heart",
+    "食管": "Esophagus", "脊髓": "SpinalCord"}
+
+
+def _min_len(text: str) -> int:
+    """Shortest value or word removed: 2 characters in a CJK script, else 3."""
+    return 2 if _CJK_RE.search(text) else 3
+
+
+def _token_pattern(word: str) -> str:
+    """``word`` as a regular expression matching it as a whole token (see above)."""
+    w = re.escape(word)
+    return w if _CJK_RE.search(word) else f"{_TOKEN_BEFORE}{w}{_TOKEN_AFTER}"
 _MONTHS = (r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?")
 _DATE_PATTERNS = (
     # ISO and year-first: 2019-04-23, 2019/4/23, 2019.04.23 (a time part may follow)
@@ -104,6 +158,8 @@ class Scrubber:
                  identifiers: Iterable[str] = ()) -> None:
         self.export_dir = str(export_dir) if export_dir else ""
         self.ids = {str(m).strip(): p for m, p in (ids or {}).items() if str(m).strip()}
+        # the cleaned spelling too (NFKC, no zero-width characters: deid.clean_mrn)
+        self.ids |= {clean_mrn(m): p for m, p in self.ids.items() if clean_mrn(m)}
         self._words: set[str] = set()
         self._paths: dict[str, str] = {}
         #: bare file name -> its kind#n (a message naming a file without its folder)
@@ -113,18 +169,25 @@ class Scrubber:
 
     # --- what to remove ---------------------------------------------------------------
     def add_identifiers(self, values: Iterable, *, words: bool = True) -> Scrubber:
-        """Add identifying values (whole, and word by word when ``words``)."""
+        """Add identifying values: whole, word by word when ``words``, and a name's words
+        joined (``Wang^Fang`` also as ``WangFang`` and ``FangWang``, how free-text ROI
+        labels write it). Values and words of 3+ characters (2+ in a CJK script) are
+        removed; generic words (:data:`_KEEP_WORDS`) never."""
         for v in values:
             if v is None:
                 continue
             text = str(v).strip()
             if text.lower() in ("nan", "none", ""):
                 continue
-            if len(text) >= 3:
-                self._words |= {text, text.replace("-", ""), text.replace("^", " ")}
+            cands = {text, text.replace("-", ""), text.replace("^", " ")}
             if words:
-                self._words |= {w for w in re.split(r"[\s^,;:/()_]+", text)
-                                if len(w) >= 3 and w.casefold() not in _KEEP_WORDS}
+                parts = [w for w in _WORD_SPLIT.split(text) if w]
+                cands |= set(parts)
+                if 2 <= len(parts) <= 3 and all(not w.isdigit() for w in parts):
+                    cands |= {"".join(parts), "".join(reversed(parts))}
+            self._words |= {c for c in cands if len(c) >= _min_len(c)
+                            and not all(w.casefold() in _KEEP_WORDS
+                                        for w in _WORD_SPLIT.split(c) if w)}
         self._pattern = None
         return self
 
@@ -159,17 +222,17 @@ class Scrubber:
             if kind == "file" or len(rel.parts) > 1:  # export-convention names are kept
                 self._names[f.name] = f"{kind}#{counts[kind]}"
         self._paths[str(folder)] = base
-        self._words.add(folder.name)
-        self._pattern = None
+        # the folder's name and its words (a department may name folders
+        # "<name>_<MRN>_<date>"), also in its NFC form (macOS writes names in NFD)
+        self.add_identifiers({folder.name, unicodedata.normalize("NFC", folder.name)})
         return self
 
     # --- scrubbing --------------------------------------------------------------------
     def _compiled(self) -> re.Pattern | None:
         if self._pattern is None:
-            words = sorted((w for w in self._words if len(w) >= 3), key=len, reverse=True)
-            alt = "|".join(re.escape(w) for w in words)
-            self._pattern = re.compile(rf"(?<![A-Za-z0-9])(?:{alt})(?![A-Za-z0-9])",
-                                       re.IGNORECASE) if words else None
+            words = sorted(self._words, key=len, reverse=True)
+            alt = "|".join(_token_pattern(w) for w in words)
+            self._pattern = re.compile(f"(?:{alt})", re.IGNORECASE) if words else None
         return self._pattern
 
     def path(self, p: str | Path) -> str:
@@ -188,15 +251,37 @@ class Scrubber:
         if self.export_dir:
             text = text.replace(self.export_dir, "<export>")
         for mrn, pid in sorted(self.ids.items(), key=lambda kv: len(kv[0]), reverse=True):
-            text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(mrn)}(?![A-Za-z0-9])", pid, text,
-                          flags=re.IGNORECASE)
+            text = re.sub(_token_pattern(mrn), pid, text, flags=re.IGNORECASE)
         text = _UID_RE.sub("<uid>", text)
+        text = _UID_TAIL_RE.sub("<uid>", text)
         text = scrub_dates(text)
         pattern = self._compiled()
         if pattern is not None:
             text = pattern.sub(lambda m: m.group(0) if m.group(0) in self.ids.values()
                                else REDACTED, text)
         return text
+
+    def roi_names(self, names: Iterable[str]) -> list[str]:
+        """ROI names as a message may list them: a name this scrubber would change (it
+        holds a name, a date, an ID) is replaced by its role and rank among the replaced
+        names of that role (``External_WANGFANG`` -> ``External#1``, ``张伟_体表`` ->
+        ``External#2``, see :data:`ROI_ROLES`); the others are kept as they are."""
+        out, counts = [], {}
+        for name in names:
+            name = str(name)
+            if self(name) == name:
+                out.append(name)
+                continue
+            role = "ROI"
+            for tok in (t for t in _ROI_SPLIT.split(name) if t):
+                low = tok.casefold()
+                prefix = re.match(r"(gtvnd|gtv|ctv|ptv|itv)", low)
+                if low in ROI_ROLES or prefix:
+                    role = ROI_ROLES.get(low) or prefix.group(1).upper().replace("ND", "nd")
+                    break
+            counts[role] = counts.get(role, 0) + 1
+            out.append(f"{role}#{counts[role]}")
+        return out
 
     def merged(self, other: Scrubber) -> Scrubber:
         """A scrubber removing what either removes."""

@@ -13,6 +13,11 @@ Layout (docs/data_layout.md)::
 All volumes of a patient are on its CT grid. Every write is atomic
 (:func:`analysis.fsutil.atomic_write`), so a crash never leaves half a file.
 
+One run at a time: a run holds an exclusive lock on ``<root>/RUN.lock``
+(:meth:`CohortStore.lock`); a second run on the same store refuses, naming the first's pid
+and start time; the lock of a process that died is released by the kernel and taken over
+with a note.
+
 Completeness: 01_ingest removes ``COMPLETE.json`` before it changes anything and writes
 it after its last table, holding the SHA-256 of each table of :data:`INGEST_TABLES` and
 whether the store holds images. :meth:`CohortStore.require_complete` (called by
@@ -22,7 +27,14 @@ it, or whose tables no longer match it, with a message saying to rerun 01_ingest
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
+import secrets
+import socket
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +71,22 @@ class IncompleteStoreError(StoreError):
     """A store that 01_ingest did not finish writing (or that was changed since)."""
 
 
+class StoreWriteError(OSError):
+    """A write to the cohort store failed (disk full, read-only, permission): never a
+    property of a patient's data, so the run stops instead of excluding the patient."""
+
+
+class StoreLockedError(RuntimeError):
+    """Another live run holds the store's lock."""
+
+
+#: the lock file of a store (see :meth:`CohortStore.lock`)
+LOCK = "RUN.lock"
+#: environment variable carrying the token of the lock a parent process holds (the
+#: report runner), so that its notebook kernels run inside that lock
+LOCK_TOKEN_ENV = "SCLC_STORE_LOCK_TOKEN"
+
+
 def rerun_hint(params_source: str | None) -> str:
     """What makes a cohort store: ``make report PARAMS=...`` (or 01_ingest alone).
 
@@ -87,6 +115,62 @@ class CohortStore:
         if check_complete:
             store.require_complete(params.source)
         return store
+
+    # --- one run at a time -----------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self, what: str = "run") -> Iterator[dict]:
+        """Hold the store's lock (:data:`LOCK`) for the duration of a run.
+
+        The lock is an exclusive ``flock`` on ``<root>/RUN.lock``, which holds the owner's
+        pid, host, start time and a random token while the run lasts and is emptied when
+        it ends. A second run on the same store refuses with :class:`StoreLockedError`
+        naming the first (pid, host, start time). The kernel releases the lock of a
+        process that dies, so a killed run never blocks the next one; its content, left
+        behind, is reported as taken over (``"stale"`` in the yielded dict). A process
+        whose environment carries the holder's token (:data:`LOCK_TOKEN_ENV`, set by the
+        report runner for its kernels) runs inside that lock and releases nothing.
+        Yields the lock's content.
+        """
+        path = self.root / LOCK
+        held = self._read_lock()
+        if held is not None and held.get("token") and \
+                held.get("token") == os.environ.get(LOCK_TOKEN_ENV):
+            yield held
+            return
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise StoreWriteError(err.errno, err.strerror or type(err).__name__) from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                held = self._read_lock() or {}
+                raise StoreLockedError(
+                    f"cohort store {self.root.name}: in use by another run (pid "
+                    f"{held.get('pid', '?')} on {held.get('host', '?')}, "
+                    f"{held.get('what', 'run')} started {held.get('started', '?')}); wait "
+                    "for it to finish") from None
+            stale = self._read_lock()  # content left by a run that died holding it
+            info = {"pid": os.getpid(), "host": socket.gethostname(), "what": what,
+                    "started": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "token": secrets.token_hex(16)}
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(info).encode(), 0)
+            try:
+                yield {**info, "stale": stale}
+            finally:
+                os.ftruncate(fd, 0)  # free; never unlinked (another run may hold it open)
+        finally:
+            os.close(fd)  # releases the flock
+
+    def _read_lock(self) -> dict | None:
+        try:
+            data = json.loads((self.root / LOCK).read_text())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) and "pid" in data else None
 
     # --- completeness -------------------------------------------------------------
     def mark_incomplete(self) -> None:

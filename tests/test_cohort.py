@@ -49,10 +49,12 @@ def test_unknown_category_value_is_a_reason():
     df, reasons = cohort.map_clinical(_raw([{"cT": "5"}, {"Sex": "X"}]), COLUMN_MAP,
                                       CATEGORY_MAP, center="c")
     # the raw cell ('5', 'X') is never echoed: the column and what was expected
+    fix = ("; add a cohort.category_map entry for it, or add it to cohort.na_values if it "
+           "means 'no value'")
     assert reasons[0] == ["invalid_clinical: t_stage: unknown value in column 'cT' (expected "
-                          "one of T1, T2, T3, T4, or a cohort.category_map entry)"]
+                          "one of T1, T2, T3, T4)" + fix]
     assert reasons[1] == ["invalid_clinical: sex: unknown value in column 'Sex' (expected "
-                          "one of male, female, or a cohort.category_map entry)"]
+                          "one of male, female)" + fix]
 
 
 def test_missing_value_kept_as_missing():
@@ -65,7 +67,8 @@ def test_missing_value_kept_as_missing():
 def test_bad_number_and_negative_age():
     _, reasons = cohort.map_clinical(_raw([{"Age": "abc"}, {"SmokingIndex": "-3"}]),
                                      COLUMN_MAP, CATEGORY_MAP, center="c")
-    assert reasons[0] == ["invalid_clinical: age: not a number in column 'Age'"]
+    assert reasons[0] == ["invalid_clinical: age: not a number in column 'Age' (if it means "
+                          "'no value', add it to cohort.na_values)"]
     assert reasons[1][0].startswith("invalid_clinical: smoking_index: negative")
 
 

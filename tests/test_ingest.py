@@ -180,7 +180,8 @@ def test_unknown_category_and_negative_followup_excluded(tmp_path):
     # the raw cell is never echoed: column, what was expected
     assert r[_pid(tmp_path, "MRN9000")] == \
         ("invalid_clinical: sex: unknown value in column 'Sex' (expected one of male, "
-         "female, or a cohort.category_map entry)")
+         "female); add a cohort.category_map entry for it, or add it to cohort.na_values if "
+         "it means 'no value'")
     assert r[_pid(tmp_path, "MRN9001")].startswith("invalid_followup: negative follow-up")
     assert isinstance(res.exclusions, pd.DataFrame) and len(res.exclusions) == 2
 

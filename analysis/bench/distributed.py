@@ -133,12 +133,12 @@ def _step_items(params, export: Path, store_root: Path, ck_path: str) -> dict[st
     pkey = ingest._params_key(params, "dicom")
 
     def ingest_items():
-        return ingest.ingest_patient, {pids[m]: {
-            "pid": pids[m], "mrn": m, "image_dir": str(export / "images" / m),
-            "export_dir": str(export), "format": "dicom", "store_root": str(store_root),
-            "roi_synonyms": dict(params.ingest.roi_synonyms),
-            "required": list(params.ingest.required_structures),
-            "tolerance_mm": params.ingest.geometry_tolerance_mm, "params_key": pkey}
+        return ingest.ingest_patient, {pids[m]: ingest.PatientTask(
+            pid=pids[m], mrn=m, image_dir=str(export / "images" / m),
+            export_dir=str(export), format="dicom", store_root=str(store_root),
+            roi_synonyms=dict(params.ingest.roi_synonyms),
+            required=tuple(params.ingest.required_structures),
+            tolerance_mm=params.ingest.geometry_tolerance_mm, params_key=pkey)
             for m in mrns}
 
     def inference_items():

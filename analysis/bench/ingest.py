@@ -88,11 +88,12 @@ def _measure(tmp: Path, grid: Grid, n: int, fmt: str) -> dict:
     # peak memory of one patient's step, from scratch
     for d in (tmp / "store" / "patients").iterdir():
         (d / "meta.json").unlink()
-    task = {"pid": "Pbench", "mrn": "B0000", "image_dir": str(exp / "images" / "B0000"),
-            "export_dir": str(exp), "format": fmt, "store_root": str(tmp / "store2"),
-            "roi_synonyms": dict(params.ingest.roi_synonyms),
-            "required": list(params.ingest.required_structures),
-            "tolerance_mm": params.ingest.geometry_tolerance_mm, "params_key": "bench"}
+    task = ingest.PatientTask(
+        pid="Pbench", mrn="B0000", image_dir=str(exp / "images" / "B0000"),
+        export_dir=str(exp), format=fmt, store_root=str(tmp / "store2"),
+        roi_synonyms=dict(params.ingest.roi_synonyms),
+        required=tuple(params.ingest.required_structures),
+        tolerance_mm=params.ingest.geometry_tolerance_mm, params_key="bench")
     tracemalloc.start()
     t0 = time.perf_counter()
     out = ingest.ingest_patient(task)
