@@ -198,8 +198,9 @@ class CohortStore:
         marker = self.completion()
         fix = rerun_hint(params_source)
         if marker is None:
-            what = ("has not been made" if not self.root.is_dir() else
-                    f"is incomplete (no {COMPLETE}: 01_ingest did not finish)")
+            made = any(self._table_path(t).exists() for t in INGEST_TABLES)
+            what = (f"is incomplete (no {COMPLETE}: 01_ingest did not finish)" if made
+                    else "has not been made")
             raise IncompleteStoreError(f"cohort store {self.root.name} {what}; {fix}")
         for t, digest in marker.get("tables", {}).items():
             path = self._table_path(t)
