@@ -199,7 +199,7 @@ def record_numbers_by_pid(params) -> dict[str, str]:
     base = Scrubber(export_dir_for(params))
     required = list(cp.column_map) if "patient_id" in cp.column_map.values() else \
         [*cp.column_map, "MRN"]
-    raw = _read(path, base, required=required, na_values=cp.na_values)
+    raw = _read(path, base, [], required=required, na_values=cp.na_values)  # warnings: 01 shows them
     try:
         mapped, _ = cohort.map_clinical(raw, cp.column_map, cp.category_map,
                                         center=cp.center, source=path.name)
