@@ -15,11 +15,11 @@ HEADLESS := MPLBACKEND=Agg
 TEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test report phantom lab clean bench train export lint lock env browser r
+.PHONY: help setup test report phantom lab clean bench train export lint lock env browser r strip
 
 help: ## Show this help
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
-	  awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z_%-]+:.*?## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*?## "}; {sub("%", "NN", $$1); printf "  make %-10s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,7 +44,7 @@ report: $(STAMP) ## Regenerate every table and figure: make report [PARAMS=param
 
 # One step of the chain, e.g. `make report-05`: reruns it only when its inputs changed
 # (content-hash stamps in reports/<run>/stamps/, see analysis/report.py); FORCE=1 reruns.
-report-%: $(STAMP)
+report-%: $(STAMP) ## One step, e.g. make report-05 [PARAMS=...] (when its inputs changed)
 	$(PY) -m analysis.report --params $(PARAMS) --only $* $(if $(FORCE),--force)
 
 phantom: $(STAMP) ## Write the phantom department export: make phantom [PARAMS=...]
@@ -59,8 +59,18 @@ export: $(STAMP) ## Each analysed patient's stations as RTSTRUCT, DICOM-SEG, NIf
 bench: $(STAMP) ## Speed and memory benchmarks (medians, side by side)
 	$(HEADLESS) $(PY) -m analysis.bench
 
-lab: $(STAMP) ## Open JupyterLab on the notebooks
-	env -u MPLBACKEND $(VENV)/bin/jupyter lab notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
+# Lab opens at the repository root (notebooks/, params/, reports/ side by side); the
+# notebooks load the run PARAMS names (SCLC_PARAMS, see analysis/params.py); the project's
+# Jupyter settings in jupyter/ strip outputs on save and fetch no news (analysis/lab.py).
+lab: $(STAMP) ## Open JupyterLab on a run: make lab [PARAMS=params/x.yaml]
+	@test -f $(PARAMS) || { echo "make lab: no params file $(PARAMS) (see params/)"; exit 2; }
+	env -u MPLBACKEND SCLC_PARAMS=$(PARAMS) PYTHONPATH=$(CURDIR) \
+	  JUPYTER_CONFIG_PATH=$(CURDIR)/jupyter$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH} \
+	  $(VENV)/bin/jupyter lab --ServerApp.root_dir=$(CURDIR) \
+	  $(if $(filter 0,$(shell id -u)),--allow-root)
+
+strip: ## Remove outputs from notebooks/*.ipynb (make lab does it on save)
+	$(PY) -m analysis.lab notebooks/*.ipynb
 
 lint: $(STAMP) ## ruff on the package and tests
 	$(PY) -m ruff check analysis tests

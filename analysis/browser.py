@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from analysis.fsutil import atomic_write_bytes
+
 CHROMIUM_ARGS: tuple[str, ...] = (
     "--no-sandbox", "--disable-dev-shm-usage", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
@@ -106,3 +108,17 @@ def wait_for(page, condition_js: str, timeout_s: float = 30.0,
     except Exception as err:  # noqa: BLE001 - Playwright's TimeoutError, re-raised named
         extra = on_timeout() if on_timeout else ""
         raise TimeoutError(f"{condition_js!r} not true after {timeout_s} s {extra}") from err
+
+
+def print_pdf(html_file: Path, pdf_file: Path) -> Path | None:
+    """Chromium's print-to-PDF of a page opened from ``file://`` with the network off (A4,
+    the page's print stylesheet, backgrounds kept); None when Chromium is missing."""
+    if chromium_path() is None:
+        return None
+    with offline_page(width=1400, height=1000) as (page, _):
+        page.goto(Path(html_file).resolve().as_uri())
+        page.wait_for_load_state("load")
+        pdf = page.pdf(format="A4", print_background=True,
+                       margin={"top": "12mm", "bottom": "12mm", "left": "10mm",
+                               "right": "10mm"})
+    return atomic_write_bytes(pdf_file, pdf)

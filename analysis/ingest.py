@@ -199,7 +199,7 @@ def record_numbers_by_pid(params) -> dict[str, str]:
     base = Scrubber(export_dir_for(params))
     required = list(cp.column_map) if "patient_id" in cp.column_map.values() else \
         [*cp.column_map, "MRN"]
-    raw = _read(path, base, required=required, na_values=cp.na_values)
+    raw = _read(path, base, [], required=required, na_values=cp.na_values)  # warnings: 01 shows them
     try:
         mapped, _ = cohort.map_clinical(raw, cp.column_map, cp.category_map,
                                         center=cp.center, source=path.name)
@@ -407,7 +407,8 @@ def _run_ingest(params, progress: bool, store: CohortStore) -> IngestResult:
     clinical_path = clinical_path_for(params)
     if export is not None and not export.is_dir():
         raise IngestError("cohort.export_dir: the export folder does not exist"
-                          + (" (generate the phantom first: make phantom, or make report)"
+                          + (f" (generate the phantom first: make phantom PARAMS="
+                             f"{params.source}, or make report PARAMS={params.source})"
                              if params.is_phantom else ""))
     base = Scrubber(export)
     required = list(cp.column_map) if "patient_id" in cp.column_map.values() else \

@@ -86,6 +86,18 @@ def feature_number(name: str) -> int:
     return FEATURE_NAMES.index(name) + 1
 
 
+def display_name(name: str) -> str:
+    """A feature's column label in the report's tables: SPEC's exact name (the paper's
+    station index, which the store, the model and Table 6 keep) with the station's name.
+
+    Example: ``"RctvLN_5"`` -> ``"RctvLN_5 (3A)"``; ``"CTV_volume"`` unchanged.
+    """
+    fam, _, idx = str(name).rpartition("_")
+    if fam in RATIO_FAMILIES and idx.isdigit() and 1 <= int(idx) <= N_STATIONS:
+        return f"{name} ({STATIONS[int(idx) - 1]})"
+    return str(name)
+
+
 def feature_meaning(name: str) -> str:
     """Plain-language meaning of a partition feature (Table 2 / Table 6 wording)."""
     if name in _SCALAR_MEANING:

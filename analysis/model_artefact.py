@@ -57,15 +57,18 @@ def save_model(model: PaperModel, params) -> ModelArtefact:
 def load_model(params) -> PaperModel:
     """Load the model 06_model saved for ``params``; refuse one fitted under other params."""
     path = artefact_path(params.run_name)
+    fix = f"make report-06 PARAMS={params.source}"
     if not path.is_file():
-        raise ModelArtefactError(f"{path}: no fitted model; run 06_model first")
+        raise ModelArtefactError(f"{path}: no fitted model; run 06_model first: {fix}")
     try:
         blob = joblib.load(path)
     except Exception as err:  # noqa: BLE001 - any unreadable file gets the same message
-        raise ModelArtefactError(f"{path}: cannot be read ({err}); rerun 06_model") from err
+        raise ModelArtefactError(f"{path}: cannot be read ({err}); rerun 06_model: "
+                                 f"{fix}") from err
     if blob.get("params_digest") != params.digest():
         raise ModelArtefactError(f"{path}: fitted under other params (digest "
-                                 f"{str(blob.get('params_digest'))[:12]}); rerun 06_model")
+                                 f"{str(blob.get('params_digest'))[:12]}); rerun 06_model: "
+                                 f"{fix}")
     return blob["model"]
 
 

@@ -87,7 +87,9 @@ class Outputs:
 
     def figure(self, fig: matplotlib.figure.Figure, name: str, caption: str
                ) -> matplotlib.figure.Figure:
-        """Write ``fig`` as ``figures/<name>.png`` and ``.svg``, show it, return it.
+        """Write ``fig`` as ``figures/<name>.png``, ``.svg`` and ``.pdf`` (for print and
+        papers; no creation date, so the same figure gives the same bytes), show it,
+        return it.
 
         Under an IPython kernel the PNG is displayed at once (a display bundle with
         ``image/png`` and the caption as ``text/plain``) and the figure is closed, so a
@@ -105,8 +107,12 @@ class Outputs:
         atomic_write(out / f"{name}.svg",
                      lambda tmp: fig.savefig(tmp, format="svg", bbox_inches="tight",
                                              metadata={"Date": None}))
+        atomic_write(out / f"{name}.pdf",
+                     lambda tmp: fig.savefig(tmp, format="pdf", bbox_inches="tight",
+                                             metadata={"CreationDate": None}))
         self._record({"name": name, "kind": "figure", "caption": caption,
-                      "files": [f"figures/{name}.png", f"figures/{name}.svg"]})
+                      "files": [f"figures/{name}.png", f"figures/{name}.svg",
+                                f"figures/{name}.pdf"]})
         show_png_in_kernel(fig, (out / f"{name}.png").read_bytes(), caption)
         return fig
 

@@ -4,20 +4,33 @@ Every params file is validated against :class:`Params`. An unknown key or a valu
 the wrong type raises :class:`ParamsError` naming the file and the dotted key, e.g.
 ``params/ci.yaml: phantom.n_included: Input should be a valid integer``.
 Papermill injects the path of a params file into each notebook's ``parameters`` cell;
-the notebook calls :func:`load_params` on it.
+the notebook calls :func:`load_params` on it. A notebook opened in JupyterLab leaves
+``params_file = None``: :func:`selected_params_file` then reads the run that
+``make lab PARAMS=params/x.yaml`` selected (environment variable :data:`PARAMS_ENV`), else
+:data:`DEFAULT_PARAMS_FILE`. An unknown key names the nearest valid one
+(``phantom.n_incuded: unknown key (did you mean n_included?)``).
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
+import os
+import types
+import typing
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from analysis import paths
+
+#: the environment variable naming the run the notebooks open on (set by ``make lab``)
+PARAMS_ENV = "SCLC_PARAMS"
+#: the params file a notebook opens on when neither papermill nor ``make lab`` names one
+DEFAULT_PARAMS_FILE = "params/default.yaml"
 
 
 class ParamsError(ValueError):
@@ -356,6 +369,15 @@ class Params(_Strict):
     model: ModelParams = ModelParams()
     agreement: AgreementParams = AgreementParams()
     report: ReportParams = ReportParams()
+    #: the params file these were loaded from, as ``make`` names it (``PARAMS=`` hints);
+    #: private: not part of the digest
+    _source: str | None = PrivateAttr(None)
+
+    @property
+    def source(self) -> str:
+        """The params file as ``PARAMS=`` takes it (repo-relative where it can be);
+        ``<your params file>`` for params not read from a file."""
+        return self._source or "<your params file>"
 
     @property
     def is_phantom(self) -> bool:
@@ -368,11 +390,44 @@ class Params(_Strict):
         return hashlib.sha256(blob).hexdigest()
 
 
+def _model_of(annotation) -> type[BaseModel] | None:
+    """The pydantic model a field holds (``X``, ``X | None``), else None."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                return arg
+    return None
+
+
+def valid_keys(loc: tuple) -> list[str]:
+    """The keys the schema allows beside the key at ``loc`` (a dotted path as a tuple);
+    empty when ``loc`` does not lead through models."""
+    model: type[BaseModel] | None = Params
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part)) if model is not None else None
+        model = _model_of(field.annotation) if field is not None else None
+        if model is None:
+            return []
+    return list(model.model_fields)
+
+
+def suggest_key(loc: tuple) -> str:
+    """`` (did you mean X?)`` for the valid key nearest to an unknown one, else ``""``.
+
+    Example: ``("phantom", "n_incuded")`` -> ``" (did you mean n_included?)"``.
+    """
+    close = difflib.get_close_matches(str(loc[-1]), valid_keys(loc), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
 def _format_errors(source: str, err: ValidationError) -> str:
     lines = []
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        msg = ("unknown key" + suggest_key(e["loc"]) if e["type"] == "extra_forbidden"
+               else e["msg"])
         lines.append(f"{source}: {key}: {msg}")
     return "\n".join(lines)
 
@@ -390,16 +445,34 @@ def parse_params(data: dict, source: str = "<dict>") -> Params:
     return params
 
 
-def load_params(path: str | Path) -> Params:
-    """Load and validate a params YAML file (path absolute or relative to the repo root)."""
-    p = paths.resolve(path)
+def selected_params_file(params_file: str | Path | None = None) -> str | Path:
+    """The params file a notebook runs on: ``params_file`` when given (papermill's
+    injected value wins), else the run ``make lab PARAMS=...`` selected (environment
+    variable :data:`PARAMS_ENV`), else :data:`DEFAULT_PARAMS_FILE`."""
+    if params_file is not None:
+        return params_file
+    return os.environ.get(PARAMS_ENV) or DEFAULT_PARAMS_FILE
+
+
+def load_params(path: str | Path | None = None) -> Params:
+    """Load and validate a params YAML file (path absolute or relative to the repo root;
+    None: :func:`selected_params_file`)."""
+    p = paths.resolve(selected_params_file(path))
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as err:
-        raise ParamsError(f"{p}: cannot read params file ({err.strerror})") from None
+        raise ParamsError(f"{p}: cannot read params file ({err.strerror}); params "
+                          f"files of this repository: {', '.join(_params_files())}") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise ParamsError(f"{p}: not valid YAML: {err}") from None
-    return parse_params(data, source=str(p.relative_to(paths.REPO_ROOT))
-                        if p.is_relative_to(paths.REPO_ROOT) else str(p))
+    source = (p.relative_to(paths.REPO_ROOT).as_posix() if p.is_relative_to(paths.REPO_ROOT)
+              else str(p))
+    params = parse_params(data, source=source)
+    params._source = source
+    return params
+
+
+def _params_files() -> list[str]:
+    return sorted(f"params/{f.name}" for f in paths.PARAMS_DIR.glob("*.yaml"))

@@ -72,9 +72,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from analysis import output_names, paper, paths
+from analysis import browser, output_names, paper, paths, report_progress
 from analysis.fsutil import atomic_write_text, sha256_bytes, sha256_file
-from analysis.params import Params, load_params
+from analysis.params import Params, ParamsError, load_params
 from analysis.report_inputs import (  # noqa: F401 - part of the runner's API
     IMAGING_NOTEBOOKS,
     folder_digest,
@@ -87,7 +87,13 @@ from analysis.report_inputs import (  # noqa: F401 - part of the runner's API
     source_digest,
     store_dir,
 )
-from analysis.store import LOCK_TOKEN_ENV, CohortStore, StoreLockedError, StoreWriteError
+from analysis.store import (
+    LOCK_TOKEN_ENV,
+    CohortStore,
+    StoreError,
+    StoreLockedError,
+    StoreWriteError,
+)
 
 #: packages whose versions go into the manifest
 KEY_PACKAGES: tuple[str, ...] = (
@@ -326,11 +332,19 @@ def _params_arg(params_file: Path) -> str:
         else str(p)
 
 
+#: errors a user fixes (a params file, a store not made yet): one message, no cell
+#: details, at the command line and in the index
+USER_ERRORS: tuple[str, ...] = ("ParamsError", "IncompleteStoreError", "StoreError",
+                                "IngestError", "ReportError", "ModelArtefactError")
+
+
 def _failure_message(notebook: str, out_nb: Path, err: Exception) -> str:
     cell = getattr(err, "cell_index", None)
     count = getattr(err, "exec_count", None)
     ename = getattr(err, "ename", type(err).__name__)
     evalue = getattr(err, "evalue", str(err))
+    if ename in USER_ERRORS:
+        return f"{notebook} stopped: {evalue}"
     src = (getattr(err, "source", "") or "").strip().splitlines()
     first = f" (first line: {src[0][:100]!r})" if src else ""
     where = (f"code cell In [{count}] (cell {cell} of the executed notebook){first}"
@@ -339,14 +353,11 @@ def _failure_message(notebook: str, out_nb: Path, err: Exception) -> str:
             f"  the executed notebook, with the traceback, is {out_nb}")
 
 
-def execute_notebook(src: Path, dest: Path, params_arg: str, cwd: Path) -> None:
-    """Run one notebook through papermill (kernel ``python3``), injecting ``params_file``."""
-    import papermill
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(str(src), str(dest), parameters={"params_file": params_arg},
-                               cwd=str(cwd), kernel_name="python3", progress_bar=False,
-                               log_output=False)
+def execute_notebook(src: Path, dest: Path, params_arg: str, cwd: Path,
+                     echo=print) -> None:
+    """Run one notebook through papermill (kernel ``python3`` over IPC), injecting
+    ``params_file`` and printing its cell progress (:mod:`analysis.report_progress`)."""
+    report_progress.execute(src, dest, params_arg, cwd, name=src.stem, echo=echo)
 
 
 def run_report(params_file: str | Path, *, force: bool = False,
@@ -388,6 +399,8 @@ def run_report(params_file: str | Path, *, force: bool = False,
         env["SCLC_DATA_DIR"] = str(Path(data_root).resolve())
     saved = {k: os.environ.get(k) for k in (*env, LOCK_TOKEN_ENV)}
     os.environ.update(env)  # the kernels inherit this process's environment
+    if not report_progress.IPC:
+        echo(f"[report] {report_progress.TCP_NOTE}")
     try:
         _check_kernel()
         # one run per store: the kernels (01_ingest...) run inside this lock
@@ -467,7 +480,7 @@ def _run_chain(params: Params, params_file, params_arg: str, nb_dir: Path, run_d
         stamp_file.unlink(missing_ok=True)
         t0 = time.perf_counter()
         try:
-            execute_notebook(src, out_nb, params_arg, nb_dir)
+            execute_notebook(src, out_nb, params_arg, nb_dir, echo)
         except Exception as err:  # noqa: BLE001 - any failure stops the chain, named
             seconds = time.perf_counter() - t0
             failure = _failure_message(name, out_nb, err)
@@ -489,8 +502,11 @@ def _run_chain(params: Params, params_file, params_arg: str, nb_dir: Path, run_d
     manifest["phantom_seconds"] = phantom_seconds
     atomic_write_text(run_dir / "manifest.json", json.dumps(manifest, indent=1))
     report_html.write_index(run_dir, params, results, PAPER_ITEMS,
-                            store_dir=store_dir(params, data_root))
+                            store_dir=store_dir(params, data_root),
+                            truth_file=phantom_dir(params, data_root) / "truth.json"
+                            if params.is_phantom else None)
     echo(f"[report] {run_dir / 'index.html'}")
+    _print_index(run_dir, echo)
     if failure is not None:
         raise ReportError(failure)
     return run_dir
@@ -517,6 +533,18 @@ def _is_current(run_dir: Path, name: str, key: str) -> bool:
     stamp = _read_json(run_dir / "stamps" / f"{name}.json") or {}
     return (stamp.get("key") == key and (run_dir / "notebooks" / f"{name}.ipynb").is_file()
             and _outputs_exist(run_dir, _recorded_outputs(run_dir, name)))
+
+
+def _print_index(run_dir: Path, echo) -> None:
+    """``index.pdf``: Chromium's print of the index (its print stylesheet); skipped with
+    a note when Chromium is missing or fails (the HTML index stands without it)."""
+    try:
+        pdf = browser.print_pdf(run_dir / "index.html", run_dir / "index.pdf")
+    except Exception as err:  # noqa: BLE001 - the PDF is a convenience, never fatal
+        echo(f"[report] index.pdf not written: {type(err).__name__}: {err}")
+        return
+    echo(f"[report] {pdf}" if pdf else "[report] index.pdf not written: no Chromium "
+         "(make browser)")
 
 
 def _generate_phantom(params: Params, data_root: Path | None, echo) -> float:
@@ -591,7 +619,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run_report(a.params, force=a.force, only=a.only, notebooks_dir=a.notebooks_dir,
                    reports_root=a.reports_root, data_root=a.data_root)
-    except ReportError as err:
+    except (ReportError, ParamsError, StoreError) as err:  # a user's error: no traceback
         print(f"make report: {err}", file=sys.stderr)
         return 1
     return 0

@@ -15,13 +15,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import paper, paths
+from analysis import browser, paper, paths
 from analysis.fsutil import atomic_write_text
 from analysis.output_names import STATIONS_VERDICT_TABLE
 from analysis.outputs import PHANTOM_MARK
 
 #: rows of a table shown in the index (the CSV beside it holds them all)
 MAX_INDEX_ROWS = 300
+#: width (px) a table of the index may take: the page at 1400 px less the contents
+#: sidebar (230) and the margins (48), less a little slack
+TABLE_BUDGET_PX = 1080
+#: a table with more columns than this is folded (``<details>``) rather than split
+MAX_SPLIT_COLUMNS = 40
 
 BANNER_HTML = (
     '<div id="phantom-banner" class="phantom-banner" style="position:sticky;top:0;'
@@ -57,6 +62,14 @@ table.runs td,table.runs th{border:1px solid #ccc;padding:2px 8px;white-space:no
 img.fig{max-width:100%;border:1px solid #ddd}
 .failed{background:#fdd;padding:8px;white-space:pre-wrap;font-family:monospace}
 ul.pages li{margin:3px 0}
+details.wide summary{cursor:pointer;color:#1a4c9c;font-size:13px}
+@media print{
+nav#toc{display:none} main{margin-left:0;max-width:none;padding:0}
+.phantom-banner{position:static!important}
+.tw{overflow:visible} table.tbl{font-size:10px;width:auto} table.tbl td{max-width:none}
+h2{break-after:avoid} .caption,table.tbl tr,img.fig{break-inside:avoid}
+img.fig{max-width:100%} a{color:inherit;text-decoration:none}
+}
 """
 
 
@@ -181,8 +194,37 @@ def assign_outputs(outputs: Sequence[tuple[str, dict]], paper_items: Sequence
     return by_label, others
 
 
+def column_width_px(header: str, cells: Sequence[str]) -> float:
+    """Estimated rendered width (px) of a column of the index's tables (13 px sans-serif:
+    about 7.8 px per bold header character, 7.2 per cell character; a cell wraps at
+    32em = 416 px; 14 px of padding and border).
+
+    Example: header ``"hr"``, cells ``["1.635", "0.9"]`` -> 5 x 7.2 + 14 = 50.0.
+    """
+    longest = max((len(c) for c in cells), default=0)
+    return min(max(len(str(header)) * 7.8, longest * 7.2), 416.0) + 14.0
+
+
+def column_chunks(df: pd.DataFrame, budget_px: float = TABLE_BUDGET_PX) -> list[list[int]]:
+    """Split a table's columns into groups that each fit ``budget_px``; every group
+    after the first repeats column 0 (the row's label), so each part reads alone."""
+    widths = [column_width_px(c, df.iloc[:, k].tolist()) for k, c in enumerate(df.columns)]
+    chunks, current, used = [], [0], widths[0] if widths else 0.0
+    for k in range(1, len(widths)):
+        if used + widths[k] > budget_px and len(current) > 1:
+            chunks.append(current)
+            current, used = [0], widths[0]
+        current.append(k)
+        used += widths[k]
+    chunks.append(current)
+    return chunks
+
+
 def table_html(csv_file: Path, table_id: str) -> str:
-    """A CSV table as an HTML table, cells exactly as written in the CSV."""
+    """A CSV table as HTML, cells exactly as written in the CSV. A table wider than the
+    page at 1400 px (:data:`TABLE_BUDGET_PX`) is split into parts stacked one below the
+    other, each repeating the first column; one of more than :data:`MAX_SPLIT_COLUMNS`
+    columns is folded instead (open it to scroll; the CSV holds it all)."""
     df = pd.read_csv(csv_file, dtype=str, keep_default_na=False)
     df.columns = ["" if str(c).startswith("Unnamed:") else c for c in df.columns]
     note = ""
@@ -190,8 +232,22 @@ def table_html(csv_file: Path, table_id: str) -> str:
         note = (f'<div class="files">first {MAX_INDEX_ROWS} of {len(df)} rows; all in '
                 "the CSV</div>")
         df = df.head(MAX_INDEX_ROWS)
-    return ('<div class="tw">' + df.to_html(index=False, border=0, classes="tbl",
-                                           table_id=table_id) + "</div>" + note)
+
+    def one(part: pd.DataFrame, tid: str) -> str:
+        return ('<div class="tw">' + part.to_html(index=False, border=0, classes="tbl",
+                                                 table_id=tid) + "</div>")
+
+    if df.shape[1] > MAX_SPLIT_COLUMNS:
+        return (f'<details class="wide"><summary>{df.shape[1]} columns, {len(df)} rows: '
+                "open to scroll through them</summary>" + one(df, table_id)
+                + "</details>" + note)
+    chunks = column_chunks(df)
+    parts = [one(df.iloc[:, cols], table_id if i == 0 else f"{table_id}-part{i + 1}")
+             for i, cols in enumerate(chunks)]
+    if len(parts) > 1:
+        parts.insert(0, f'<div class="files">{len(parts)} parts, side by side in the '
+                        "CSV</div>")
+    return "".join(parts) + note
 
 
 def _item_html(run_dir: Path, nb: str, item: dict) -> str:
@@ -214,11 +270,14 @@ def _item_html(run_dir: Path, nb: str, item: dict) -> str:
                    f'alt="{html.escape(item.get("caption", name))}">')
 
 
-def _runs_table(results: Sequence) -> str:
+def _runs_table(results: Sequence, run_dir: Path) -> str:
+    """The notebooks of the run; links only to executed copies that exist and belong to
+    this run (a step that never ran, or was not run after a failure, has none)."""
     rows = []
     for r in results:
         nb = r.notebook
-        have = r.status in {"ran", "up to date", "failed", "not selected", "not run"}
+        have = (r.status in {"ran", "up to date", "failed", "not selected"}
+                and (run_dir / "notebooks" / f"{nb}.ipynb").is_file())
         link = (f'<a href="notebooks/{nb}.ipynb">ipynb</a> | <a href="html/{nb}.html">'
                 f'html</a> | <a href="html/{nb}_nocode.html">html without code</a>'
                 if have else "")
@@ -298,15 +357,19 @@ def _toc(paper_items: Sequence, other_notebooks: Sequence[str], pages) -> str:
 
 
 def write_index(run_dir: Path, params, results: Sequence, paper_items: Sequence, *,
-                store_dir: Path | None = None) -> Path:
+                store_dir: Path | None = None, truth_file: Path | None = None) -> Path:
     """Write ``index.html``: the headline scorecard, the paper's items in order, the other
     outputs, links to the QC gallery and the 3D pages, with a table of contents.
+
+    ``truth_file``: the phantom's truth.json; every "outside" headline gets its reason
+    from it, from the paper's documented contradictions, or a red flag
+    (:mod:`analysis.scorecard_why`).
 
     ``store_dir``: the run's cohort store; when given, the gallery and the 3D pages
     (:mod:`analysis.report_pages`) are written first (a failure there is shown in the
     index, not raised, so that the index is always written).
     """
-    from analysis import report_pages, scorecard
+    from analysis import report_pages, scorecard, scorecard_why
 
     outputs = [(r.notebook, it) for r in results for it in r.outputs]
     by_label, others = assign_outputs(outputs, paper_items)
@@ -340,11 +403,16 @@ def write_index(run_dir: Path, params, results: Sequence, paper_items: Sequence,
         f"{' (dirty)' if git.get('dirty') else ''}; started "
         f"{html.escape(str(manifest.get('started', '')))}, finished "
         f"{html.escape(str(manifest.get('finished', '')))}; "
-        '<a href="manifest.json">manifest.json</a></p>',
+        '<a href="manifest.json">manifest.json</a>'
+        + ('; printable: <a href="index.pdf">index.pdf</a>' if browser.chromium_path()
+           else "") + "</p>",
         '<h2 id="scorecard-section">Did this run reproduce the paper? Headline scorecard</h2>',
-        '<div class="tw">' + scorecard.scorecard_html(scorecard.headlines(run_dir),
-                                                      params.is_phantom) + "</div>",
-        '<h2 id="runs">Notebooks</h2>', _runs_table(results),
+        '<div class="tw">' + scorecard.scorecard_html(scorecard_why.explain(
+            scorecard.headlines(run_dir), phantom=params.is_phantom,
+            truth=scorecard_why.read_truth(truth_file) if params.is_phantom else None,
+            planted_hr=getattr(params.phantom, "planted_hr_diameter", None)),
+            params.is_phantom) + "</div>",
+        '<h2 id="runs">Notebooks</h2>', _runs_table(results, run_dir),
     ]
     parts += [f'<div class="failed">{html.escape(r.message)}</div>'
               for r in results if r.status == "failed"]
@@ -355,8 +423,8 @@ def write_index(run_dir: Path, params, results: Sequence, paper_items: Sequence,
               _patient_pages_html(pages), exports_html(run_dir, exports)]
     parts.append("<h1>The paper's tables and figures, in the paper's order</h1>")
     for p in paper_items:
-        parts.append(f'<h2 id="{_slug(p.label)}">{html.escape(p.label)}: '
-                     f"{html.escape(p.title)}</h2>")
+        parts.append(f'<section class="paper-item"><h2 id="{_slug(p.label)}">'
+                     f"{html.escape(p.label)}: {html.escape(p.title)}</h2>")
         parts.append(f'<div class="paper">paper: {html.escape(p.paper_value)}</div>')
         got = by_label[p.label]
         if not got:
@@ -364,6 +432,7 @@ def write_index(run_dir: Path, params, results: Sequence, paper_items: Sequence,
                          f"{html.escape(p.notebook)} as <code>{html.escape(p.stems[0])}"
                          "</code>)</p>")
         parts += [_item_html(run_dir, nb, it) for nb, it in got]
+        parts.append("</section>")
     parts.append('<h1 id="others">Beyond the paper: other outputs</h1>')
     verdict = [(nb, it) for nb, it in others if it["name"] == STATIONS_VERDICT_TABLE]
     if verdict:

@@ -153,12 +153,23 @@ def thumbnail_png(ct, stations, gtv, spacing_mm, height_px: int = 150) -> bytes:
     g = np.asarray(gtv, dtype=bool) if gtv is not None else None
     pts = np.argwhere(g) if g is not None and g.any() else np.argwhere(np.ones(1))[:0]
     centre = (pts.mean(axis=0) if len(pts) else np.asarray(np.shape(ct)) / 2).astype(int)
+    from PIL import ImageDraw
+
+    from analysis.viewer import EDGES
+
     tiles = []
     for plane, idx in (("axial", centre[0]), ("coronal", centre[1])):
         arr = _plane_rgb(ct, stations, g, plane, int(idx), spacing_mm)
         im = Image.fromarray(arr)
         w = max(1, int(round(im.width * height_px / im.height)))
-        tiles.append(im.resize((w, height_px), Image.BILINEAR))
+        tile = im.resize((w, height_px), Image.BILINEAR)
+        draw = ImageDraw.Draw(tile)
+        left, right, top, _ = EDGES[plane]  # radiological: the patient's left on the right
+        for xy, letter, anchor in (((2, height_px // 2), left, "lm"),
+                                   ((w - 3, height_px // 2), right, "rm"),
+                                   ((w // 2, 1), top, "mt")):
+            draw.text(xy, letter, fill=(255, 255, 0), anchor=anchor)
+        tiles.append(tile)
     out = Image.new("RGB", (sum(t.width for t in tiles) + 4, height_px), (255, 255, 255))
     x = 0
     for t in tiles:
@@ -195,6 +206,18 @@ function sortCards(key, desc){
 """
 
 
+def station_legend_html() -> str:
+    """One line of colour swatches, a station each (the colours of every view)."""
+    from analysis.labels import STATIONS
+    from analysis.segment.export import STATION_COLORS
+
+    items = "".join(f'<span style="white-space:nowrap;margin-right:8px"><span '
+                    f'style="display:inline-block;width:11px;height:11px;background:'
+                    f'rgb{STATION_COLORS[s]};vertical-align:middle"></span> {s}</span>'
+                    for s in STATIONS)
+    return f'<p class="legend" id="station-legend">stations: {items}</p>'
+
+
 def gallery_html(summary: pd.DataFrame, thumbs: dict[str, str], pages: dict[str, str],
                  *, banner: str = "", title: str = "") -> str:
     """The gallery page (links relative to the run folder)."""
@@ -223,14 +246,15 @@ def gallery_html(summary: pd.DataFrame, thumbs: dict[str, str], pages: dict[str,
         "</head><body>", banner,
         '<p><a href="index.html">&larr; report index</a></p>',
         f"<h1>QC gallery: {len(summary)} patients</h1>",
-        "<p>Axial and coronal planes through the centre of the GTV; predicted stations in "
+        "<p>Axial and coronal planes through the centre of the GTV, radiological (the "
+        "patient's left on the right: R and L at the edges); predicted stations in "
         "colour, GTV outlined in red. Dice: mean over the stations, predicted vs reference. "
         "QC: the segmentation domain check (table segment_qc; '-' when it was not run). "
         "Click a thumbnail with a 3D page to open it.</p>",
         '<div class="bar">sort by: <button onclick="sortCards(\'dice\', true)">Dice '
         "(best first)</button><button onclick=\"sortCards('dice', false)\">Dice (worst "
         "first)</button><button onclick=\"sortCards('qc', false)\">QC (flagged first)"
-        '</button> <span id="sorted"></span></div>',
+        '</button> <span id="sorted"></span></div>', station_legend_html(),
         f'<div class="cards" id="cards">{"".join(cards)}</div>',
         f"<script>{_GALLERY_JS}</script></body></html>"])
 

@@ -87,6 +87,20 @@ LOCK = "RUN.lock"
 LOCK_TOKEN_ENV = "SCLC_STORE_LOCK_TOKEN"
 
 
+def rerun_hint(params_source: str | None) -> str:
+    """What makes a cohort store: ``make report PARAMS=...`` (or 01_ingest alone).
+
+    Example: ``rerun_hint("params/ci.yaml")`` -> ``"made by params/ci.yaml: run make
+    report PARAMS=params/ci.yaml (or its first step only: make report-01
+    PARAMS=params/ci.yaml)"``.
+    """
+    if params_source is None:
+        params_source = "<your params file>"
+    arg = f"PARAMS={params_source}"
+    return (f"made by {params_source}: run make report {arg} (or its first step only: "
+            f"make report-01 {arg})")
+
+
 class CohortStore:
     """Read and write a cohort store rooted at ``root``."""
 
@@ -99,7 +113,7 @@ class CohortStore:
         is False (01_ingest itself, which writes it)."""
         store = cls(paths.store_dir(params.run_name))
         if check_complete:
-            store.require_complete()
+            store.require_complete(params.source)
         return store
 
     # --- one run at a time -----------------------------------------------------------
@@ -177,20 +191,23 @@ class CohortStore:
         except (OSError, ValueError):
             return None
 
-    def require_complete(self) -> None:
+    def require_complete(self, params_source: str | None = None) -> None:
         """Raise :class:`IncompleteStoreError` unless 01_ingest finished this store and
-        its tables are the ones it wrote."""
+        its tables are the ones it wrote; the message names the params file
+        (``params_source``) and the ``make`` command that writes the store."""
         marker = self.completion()
+        fix = rerun_hint(params_source)
         if marker is None:
-            raise IncompleteStoreError(
-                f"cohort store {self.root.name}: incomplete (no {COMPLETE}): 01_ingest did "
-                "not finish, or has not run; rerun 01_ingest (make report-01)")
+            made = any(self._table_path(t).exists() for t in INGEST_TABLES)
+            what = (f"is incomplete (no {COMPLETE}: 01_ingest did not finish)" if made
+                    else "has not been made")
+            raise IncompleteStoreError(f"cohort store {self.root.name} {what}; {fix}")
         for t, digest in marker.get("tables", {}).items():
             path = self._table_path(t)
             if not path.exists() or sha256_file(path) != digest:
                 raise IncompleteStoreError(
                     f"cohort store {self.root.name}: table {t} differs from what 01_ingest "
-                    "wrote (changed or removed since); rerun 01_ingest (make report-01)")
+                    f"wrote (changed or removed since); {fix}")
 
     def has_imaging(self) -> bool:
         """Whether the store holds images (False for a clinical-only cohort): from the

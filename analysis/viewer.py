@@ -18,7 +18,9 @@ The pure functions (:func:`station_rgba`, :func:`slice_of`, :func:`overlay_rgba`
 Planes: ``"axial"`` (z fixed; rows y, columns x), ``"coronal"`` (y fixed; rows z with
 superior at the top, columns x), ``"sagittal"`` (x fixed; rows z superior at the top,
 columns y). Images are shown in radiological convention as stored (x runs from the
-patient's right to left, so the patient's right is on the left of the screen).
+patient's right to left, so the patient's right is on the left of the screen), with the
+patient's side written at each edge (R / L, A / P, S / I); the sliders read the plane's
+position in mm (DICOM LPS) when a grid is given.
 """
 
 from __future__ import annotations
@@ -31,13 +33,16 @@ from analysis import viewer_render
 from analysis.labels import N_CLASSES, STATIONS
 from analysis.viewer_render import (  # noqa: F401 - the viewer's public drawing API
     CTV_RGB,
+    EDGES,
     GTV_RGB,
     PLANES,
     compose,
     grey,
+    mark_edges,
     outline,
     overlay_rgba,
     plane_aspect,
+    position_mm,
     render,
     slice_of,
     snapshot_png,
@@ -50,15 +55,28 @@ def __getattr__(name: str):
     return getattr(viewer_render, name)
 
 
+def slider_options(shape_zyx: Sequence[int], grid=None) -> list[list[tuple[str, int]]]:
+    """The slice viewer's slider stops per plane (axial, coronal, sagittal): ``(label,
+    index)`` with the plane's position in mm (``"-18.0 mm"``; the index without a grid).
+
+    Example: 3 slices of 3 mm from z = -30 mm -> axial stops ``[("-30.0 mm", 0),
+    ("-27.0 mm", 1), ("-24.0 mm", 2)]``.
+    """
+    unit = " mm" if grid is not None else ""
+    return [[(f"{position_mm(plane, k, grid):.1f}{unit}", k) for k in range(int(n))]
+            for plane, n in zip(PLANES, shape_zyx, strict=True)]
+
+
 def _show_slices(ct, stations, gtv, ctv, spacing_mm, window_hu, grid=None):
     import ipywidgets as w
     from IPython.display import Image, display
 
-    nz, ny, nx = np.shape(ct)
     present = [int(k) for k in np.unique(stations) if k > 0]
-    sz = w.IntSlider(nz // 2, 0, nz - 1, description="axial z")
-    sy = w.IntSlider(ny // 2, 0, ny - 1, description="coronal y")
-    sx = w.IntSlider(nx // 2, 0, nx - 1, description="sagittal x")
+    sz, sy, sx = (w.SelectionSlider(options=options, value=options[len(options) // 2][1],
+                                    description=f"{plane} {axis}")
+                  for (plane, axis), options in zip(
+                      (("axial", "z"), ("coronal", "y"), ("sagittal", "x")),
+                      slider_options(np.shape(ct), grid), strict=True))
     op = w.FloatSlider(0.5, min=0.0, max=1.0, step=0.05, description="opacity")
     pick = w.SelectMultiple(options=[(STATIONS[k - 1], k) for k in range(1, N_CLASSES)],
                             value=tuple(present), rows=8, description="stations")
@@ -76,7 +94,7 @@ def _show_slices(ct, stations, gtv, ctv, spacing_mm, window_hu, grid=None):
         fig = render(ct, stations, (sz.value, sy.value, sx.value), visible=pick.value,
                      opacity=op.value, gtv=gtv if show_gtv.value else None,
                      ctv=ctv if show_ctv.value else None, spacing_mm=spacing_mm,
-                     window_hu=window_hu)
+                     window_hu=window_hu, grid=grid)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
         plt.close(fig)

@@ -17,7 +17,12 @@ name and volume (mL).
   (its one ``export`` statement becomes ``window.Niivue = <class>``).
 
 Volumes leave this module as NIfTI in RAS+ (``analysis.io.nifti``'s convention: x and y
-of the LPS grid negated), so NiiVue shows the patient's right on the screen's left.
+of the LPS grid negated). Both views are **radiological**, like every view of the package:
+the 2D tiles show the patient's left on the screen's right (NiiVue's
+``isRadiologicalConvention``, edge letters R / L, A / P, S / I), and the 3D tile looks at
+the patient from the front (:data:`RENDER_AZIMUTH_ELEVATION`, an orientation cube), so
+the patient's left is on the right there too. Overlays are drawn CTV first and GTV last
+(:data:`DRAW_ORDER`), so the GTV stays visible, in its own colour, inside the CTV.
 """
 
 from __future__ import annotations
@@ -42,9 +47,28 @@ from analysis.labels import N_CLASSES, STATIONS
 NIIVUE_ASSET = "niivue.js"
 #: CT display window (HU) of both views
 WINDOW_HU = (-400.0, 400.0)
-#: overlays drawn as outlines: store name -> (NiiVue colormap, label in the legend)
-OVERLAYS: dict[str, tuple[str, str]] = {"gtv": ("red", "GTV"), "gtvnd": ("violet", "GTVnd"),
-                                        "ctv": ("warm", "CTV")}
+#: overlays drawn as outlines: store name -> (NiiVue colormap, label in the legend); the
+#: CTV is white ("gray" at its top), a colour no station has (4R is yellow)
+OVERLAYS: dict[str, tuple[str, str]] = {"gtv": ("red", "GTV (red)"),
+                                        "gtvnd": ("violet", "GTVnd (violet)"),
+                                        "ctv": ("gray", "CTV (white)")}
+#: overlays are loaded in this order, each drawn over the one before: GTV on top
+DRAW_ORDER: tuple[str, ...] = ("ctv", "gtvnd", "gtv")
+#: overlay opacity: the CTV faint enough for the GTV inside it to show in 3D
+OPACITY: dict[str, float] = {"ctv": 0.2, "gtvnd": 0.7, "gtv": 0.8}
+#: the 3D tile's camera (degrees): from the front, the patient's left on screen right
+RENDER_AZIMUTH_ELEVATION = (180.0, 15.0)
+#: crosshair colour (RGBA 0..1): cyan, unlike the red GTV
+CROSSHAIR_RGBA = (0.3, 0.9, 1.0, 1.0)
+
+
+def ordered_overlays(overlays: dict[str, np.ndarray] | None) -> list[tuple[str, np.ndarray]]:
+    """``overlays`` in :data:`DRAW_ORDER` (unknown keys first): the GTV is drawn last.
+
+    Example: ``{"gtv": a, "ctv": b}`` -> ``[("ctv", b), ("gtv", a)]``.
+    """
+    rank = {k: i for i, k in enumerate(DRAW_ORDER)}
+    return sorted((overlays or {}).items(), key=lambda kv: rank.get(kv[0], -1))
 
 
 @dataclass(frozen=True)
@@ -104,19 +128,22 @@ def _niivue(scene: Scene, labels: np.ndarray, height: int):
     nv = NiiVue(height=height, back_color=(0.05, 0.05, 0.08, 1.0), is_colorbar=False,
                 slice_type=SliceType.MULTIPLANAR, show_3d_crosshair=True,
                 multiplanar_layout=MultiplanarType.GRID,
-                multiplanar_show_render=ShowRender.ALWAYS)
+                multiplanar_show_render=ShowRender.ALWAYS,
+                is_radiological_convention=True, is_orient_cube=True,
+                crosshair_color=CROSSHAIR_RGBA)
     vols = [Volume(data=nifti_gz(_ct_for_view(scene.ct), scene.grid), name="ct.nii.gz",
                    colormap="gray", cal_min=WINDOW_HU[0], cal_max=WINDOW_HU[1]),
             Volume(data=nifti_gz(labels.astype(np.uint8), scene.grid), name="stations.nii.gz",
                    opacity=0.7)]
-    for key, mask in (scene.overlays or {}).items():
+    for key, mask in ordered_overlays(scene.overlays):
         cmap = OVERLAYS.get(key, ("red", key))[0]
         vols.append(Volume(data=nifti_gz(np.asarray(mask, np.uint8), scene.grid),
                            name=f"{key}.nii.gz", colormap=cmap, cal_min=0.5, cal_max=1.0,
-                           opacity=0.45))
+                           opacity=OPACITY.get(key, 0.45)))
     nv.load_volumes(vols)
     nv.volumes[1].set_colormap_label(label_lut())
     nv.set_clip_plane(0.05, 180, 0)  # the body cut open: stations visible in the 3D tile
+    nv.set_render_azimuth_elevation(*RENDER_AZIMUTH_ELEVATION)
     return nv
 
 
@@ -259,6 +286,8 @@ window.sclcReady = 0;
 async function view(id, labelsB64){
   const nv = new Niivue({backColor:[0.05,0.05,0.08,1], show3Dcrosshair:true,
                          isColorbar:false, loadingText:'loading',
+                         isRadiologicalConvention:true, isOrientCube:true,
+                         crosshairColor:D.crosshair,
                          multiplanarLayout:2, multiplanarShowRender:1});
   await nv.attachTo(id);
   await nv.loadFromArrayBuffer(buf(D.ct), 'ct.nii.gz');
@@ -267,9 +296,10 @@ async function view(id, labelsB64){
   const ct = nv.volumes[0]; ct.colormap='gray'; ct.cal_min=D.window[0]; ct.cal_max=D.window[1];
   nv.volumes[1].opacity = 0.7; nv.volumes[1].setColormapLabel(lut());
   D.overlays.forEach((o,i)=>{const v=nv.volumes[2+i]; v.colormap=o.cmap; v.cal_min=0.5;
-                             v.cal_max=1; v.opacity=0.45;});
+                             v.cal_max=1; v.opacity=o.opacity;});
   nv.setSliceType(nv.sliceTypeMultiplanar);
   nv.setClipPlane([0.05, 180, 0]);  // cut the body open: stations visible in 3D
+  nv.setRenderAzimuthElevation(D.camera[0], D.camera[1]);  // from the front
   nv.updateGLVolume();
   nv.onLocationChange = (loc) => {
     const k = Math.round(loc.values && loc.values[1] ? loc.values[1].value : 0);
@@ -307,14 +337,16 @@ def page_html(scene: Scene, *, niivue_src: str = f"assets/{NIIVUE_ASSET}",
             "predicted": base64.b64encode(nifti_gz(labels.astype(np.uint8),
                                                    scene.grid)).decode(),
             "reference": None, "window": list(WINDOW_HU), "stations": list(STATIONS),
-            "lut": label_lut(), "overlays": []}
+            "lut": label_lut(), "overlays": [], "crosshair": list(CROSSHAIR_RGBA),
+            "camera": list(RENDER_AZIMUTH_ELEVATION)}
     if scene.reference is not None:
         ref = np.asarray(scene.reference)
         data["reference"] = base64.b64encode(nifti_gz(ref.astype(np.uint8),
                                                       scene.grid)).decode()
         sources["reference"] = station_volumes_ml(ref, scene.grid)
-    for key, mask in (scene.overlays or {}).items():
+    for key, mask in ordered_overlays(scene.overlays):
         data["overlays"].append({"key": key, "cmap": OVERLAYS.get(key, ("red", key))[0],
+                                 "opacity": OPACITY.get(key, 0.45),
                                  "data": base64.b64encode(nifti_gz(
                                      np.asarray(mask, np.uint8), scene.grid)).decode()})
     data["volumes"] = sources
@@ -322,8 +354,8 @@ def page_html(scene: Scene, *, niivue_src: str = f"assets/{NIIVUE_ASSET}",
     toggles = "".join(f'<label style="margin-right:6px;white-space:nowrap"><input '
                       f'type="checkbox" class="tog" data-label="{k}" checked>'
                       f"{html.escape(STATIONS[k - 1])}</label> " for k in present)
-    overlay_note = ", ".join(f"{OVERLAYS.get(k, ('', k))[1]} ({OVERLAYS.get(k, (k,))[0]})"
-                             for k in (scene.overlays or {}))
+    overlay_note = ", ".join(OVERLAYS.get(k, ("", k))[1]
+                             for k, _ in reversed(ordered_overlays(scene.overlays)))
     views = '<div class="view"><h3>predicted stations</h3><div class="gl"><canvas id="gl1"></canvas></div></div>'
     if scene.reference is not None:
         views += ('<div class="view"><h3>reference stations</h3><div class="gl">'
@@ -335,8 +367,9 @@ def page_html(scene: Scene, *, niivue_src: str = f"assets/{NIIVUE_ASSET}",
         f"<style>{_PAGE_CSS}</style>",
         f'<script src="{html.escape(niivue_src)}"></script></head><body>', banner,
         f"<header>{back_link}<h1>{html.escape(scene.title)}</h1>",
-        "<div>drag to rotate the 3D tile, scroll to move through slices, click a station "
-        "for its name and volume. Overlays: "
+        "<div>Radiological: the patient's left is on the screen's right (2D tiles and the "
+        "3D tile, seen from the front). Drag to rotate the 3D tile, scroll to move "
+        "through slices, click a station for its name and volume. Overlays: "
         f"{html.escape(overlay_note or 'none')}.</div></header>",
         f'<div class="wrap"><div class="views">{views}</div><div class="side">',
         '<div id="info">click a station</div>', f"<div>{toggles}</div>",

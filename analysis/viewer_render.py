@@ -18,9 +18,37 @@ from scipy import ndimage
 from analysis.labels import N_CLASSES, STATIONS
 
 PLANES: tuple[str, ...] = ("axial", "coronal", "sagittal")
-#: outline colours (RGB 0..1) of the gross tumour and the CTV
+#: outline colours (RGB 0..1) of the gross tumour and the CTV (white: no station has it;
+#: 4R is yellow), the same as the 3D views' (analysis.viewer3d.OVERLAYS)
 GTV_RGB = (1.0, 0.15, 0.15)
-CTV_RGB = (1.0, 0.9, 0.1)
+CTV_RGB = (1.0, 1.0, 1.0)
+#: the patient's side at each screen edge of a plane (left, right, top, bottom):
+#: radiological, the patient's left on the screen's right
+EDGES: dict[str, tuple[str, str, str, str]] = {"axial": ("R", "L", "A", "P"),
+                                               "coronal": ("R", "L", "S", "I"),
+                                               "sagittal": ("A", "P", "S", "I")}
+
+
+def mark_edges(ax, plane: str, color: str = "yellow") -> None:
+    """Write the patient's side (:data:`EDGES`) at the four edges of an image axis."""
+    left, right, top, bottom = EDGES[plane]
+    kw = {"transform": ax.transAxes, "color": color, "fontsize": 9, "fontweight": "bold"}
+    ax.text(0.02, 0.5, left, ha="left", va="center", **kw)
+    ax.text(0.98, 0.5, right, ha="right", va="center", **kw)
+    ax.text(0.5, 0.98, top, ha="center", va="top", **kw)
+    ax.text(0.5, 0.02, bottom, ha="center", va="bottom", **kw)
+
+
+def position_mm(plane: str, index: int, grid=None) -> float:
+    """The plane's position in DICOM LPS mm (z for axial, y coronal, x sagittal);
+    ``index`` itself (1 mm voxels at 0) without a grid.
+
+    Example: axial index 4 on a grid with 3 mm slices from z = -30 mm -> -18.0.
+    """
+    if grid is None:
+        return float(index)
+    axis = PLANES.index(plane)  # 0 z, 1 y, 2 x
+    return float(grid.origin_mm[2 - axis] + index * grid.spacing_mm[axis])
 
 
 def station_rgba(alpha: float = 1.0) -> np.ndarray:
@@ -132,8 +160,9 @@ def _legend_handles(visible: Iterable[int]):
 
 
 def render(ct, stations, index_zyx: Sequence[int], *, visible=None, opacity=0.5, gtv=None,
-           ctv=None, spacing_mm=(1.0, 1.0, 1.0), window_hu=(-400.0, 400.0)):
-    """A matplotlib figure with the three planes through ``index_zyx`` and a legend."""
+           ctv=None, spacing_mm=(1.0, 1.0, 1.0), window_hu=(-400.0, 400.0), grid=None):
+    """A matplotlib figure with the three planes through ``index_zyx``, the patient's
+    side at each edge (radiological), each plane's position in mm and a legend."""
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
@@ -142,15 +171,16 @@ def render(ct, stations, index_zyx: Sequence[int], *, visible=None, opacity=0.5,
         ax.imshow(compose(ct, stations, plane, int(idx), visible=visible, opacity=opacity,
                           gtv=gtv, ctv=ctv, window_hu=window_hu),
                   aspect=plane_aspect(spacing_mm, plane), interpolation="nearest")
-        ax.set_title(f"{plane} {idx}")
+        ax.set_title(f"{plane} {position_mm(plane, int(idx), grid):.1f} mm")
         ax.axis("off")
+        mark_edges(ax, plane)
     vis = range(1, N_CLASSES) if visible is None else visible
     present = set(np.unique(stations).tolist())
     handles = _legend_handles([k for k in vis if k in present])
     if gtv is not None:
         handles.append(Line2D([], [], color=GTV_RGB, label="GTV ∪ GTVnd"))
     if ctv is not None:
-        handles.append(Line2D([], [], color=CTV_RGB, label="CTV"))
+        handles.append(Line2D([], [], color="0.6", label="CTV (white)"))
     fig.legend(handles=handles, loc="center right", fontsize=8, frameon=False)
     fig.subplots_adjust(left=0.01, right=0.9, wspace=0.05)
     return fig
@@ -168,7 +198,7 @@ def snapshot_png(ct, stations, grid=None, *, gtv=None, ctv=None,
     centre = (idx.mean(axis=0) if len(idx) else np.asarray(lab.shape) / 2).astype(int)
     spacing = tuple(grid.spacing_mm) if grid is not None else (1.0, 1.0, 1.0)
     fig = render(ct, lab, tuple(int(c) for c in centre), gtv=gtv, ctv=ctv,
-                 spacing_mm=spacing, window_hu=window_hu)
+                 spacing_mm=spacing, window_hu=window_hu, grid=grid)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
     plt.close(fig)

@@ -35,12 +35,33 @@ def test_incomplete_or_changed_store_is_refused(ingested):
     _, store = ingested
     coh = store.cohort()
     store.write_table("cohort", coh.iloc[:1])  # a table changed after ingest
-    with pytest.raises(IncompleteStoreError, match="table cohort differs.*rerun 01_ingest"):
+    with pytest.raises(IncompleteStoreError, match="table cohort differs.*make report-01"):
         store.require_complete()
     (store.root / COMPLETE).unlink()  # ingest killed before its marker
-    with pytest.raises(IncompleteStoreError, match=r"incomplete \(no COMPLETE.json\).*"
-                                                   r"rerun 01_ingest"):
+    with pytest.raises(IncompleteStoreError, match=r"incomplete \(no COMPLETE.json.*"
+                                                   r"make report-01"):
         store.require_complete()
+
+
+def test_a_missing_store_names_the_params_file_and_the_command(tmp_path, monkeypatch):
+    """The store of the selected run is missing (``make lab PARAMS=params/ci.yaml`` before
+    any ``make report PARAMS=params/ci.yaml``): the message names both the params file
+    and the command that makes the store (issue 24). Fault injected: ``for_params``
+    calling ``require_complete()`` without the params file -> the message says
+    ``PARAMS=<your params file>`` and the match on ``params/ci.yaml`` fails."""
+    from analysis import paths
+    from analysis.params import PARAMS_ENV, load_params
+
+    monkeypatch.setattr(paths, "DATA_DIR", tmp_path / "data")
+    monkeypatch.setenv(PARAMS_ENV, "params/ci.yaml")
+    params = load_params(None)  # what a notebook opened by make lab loads
+    assert params.source == "params/ci.yaml"
+    with pytest.raises(IncompleteStoreError) as err:
+        CohortStore.for_params(params)
+    assert str(err.value) == (
+        "cohort store ci has not been made; made by params/ci.yaml: run make report "
+        "PARAMS=params/ci.yaml (or its first step only: make report-01 "
+        "PARAMS=params/ci.yaml)")
 
 
 def test_resume_after_a_kill_gives_the_same_tables(ingested, tmp_path):

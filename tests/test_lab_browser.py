@@ -73,20 +73,19 @@ def lab(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # as `make lab`
     env["PYTHONPATH"] = str(paths.REPO_ROOT)
     env["JUPYTER_CONFIG_DIR"] = str(root / ".jupyter")  # no user settings
+    # the project's settings, as `make lab` passes them: save hook, no news
+    env["JUPYTER_CONFIG_PATH"] = str(paths.REPO_ROOT / "jupyter")
     settings = root / ".settings"
-    for plugin, value in (("notebook-extension/tracker", {"windowingMode": "none"}),
-                          ("apputils-extension/notification", {"fetchNews": "false"})):
+    for plugin, value in (("notebook-extension/tracker", {"windowingMode": "none"}),):
         f = settings / "@jupyterlab" / f"{plugin}.jupyterlab-settings"
         f.parent.mkdir(parents=True, exist_ok=True)
-        f.write_text(json.dumps(value))  # every cell in the DOM; no news prompt
+        f.write_text(json.dumps(value))  # every cell in the DOM
     env["JUPYTERLAB_SETTINGS_DIR"] = str(settings)
     env["JUPYTERLAB_WORKSPACES_DIR"] = str(root / ".workspaces")
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
            f"--ServerApp.port={port}", f"--IdentityProvider.token={token}",
            f"--ServerApp.root_dir={root}", "--ServerApp.port_retries=0",
-           "--allow-root", "--LabApp.extension_manager=readonly",
-           "--LabApp.news_url=", "--LabApp.check_for_updates_class="
-           "jupyterlab.NeverCheckForUpdate"]
+           "--allow-root", "--LabApp.extension_manager=readonly"]
     proc = subprocess.Popen(cmd, env=env, cwd=root, stdout=subprocess.DEVNULL,
                             stderr=open(root / "lab.log", "wb"))
     base = f"http://127.0.0.1:{port}/"
@@ -101,7 +100,7 @@ def lab(tmp_path_factory):
                     raise RuntimeError("jupyter lab did not start: "
                                        + (root / "lab.log").read_text()[-2000:]) from None
                 time.sleep(0.5)
-        yield base, token
+        yield base, token, root
     finally:
         proc.terminate()
         try:
@@ -112,8 +111,11 @@ def lab(tmp_path_factory):
 
 def test_lab_runs_the_notebook_and_shows_figures_and_viewers(lab, tmp_path):
     """Fault injected: the kernel started with MPLBACKEND=Agg (the old Makefile) -> the
-    first cell shows 'Agg' (measured) and the assertion on the backend fails."""
-    base, token = lab
+    first cell shows 'Agg' (measured) and the assertion on the backend fails. Fault
+    injected: JUPYTER_CONFIG_PATH not set (the project's settings missing) -> Lab asks
+    "Would you like to get notified about official Jupyter news?" (measured) and the
+    news assertion fails."""
+    base, token, _ = lab
     with browser.offline_page(width=1400, height=1000, local_prefix=base) as (page, log):
         page.goto(f"{base}lab/tree/check.ipynb?token={token}")
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
@@ -134,6 +136,8 @@ def test_lab_runs_the_notebook_and_shows_figures_and_viewers(lab, tmp_path):
         page.screenshot(path=tmp_path / "lab.png")
         backend = page.inner_text(".jp-Cell:nth-child(1) .jp-OutputArea-output")
         assert "inline" in backend, backend
+        # the project's page config disables the announcements plugin: no news prompt
+        assert "official Jupyter news" not in page.inner_text("body")
         for k in (2, 3, 4):  # out.figure, a plain plt figure, the slice viewer's image
             widths = page.eval_on_selector_all(
                 f".jp-Cell:nth-child({k}) .jp-OutputArea-output img",
@@ -144,3 +148,26 @@ def test_lab_runs_the_notebook_and_shows_figures_and_viewers(lab, tmp_path):
         score = browser.blank_score(page.screenshot(clip=canvas.bounding_box()))
         assert score > 5.0, score  # blank: 0
     assert not log.blocked and not [u for u in log.failed if not u.startswith(base)], log
+
+
+def test_lab_saves_notebooks_of_notebooks_dir_without_outputs(lab):
+    """The project's save hook (jupyter/jupyter_server_config.py) runs in the server:
+    a notebook saved through Lab's contents API into notebooks/ loses its outputs, one
+    saved elsewhere keeps them. Fault injected: JUPYTER_CONFIG_PATH not set -> the
+    saved notebook keeps its output and the first assertion fails."""
+    base, token, root = lab
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "1 + 1", execution_count=1,
+        outputs=[nbformat.v4.new_output("execute_result", {"text/plain": "2"},
+                                        execution_count=1)])])
+    for folder in ("notebooks", "elsewhere"):
+        (root / folder).mkdir(exist_ok=True)
+        body = json.dumps({"type": "notebook", "format": "json", "content": nb}).encode()
+        req = urllib.request.Request(f"{base}api/contents/{folder}/saved.ipynb?token={token}",
+                                     data=body, method="PUT",
+                                     headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(req, timeout=30).read()
+    saved = nbformat.read(root / "notebooks" / "saved.ipynb", as_version=4)
+    assert saved.cells[0].outputs == [] and saved.cells[0].execution_count is None
+    kept = nbformat.read(root / "elsewhere" / "saved.ipynb", as_version=4)
+    assert len(kept.cells[0].outputs) == 1

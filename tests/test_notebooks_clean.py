@@ -1,8 +1,12 @@
 """Every committed notebook is clean: no outputs, one ``parameters`` cell, no logic.
 
-Static checks on ``notebooks/*.ipynb`` (fast; no kernel). Notebooks tell, the package
-computes (STYLE.md 6): the ``parameters`` cell holds exactly
-``params_file = "params/default.yaml"``, no code cell defines a function or a class, and
+Static checks on git's version of ``notebooks/*.ipynb`` (fast; no kernel;
+:func:`analysis.lab.committed_notebook`): a Lab session that saved outputs into the
+working copy gets one warning naming the file and the fix (``make strip``), not failures
+(``make lab`` strips outputs on save anyway). Notebooks tell, the package
+computes (STYLE.md 6): the ``parameters`` cell holds exactly :data:`PARAMETERS_SOURCE`
+(``params_file = None``: the run ``make lab PARAMS=...`` selected, papermill's injected
+path in ``make report``), no code cell defines a function or a class, and
 all code cells together hold at most :data:`MAX_CONTROL_FLOW` ``if`` / ``for`` /
 ``while`` / ``try`` / conditional expressions (an AST count; IPython ``%`` and ``!``
 lines are left out before parsing).
@@ -15,15 +19,17 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 
 import nbformat
 import pytest
 
-from analysis import paths
+from analysis import lab, paths
 from analysis.params import ReportParams
 
 NOTEBOOKS = sorted(paths.NOTEBOOKS_DIR.glob("*.ipynb"))
-PARAMETERS_SOURCE = 'params_file = "params/default.yaml"'
+PARAMETERS_SOURCE = ("params_file = None  # the run make lab selected (its PARAMS), else "
+                     "params/default.yaml")
 #: the most branches and loops a notebook may hold, all code cells together (issue 12)
 MAX_CONTROL_FLOW = 3
 _CONTROL_FLOW = (ast.If, ast.For, ast.While, ast.Try, ast.IfExp)
@@ -74,7 +80,23 @@ def control_flow_count(nb) -> int:
 
 @pytest.fixture(params=NOTEBOOKS, ids=lambda p: p.name)
 def notebook(request):
-    return request.param, nbformat.read(request.param, as_version=4)
+    committed = lab.committed_notebook(request.param)
+    message = lab.local_edit_message(request.param,
+                                     nbformat.read(request.param, as_version=4), committed)
+    if message:
+        warnings.warn(message, stacklevel=1)
+    return request.param, committed
+
+
+def test_papermill_reads_the_parameters_cell():
+    """papermill parses the committed parameters cell (else it prints "Unable to parse
+    line 1" and "Passed unknown parameter" for every notebook of every run). Fault
+    injected: the comment "# None: the run `make lab PARAMS=...` selected" -> papermill
+    finds no parameter (measured) and the assertion fails."""
+    from papermill.translators import PythonTranslator
+
+    found = PythonTranslator.inspect({"source": PARAMETERS_SOURCE})
+    assert [p.name for p in found] == ["params_file"] and found[0].default == "None"
 
 
 def test_notebook_names_follow_the_chain():
@@ -143,3 +165,45 @@ def test_the_checks_catch_a_dirty_notebook():
     assert parameters_problems(clean) == []
     assert definition_problems(clean) == []
     assert control_flow_count(clean) == 0
+
+
+def test_a_lab_session_saves_without_outputs_and_is_named(tmp_path):
+    """The save hook of ``make lab`` strips a notebook of notebooks/ (outputs, counts,
+    papermill's injected cell, widget state) and leaves an executed copy under reports/
+    alone; a working copy with outputs that git's version lacks is named with its fix.
+    Fault injected: ``pre_save_hook`` returning at once -> the saved notebook keeps its
+    output and ``output_problems`` finds 1 problem (the first assertion fails)."""
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell(PARAMETERS_SOURCE, metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell('params_file = "params/ci.yaml"',
+                                  metadata={"tags": ["injected-parameters"]}),
+        nbformat.v4.new_code_cell("print(1)", execution_count=2,
+                                  outputs=[nbformat.v4.new_output("stream", text="1")])])
+    nb.metadata["widgets"] = {"state": {"x": 1}}
+    model = {"type": "notebook", "content": nbformat.from_dict(nb)}
+    lab.pre_save_hook(model=model, path="notebooks/02_segment.ipynb")
+    saved = nbformat.from_dict(model["content"])
+    assert output_problems(saved) == [] and parameters_problems(saved) == []
+    assert len(saved.cells) == 2 and "widgets" not in saved.metadata
+    executed = {"type": "notebook", "content": nbformat.from_dict(nb)}
+    lab.pre_save_hook(model=executed, path="reports/ci/notebooks/02_segment.ipynb")
+    assert len(output_problems(nbformat.from_dict(executed["content"]))) == 1
+
+    path = paths.NOTEBOOKS_DIR / "02_segment.ipynb"
+    message = lab.local_edit_message(path, nb, saved)
+    assert message.startswith("notebooks/02_segment.ipynb: your working copy holds outputs")
+    assert "make strip" in message
+    assert lab.local_edit_message(path, saved, saved) is None
+
+
+def test_make_lab_uses_the_project_settings():
+    """``make lab`` passes the run (SCLC_PARAMS), opens at the repository root and puts
+    jupyter/ (save hook, no news) on the config path."""
+    from analysis.params import PARAMS_ENV
+
+    text = (paths.REPO_ROOT / "Makefile").read_text()
+    target = text.split("\nlab:", 1)[1].split("\n\n", 1)[0]
+    assert f"{PARAMS_ENV}=$(PARAMS)" in target and "--ServerApp.root_dir=$(CURDIR)" in target
+    assert "JUPYTER_CONFIG_PATH=$(CURDIR)/jupyter" in target
+    config = (paths.REPO_ROOT / "jupyter" / "jupyter_server_config.py").read_text()
+    assert "pre_save_hook = pre_save_hook" in config and "news_url = None" in config

@@ -60,6 +60,8 @@ def test_figure_outside_a_kernel_only_writes(tmp_path):
     out.figure(fig, "model_rfecv_curve", "c")
     assert plt.fignum_exists(fig.number) and not hasattr(fig, "_ipython_display_")
     assert (tmp_path / "run/figures/model_rfecv_curve.svg").stat().st_size > 0
+    pdf = (tmp_path / "run/figures/model_rfecv_curve.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF") and b"CreationDate" not in pdf  # same figure, same bytes
     plt.close(fig)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from analysis import paths
-from analysis.params import ParamsError, load_params, parse_params
+from analysis.params import PARAMS_ENV, ParamsError, load_params, parse_params
 
 PARAM_FILES = sorted(paths.PARAMS_DIR.glob("*.yaml"))
 
@@ -58,3 +58,40 @@ def test_same_params_same_digest():
     b = load_params(paths.PARAMS_DIR / "ci.yaml")
     assert a.digest() == b.digest()
     assert a.digest() != load_params("params/default.yaml").digest()
+
+
+def test_an_unknown_key_suggests_the_nearest_valid_one():
+    """The typo of issue 24 (``phantom.n_incuded``) names ``n_included``; a key near no
+    valid one gets no guess. Fault injected: ``suggest_key`` returning "" -> the first
+    match fails ("unknown key" alone)."""
+    data = {"run_name": "x", "phantom": {"n_incuded": 3}, "segmnt": {}, "zzz_qqq": 1}
+    with pytest.raises(ParamsError) as err:
+        parse_params(data, source="x.yaml")
+    lines = str(err.value).splitlines()
+    assert "x.yaml: phantom.n_incuded: unknown key (did you mean n_included?)" in lines
+    assert "x.yaml: segmnt: unknown key (did you mean segment?)" in lines
+    assert "x.yaml: zzz_qqq: unknown key" in lines
+
+
+def test_notebooks_open_on_the_run_make_lab_selected(monkeypatch):
+    """``params_file = None`` (the committed parameters cell) loads the file named by
+    ``SCLC_PARAMS`` (set by ``make lab PARAMS=...``), else default.yaml; papermill's
+    injected path wins over both."""
+    monkeypatch.delenv(PARAMS_ENV, raising=False)
+    assert load_params(None).run_name == "default"
+    monkeypatch.setenv(PARAMS_ENV, "params/ci.yaml")
+    assert load_params(None).run_name == "ci"
+    assert load_params(None).source == "params/ci.yaml"
+    assert load_params("params/lung1.yaml").run_name == "lung1"  # injected value wins
+
+
+def test_the_source_file_is_not_part_of_the_digest():
+    a = load_params("params/ci.yaml")
+    b = parse_params(a.model_dump(mode="json"), source="elsewhere")
+    assert a.digest() == b.digest() and a.source == "params/ci.yaml"
+
+
+def test_a_missing_params_file_lists_the_ones_there_are():
+    with pytest.raises(ParamsError, match=r"nope\.yaml: cannot read params file .*"
+                                          r"params/ci\.yaml"):
+        load_params("params/nope.yaml")

@@ -151,7 +151,75 @@ def test_failing_notebook_is_named_and_stops_the_chain(tmp_path, chain):
     m = json.loads((run_dir / "manifest.json").read_text())
     assert [n["status"] for n in m["notebooks"]] == ["failed", "not run"]
     assert not (run_dir / "notebooks/02_b.ipynb").exists()
-    assert 'id="phantom-banner"' not in (run_dir / "index.html").read_text()
+    index = (run_dir / "index.html").read_text()
+    assert 'id="phantom-banner"' not in index
+    # the index links the failed notebook's executed copy, not the one that never ran
+    assert 'href="notebooks/01_a.ipynb"' in index
+    assert 'href="notebooks/02_b.ipynb"' not in index and "html/02_b" not in index
+
+
+def test_a_users_error_is_one_message_without_traceback(tmp_path, chain, capsys):
+    """A store not made yet stops the chain with the store's own message (params file and
+    command) and no cell details, at the command line and in the index; a wrong params
+    path ends ``python -m analysis.report`` with one line, no traceback (issue 24).
+    Fault injected: ``USER_ERRORS`` emptied -> the index shows "01_a failed in code
+    cell In [4] ..." and the first assertion fails."""
+    _notebook(chain / "01_a.ipynb", [SETUP.format(stem="01_a"),
+                                     "from analysis.store import CohortStore\n"
+                                     "CohortStore.for_params(params)"])
+    params = _params(tmp_path, ["01_a", "02_b"], phantom=False)
+    root = tmp_path / "reports"
+    code = report.main(["--params", params, "--notebooks-dir", str(chain), "--reports-root",
+                        str(root), "--data-root", str(tmp_path / "data")])
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("make report: 01_a stopped: cohort store dummy has "
+                                        "not been made; made by "), err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    index = (root / "dummy" / "index.html").read_text()
+    assert '<div class="failed">01_a stopped: cohort store dummy has not been made' in index
+
+    code = report.main(["--params", str(tmp_path / "nope.yaml")])
+    err = capsys.readouterr().err
+    assert code == 1 and "nope.yaml: cannot read params file" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_the_runner_shows_cell_progress_with_the_last_runs_estimate():
+    """``cell 2/4, 3 s so far, about 5 s left (last run 8 s)``: the estimate is the sum
+    of the remaining cells' seconds in the last run (hand-computed: 3 + 2 = 5 of 1 + 2 +
+    3 + 2 = 8); lines at most every PRINT_EVERY_S; no estimate without a last run."""
+    from analysis import report_progress as rp
+
+    now = [100.0]
+    lines = []
+    p = rp.CellProgress("05_x", [1.0, 2.0, 3.0, 2.0], lines.append, clock=lambda: now[0])
+    now[0] = 103.0
+    assert p.line(2, 4) == "[report] 05_x: cell 2/4, 3 s so far, about 5 s left (last run 8 s)"
+    p(1, 4)  # 3 s after the start: below PRINT_EVERY_S, nothing printed
+    now[0] = 100.0 + rp.PRINT_EVERY_S + 1
+    p(2, 4)
+    p(3, 4)  # too soon after the last line
+    assert lines == ["[report] 05_x: cell 2/4, 11 s so far, about 5 s left (last run 8 s)"]
+    fresh = rp.CellProgress("05_x", None, lines.append, clock=lambda: now[0])
+    assert fresh.line(1, 4).endswith("cell 1/4, 0 s so far")
+
+
+def test_kernels_run_over_ipc_without_the_tcp_warning(tmp_path, chain, capfd):
+    """The kernel of a runner's notebook prints no "running over TCP without encryption"
+    warning, and the executed copy records each cell's seconds (the next run's estimate).
+    Fault injected: ``IpcKernelManager`` given ``default_value="tcp"`` -> the warning is
+    printed once (measured) and the first assertion fails."""
+    from analysis import report_progress as rp
+
+    if not rp.IPC:
+        pytest.skip("no Unix domain sockets: TCP, explained once (report_progress.TCP_NOTE)")
+    dest = tmp_path / "out" / "02_b.ipynb"
+    rp.execute(chain / "02_b.ipynb", dest, _params(tmp_path, ["02_b"], phantom=False),
+               chain, name="02_b", echo=lambda *_: None)
+    captured = capfd.readouterr()
+    assert "without encryption" not in captured.out + captured.err
+    seconds = rp.last_cell_seconds(dest)
+    assert seconds is not None and len(seconds) == 4 and sum(seconds) > 0
 
 
 def test_only_rejects_unknown_notebook(tmp_path, chain):
@@ -278,3 +346,25 @@ def test_clinical_only_store_skips_the_imaging_notebooks_with_a_reason(tmp_path,
     with pytest.raises(ReportError, match="02_segment failed"):
         run_report(params, notebooks_dir=chain, reports_root=tmp_path / "reports",
                    data_root=data, echo=lambda *_: None)
+
+
+def test_executed_notebooks_keep_no_widget_state(tmp_path, chain):
+    """A widget's state (the 3D view's holds its volumes: 11.5 MB for one ci patient,
+    measured) stays out of the executed copy; its output stays; an ``ipywidgets.Output``
+    (the slice viewer's) runs. Faults injected: no ``drop_widget_state`` ->
+    ``metadata.widgets`` present and the test fails; nbclient's
+    ``store_widget_state=False`` instead -> "KeyError: '<comm id>'" on the Output widget
+    (measured, the ci chain's 02_segment)."""
+    from analysis import report_progress as rp
+
+    _notebook(chain / "03_w.ipynb", ["import ipywidgets\nfrom IPython.display import "
+                                     "display\no = ipywidgets.Output()\nwith o:\n"
+                                     "    print('in the output widget')\n"
+                                     "display(o)\nipywidgets.IntSlider(3)"])
+    dest = tmp_path / "out" / "03_w.ipynb"
+    rp.execute(chain / "03_w.ipynb", dest, _params(tmp_path, ["03_w"], phantom=False),
+               chain, name="03_w", echo=lambda *_: None)
+    nb = nbformat.read(dest, as_version=4)
+    assert "widgets" not in nb.metadata
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {})
+               for o in nb.cells[-1].outputs)

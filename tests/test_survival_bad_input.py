@@ -107,6 +107,25 @@ def test_nonconvergence_falls_back_to_penalized_fit_with_note():
     assert res.table[["hr_lower", "hr_upper", "p"]].isna().all().all()
     assert all("Wald CI and p of a penalised fit are not valid" in n
                for n in res.table["note"])
+    assert not any("http" in n or "ConvergenceError" in n for n in res.table["note"])
+
+
+def test_engine_errors_become_one_plain_sentence():
+    """lifelines' raw message (issue 24: cut off at the column edge in Table 4) becomes
+    one sentence without its URL; another warning keeps its first sentence only."""
+    from analysis.stats.cox import plain_problem
+
+    raw = ("delta contains nan value(s). Convergence halted. Please see the following "
+           "tips in the lifelines documentation: https://lifelines.readthedocs.io/en/"
+           "latest/Examples.html#problems-with-convergence-in-the-cox-proportional-"
+           "hazard-model")
+    assert plain_problem(raw) == (
+        "the fit did not converge (its steps became undefined: a covariate almost "
+        "separates the events, or two covariates carry the same information)")
+    assert plain_problem("Newton-Raphson failed to converge sufficiently. Please see "
+                         "https://x.y/z and try a penalizer.") == (
+        "the fit converged poorly (lifelines: Newton-Raphson failed to converge "
+        "sufficiently)")
 
 
 def test_no_event_at_all_is_a_clear_error():

@@ -131,7 +131,9 @@ def test_3d_widget_state_holds_the_volumes_and_toggles():
                       grid=sc.grid, mode="3d", reference=sc.reference)
     assert len(box.niivue) == 2 and all(isinstance(v, ipyniivue.NiiVue) for v in box.niivue)
     names = [v.name for v in box.niivue[0].volumes]
-    assert names == ["ct.nii.gz", "stations.nii.gz", "gtv.nii.gz", "ctv.nii.gz"]
+    # the CTV first, the GTV last: drawn over it (issue 24)
+    assert names == ["ct.nii.gz", "stations.nii.gz", "ctv.nii.gz", "gtv.nii.gz"]
+    assert box.niivue[0].opts.is_radiological_convention is True
     assert all(v.data for v in box.niivue[0].volumes)  # the bytes travel in the state
     assert box.niivue[0].volumes[1].colormap_label.labels[7] == "4R"
     assert sorted(box.station_toggles) == ["4L", "4R"]
@@ -154,3 +156,87 @@ def test_slice_viewer_carries_a_png_snapshot():
     png = base64.b64decode(box._repr_mimebundle_()["image/png"])
     img = Image.open(io.BytesIO(png))
     assert img.size[0] > 200 and img.size[1] > 50
+
+
+def _left_gtv_scene():
+    """A body with a GTV on the patient's left (high x) inside a CTV, stations 4R, 7."""
+    grid = Grid((12, 32, 32), (3.0, 1.5, 1.5), (-100.0, -50.0, -90.0))
+    ct = np.full(grid.shape_zyx, -900, np.int16)
+    ct[:, 4:28, 4:28] = 40
+    st = np.zeros(grid.shape_zyx, np.uint8)
+    st[4:8, 8:14, 8:14] = 7  # 4R on the patient's right (low x)
+    st[4:8, 16:22, 12:18] = 11  # 7
+    gtv = np.zeros(grid.shape_zyx, bool)
+    gtv[3:9, 12:20, 22:27] = True  # x 22..26 of 0..31: the patient's left
+    ctv = np.zeros(grid.shape_zyx, bool)
+    ctv[2:10, 10:22, 19:29] = True
+    return grid, ct, st, gtv, ctv
+
+
+def _red_x_per_axes(fig) -> dict[str, float]:
+    """Mean horizontal position (0 left .. 1 right) of the GTV's red in each image axes."""
+    fig.canvas.draw()
+    img = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(int)
+    height = img.shape[0]
+    red = (img[..., 0] > 200) & (img[..., 1] < 90) & (img[..., 2] < 90)
+    out = {}
+    for ax in fig.axes:
+        if not ax.images:
+            continue
+        b = ax.get_window_extent()
+        sub = red[int(height - b.y1):int(height - b.y0), int(b.x0):int(b.x1)]
+        _, xs = np.nonzero(sub)
+        out[ax.get_title()] = float(xs.mean() / sub.shape[1]) if len(xs) else float("nan")
+    return out
+
+
+def test_a_left_sided_gtv_is_on_the_right_of_every_figure():
+    """Radiological (issue 24): the planted left GTV is right of centre in the slice
+    viewer's axial and coronal planes, in 02_segment's overlay figure and in the
+    gallery thumbnails, and each plane names the patient's side at its edges (R left, L
+    right). Fault injected: ``slice_of`` returning ``v[index][:, ::-1]`` for axial (a
+    neurological axial plane) -> the viewer's axial GTV at 0.23 (measured) and the test
+    fails."""
+    import io
+
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from analysis.report_pages import thumbnail_png
+    from analysis.segment.report import overlay_figure
+
+    grid, ct, st, gtv, ctv = _left_gtv_scene()
+    fig = viewer.render(ct, st, (6, 16, 24), gtv=gtv, ctv=ctv, spacing_mm=grid.spacing_mm,
+                        grid=grid)
+    where = _red_x_per_axes(fig)
+    assert where["axial -72.0 mm"] > 0.6 and where["coronal -26.0 mm"] > 0.6, where
+    edges = {ax.get_title(): [t.get_text() for t in ax.texts] for ax in fig.axes}
+    assert edges["axial -72.0 mm"] == ["R", "L", "A", "P"]
+    assert edges["coronal -26.0 mm"] == ["R", "L", "S", "I"]
+    plt.close(fig)
+
+    fig = overlay_figure(ct, st, grid, stations_ref=st, gtv=gtv, ctv=ctv)
+    where = _red_x_per_axes(fig)
+    for title in ("predicted: axial", "predicted: coronal", "reference: axial"):
+        assert where[title] > 0.6, where
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels[:2] == ["4R", "7"] and "CTV (white)" in labels
+    plt.close(fig)
+
+    thumb = np.asarray(Image.open(io.BytesIO(thumbnail_png(ct, st, gtv, grid.spacing_mm))),
+                       dtype=int)
+    red = (thumb[..., 0] > 200) & (thumb[..., 1] < 90) & (thumb[..., 2] < 90)
+    half = thumb.shape[1] // 2  # axial tile, then coronal tile, of about equal width
+    for tile in (red[:, :half], red[:, half:]):
+        _, xs = np.nonzero(tile)
+        assert len(xs) and xs.mean() / tile.shape[1] > 0.6
+
+
+def test_slider_stops_read_mm():
+    """3 slices of 3 mm from z = -30 mm: stops -30.0, -27.0, -24.0 mm (hand-computed)."""
+    grid = Grid((3, 2, 2), (3.0, 1.5, 1.5), (-10.0, -20.0, -30.0))
+    axial, coronal, sagittal = viewer.slider_options(grid.shape_zyx, grid)
+    assert axial == [("-30.0 mm", 0), ("-27.0 mm", 1), ("-24.0 mm", 2)]
+    assert coronal == [("-20.0 mm", 0), ("-18.5 mm", 1)]
+    assert sagittal == [("-10.0 mm", 0), ("-8.5 mm", 1)]
+    assert viewer.slider_options((2, 1, 1))[0] == [("0.0", 0), ("1.0", 1)]

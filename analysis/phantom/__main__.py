@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
-from analysis.params import load_params
+from analysis.params import ParamsError, load_params
 from analysis.phantom import generate
 
 
@@ -14,7 +15,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--params", default="params/default.yaml", help="params YAML file")
     ap.add_argument("--out", default=None, help="output folder (default data/phantom/<run>)")
     args = ap.parse_args(argv)
-    params = load_params(args.params)
+    try:
+        params = load_params(args.params)
+    except ParamsError as err:  # a user's error: one message, no traceback
+        print(f"make phantom: {err}", file=sys.stderr)
+        return 1
     t0 = time.perf_counter()
     out = generate(params, out_dir=args.out)
     print(f"phantom written to {out} in {time.perf_counter() - t0:.1f} s")

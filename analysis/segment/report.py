@@ -178,8 +178,10 @@ def overlay_figure(ct, stations_pred, grid, *, stations_ref=None, gtv=None, ctv=
     """Axial, coronal and sagittal slices through the stations' centre: predicted
     stations (top row) and, when given, the reference (bottom row)."""
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
-    from analysis.viewer import PLANES, compose, plane_aspect
+    from analysis.viewer import PLANES, compose, mark_edges, plane_aspect, station_rgba
 
     lab = np.asarray(stations_pred)
     fg = np.argwhere(lab > 0) if (lab > 0).any() else np.argwhere(np.ones_like(lab))
@@ -194,5 +196,14 @@ def overlay_figure(ct, stations_pred, grid, *, stations_ref=None, gtv=None, ctv=
                       aspect=plane_aspect(grid.spacing_mm, plane), interpolation="nearest")
             ax.set_title(f"{name}: {plane}")
             ax.axis("off")
-    fig.tight_layout()
+            mark_edges(ax, plane)
+    lut = station_rgba()
+    present = sorted({int(k) for _, st in rows for k in np.unique(st) if k > 0})
+    handles = [Patch(color=lut[k, :3], label=STATIONS[k - 1]) for k in present]
+    if gtv is not None:
+        handles.append(Line2D([], [], color="red", label="GTV ∪ GTVnd"))
+    if ctv is not None:
+        handles.append(Line2D([], [], color="0.6", label="CTV (white)"))
+    fig.tight_layout(rect=(0, 0, 0.9, 1))
+    fig.legend(handles=handles, loc="center right", fontsize=8, frameon=False)
     return fig

@@ -176,7 +176,7 @@ def train(params, *, architecture: str | None = None, out_path: str | Path | Non
 
 
 def main(argv: list[str] | None = None) -> None:
-    from analysis.params import load_params
+    from analysis.params import ParamsError, load_params
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--params", default="params/default.yaml")
@@ -189,7 +189,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--card", action="store_true",
                     help="only rewrite models/MODEL_CARD.md from the checkpoints' JSON")
     args = ap.parse_args(argv)
-    params = load_params(args.params)
+    try:
+        params = load_params(args.params)
+    except ParamsError as err:  # a user's error: one message, no traceback
+        raise SystemExit(f"make train: {err}") from None
     if args.threads:
         params = params.model_copy(update={"segment": params.segment.model_copy(
             update={"num_threads": args.threads})})

@@ -7,6 +7,7 @@ for simulations on continuous times, where Breslow and Efron coincide.
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, field
 
@@ -52,6 +53,23 @@ class CoxResult:
     notes: list[str] = field(default_factory=list)
 
 
+def plain_problem(message: str) -> str:
+    """One plain sentence for a lifelines convergence error or warning (no URL, no
+    advice list), for the notes a table carries.
+
+    Example: ``"delta contains nan value(s). Convergence halted. Please see ...
+    https://lifelines.readthedocs.io/..."`` -> ``"the fit did not converge (its steps
+    became undefined: a covariate almost separates the events, or two covariates carry
+    the same information)"``.
+    """
+    text = re.sub(r"\s*https?://\S+", "", str(message)).strip()
+    if "delta contains nan" in text or "Convergence halted" in text:
+        return ("the fit did not converge (its steps became undefined: a covariate almost "
+                "separates the events, or two covariates carry the same information)")
+    first = re.split(r"(?<=[.!?])\s", text, maxsplit=1)[0].rstrip(".:; ")
+    return f"the fit converged poorly (lifelines: {first})"
+
+
 def _fit_lifelines(data: pd.DataFrame, time_col: str, event_col: str, penalizer: float):
     from lifelines import CoxPHFitter
     from lifelines.exceptions import ConvergenceWarning
@@ -59,7 +77,7 @@ def _fit_lifelines(data: pd.DataFrame, time_col: str, event_col: str, penalizer:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         cph = CoxPHFitter(penalizer=penalizer).fit(data, time_col, event_col)
-    problems = [str(w.message).splitlines()[0] for w in caught
+    problems = [plain_problem(w.message) for w in caught
                 if issubclass(w.category, ConvergenceWarning)]
     summ = cph.summary
     if not np.isfinite(summ[["coef", "se(coef)"]].to_numpy()).all():
@@ -110,7 +128,7 @@ def fit_cox(X: pd.DataFrame, time_months, event, *, penalizer: float = 0.0) -> C
     try:
         cph, problems = _fit_lifelines(data, "_time", "_event", penalizer)
     except ConvergenceError as err:
-        cph, problems = None, [f"ConvergenceError: {str(err).splitlines()[0]}"]
+        cph, problems = None, [plain_problem(err)]
     if problems and penalizer == 0.0:
         used_pen = FALLBACK_PENALIZER
         fit_note = (f"plain fit failed ({'; '.join(problems)}): refitted with ridge "
