@@ -90,6 +90,15 @@ def _fit_lifelines(data: pd.DataFrame, time_col: str, event_col: str, penalizer:
 def fit_cox(X: pd.DataFrame, time_months, event, *, penalizer: float = 0.0) -> CoxResult:
     """Cox proportional-hazards fit (lifelines, Efron ties) with documented fallbacks.
 
+    .. math:: \\hat\\beta = \\arg\\max_\\beta \\sum_{j} \\Big[\\sum_{i \\in D_j} x_i^\\top\\beta
+              - \\sum_{r=0}^{d_j - 1} \\log\\Big(\\sum_{i \\in R_j} e^{x_i^\\top\\beta}
+              - \\tfrac{r}{d_j} \\sum_{i \\in D_j} e^{x_i^\\top\\beta}\\Big)\\Big]
+              - \\tfrac{\\lambda}{2} \\lVert\\beta\\rVert^2
+
+    (Efron's partial likelihood over the distinct event times j with deaths D_j and risk
+    sets R_j; lambda = ``penalizer``). Reference: Cox (1972); Efron (1977); R
+    ``survival::coxph(ties = "efron")`` (tested against R).
+
     1. Columns that separate (a level without events, or only events;
        :func:`separating_columns`) or are constant are dropped, each with a note.
     2. The plain fit. If lifelines raises ``ConvergenceError``, warns of non-convergence,
@@ -242,11 +251,12 @@ def model_summary(result: CoxResult) -> pd.DataFrame:
     """n, events, events per variable, likelihood-ratio test and C-index of a Cox fit.
 
     .. math::
-        \\mathrm{EPV} = \frac{\text{events}}{p}, \\qquad
-        LR = 2\\,[\\ell(\\hat\beta) - \\ell(0)] \\sim \\chi^2_p
+        \\mathrm{EPV} = \\frac{\\text{events}}{p}, \\qquad
+        LR = 2\\,[\\ell(\\hat\\beta) - \\ell(0)] \\sim \\chi^2_p
 
     and Harrell's C (lifelines ``concordance_index_``: the share of usable pairs whose
-    predicted risk orders them as their event times do; 0.5 = no discrimination). It is
+    predicted risk orders them as their event times do; 0.5 = no discrimination;
+    Harrell et al. 1996). It is
     apparent (computed on the fitting data), so optimistic. For a penalised fit the LR
     statistic is computed at the penalised estimate and is not chi-square: its p is not
     reported.
