@@ -161,7 +161,12 @@ def build_ledger(store: CohortStore, params) -> Ledger:
         ``event_col``.
     """
     ap = params.analysis
-    screening = store.screening()
+    try:
+        screening = store.screening()
+    except StoreError:  # a store written without 01's screening: its cohort, all included
+        pids = store.patient_ids()
+        screening = pd.DataFrame({"pid": pids, "included": True, "reason": "",
+                                  "reason_code": ""})
     imaging = store.has_imaging()
     pids = screening["pid"].astype(str).tolist()
     t = pd.DataFrame({

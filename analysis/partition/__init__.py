@@ -45,15 +45,15 @@ from analysis.partition.figures import (
     ML_COLUMNS,
     VOXEL_COUNT_FEATURES,
     cohort_spacings,
-    features_with_ml,
-    voxel_size_warning,
     coverage_heatmap,
     family_distributions,
     feature_summary,
+    features_with_ml,
     figure1_after_qc,
     issue_summary,
     qc_exclusion_table,
     scalar_distributions,
+    voxel_size_warning,
 )
 from analysis.partition.formulas import (
     BRUTE_FORCE_MAX_POINTS,

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.fsutil import atomic_write
-from analysis.ledger import STATION_VOLUME, Ledger, build_ledger, write_ledger
 from analysis.labels import FEATURE_NAMES
+from analysis.ledger import STATION_VOLUME, Ledger, build_ledger, write_ledger
 from analysis.partition.counting import (
     PARTITION_CODE_VERSION,
     GtvDefinition,
