@@ -133,7 +133,12 @@ def _cox_row(t: Path) -> Headline:
     df = _read(t, on.COX_TABLE)
     if df is None:
         return _missing("diameter >= 5 cm: Cox HR", ptxt, on.COX_TABLE)
-    hit = df[df.get("variable", pd.Series(dtype=str)) == "diameter_ge_5cm"]
+    if "variable" not in df.columns:  # no model: the table is a note saying why
+        why = str(df["note"].iloc[0]) if "note" in df.columns and len(df) else \
+            "the table has no variable column"
+        return Headline("diameter >= 5 cm: Cox HR", ptxt, "-", "-", NOT_COMPARABLE,
+                        f"no multivariable Cox model in this run: {why}")
+    hit = df[df["variable"] == "diameter_ge_5cm"]
     if hit.empty:
         return Headline("diameter >= 5 cm: Cox HR", ptxt, "-", "-", NOT_COMPARABLE,
                         "diameter is not in this run's multivariable model (not selected "
@@ -208,11 +213,31 @@ def _dsc_rows(t: Path) -> list[Headline]:
     return out
 
 
+#: each headline's row builder, in the paper's order, and the quantity it reports
+_ROWS = ((lambda t: _outcome_rows(t), "patients, events, median follow-up",
+          on.OUTCOME_TABLE),
+         (lambda t: [_cox_row(t)], "diameter >= 5 cm: Cox HR", on.COX_TABLE),
+         (lambda t: _lc_rows(t), "3-year local control by diameter", on.LANDMARK_TABLE),
+         (lambda t: [_top4_row(t)], "share of recurrences in the top 4 stations",
+          on.TOP4_TABLE),
+         (lambda t: _auc_rows(t), "Table 7 AUC", on.TABLE7_TABLE),
+         (lambda t: _dsc_rows(t), "DSC", on.DICE_TABLE))
+
+
 def headlines(run_dir: Path) -> list[Headline]:
-    """The scorecard rows of a run, in the paper's order of the headlines."""
+    """The scorecard rows of a run, in the paper's order of the headlines. A table that
+    is degenerate (a small cohort's note instead of estimates, a missing column) gives
+    "not comparable" with the reason, never an error: the index is always written."""
     t = Path(run_dir) / "tables"
-    return [*_outcome_rows(t), _cox_row(t), *_lc_rows(t), _top4_row(t), *_auc_rows(t),
-            *_dsc_rows(t)]
+    rows: list[Headline] = []
+    for build, quantity, name in _ROWS:
+        try:
+            rows += build(t)
+        except (KeyError, IndexError, ValueError, TypeError, pd.errors.IndexingError) as err:
+            rows.append(Headline(quantity, "-", "-", "-", NOT_COMPARABLE,
+                                 f"table {name} is degenerate in this run "
+                                 f"({type(err).__name__}: {err})"))
+    return rows
 
 
 def scorecard_html(rows: list[Headline], phantom: bool) -> str:

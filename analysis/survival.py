@@ -401,13 +401,17 @@ class SurvivalInputs:
     summary: str
 
 
-def survival_inputs(store, sp) -> SurvivalInputs:
+def survival_inputs(store, sp, ledger=None) -> SurvivalInputs:
     """Read the cohort store and clean it for the survival analysis.
 
     Parameters
     ----------
     store : analysis.store.CohortStore
     sp : analysis.params.SurvivalParams
+    ledger : analysis.ledger.Ledger, optional
+        The run's analysis ledger: only its analysed patients are analysed, and the
+        patients it left out after ingest are listed in ``excluded`` with the step and
+        reason (row = position in the cohort table). None: every cohort patient.
 
     Returns
     -------
@@ -428,9 +432,21 @@ def survival_inputs(store, sp) -> SurvivalInputs:
         lines.append(f"Ingest: {int(screening['included'].sum())} of {len(screening)} "
                      "screened patients included.")
     cohort = store.cohort()
+    left = pd.DataFrame({"row": pd.Series(dtype=int), "reason": pd.Series(dtype=object)})
+    if ledger is not None:
+        pos = {str(p): i + 1 for i, p in enumerate(cohort.index)}
+        t = ledger.table
+        out = t[(~t["included"]) & (t["step"] != "01_ingest")]
+        left = pd.DataFrame({"row": [pos[p] for p in out.index if p in pos],
+                             "reason": [f"{t.at[p, 'step']}: {t.at[p, 'reason']}"
+                                        for p in out.index if p in pos]})
+        cohort = cohort.loc[cohort.index.astype(str).isin(ledger.analysed)]
+        lines.append(ledger.describe())
     data, excluded = prepare_survival_data(cohort, sp.time_col, sp.event_col)
-    lines.append(f"{len(cohort)} patients in the cohort store; {len(data)} analysable; "
-                 f"{len(excluded)} excluded{'' if len(excluded) else ' (none)'}.")
+    excluded = pd.concat([left, excluded], ignore_index=True)
+    lines.append(f"{len(cohort)} analysed patients (analysis ledger); {len(data)} "
+                 f"analysable; {len(excluded)} excluded after ingest"
+                 f"{'' if len(excluded) else ' (none)'}.")
     return SurvivalInputs(data, excluded, missing_group_exclusions(data, sp.variables),
                           ingest_excl, "\n".join(lines))
 
@@ -523,19 +539,30 @@ def table4_multivariable(data: pd.DataFrame, univariate: pd.DataFrame, sp,
                                       "no multivariable model"}])
         return MultivariableResult([], 0, None, note, note.copy(), note.copy(), [])
     cc = data.dropna(subset=selected)
-    merged, refs, merge_notes = merge_eventless_levels(cc, selected, sp.event_col)
-    X, coding = design_matrix(merged, selected, refs)
-    cox = fit_cox(X, merged[sp.time_col], merged[sp.event_col])
+    try:
+        merged, refs, merge_notes = merge_eventless_levels(cc, selected, sp.event_col)
+        X, coding = design_matrix(merged, selected, refs)
+        cox = fit_cox(X, merged[sp.time_col], merged[sp.event_col])
+        table = cox_table(cox, coding)
+        ph, summary = ph_test_table(cox), model_summary(cox)
+    except (np.linalg.LinAlgError, ValueError, ZeroDivisionError, KeyError) as err:
+        # a small or degenerate cohort (4 patients: a singular information matrix, or
+        # every column dropped by the fit): said, never a crash
+        note = pd.DataFrame([{"note": f"the multivariable Cox model on {', '.join(selected)} "
+                                      f"could not be fitted on {len(cc)} complete case(s) "
+                                      f"({type(err).__name__}: {err}): no multivariable "
+                                      "model"}])
+        return MultivariableResult(selected, len(data) - len(cc), None, note, note.copy(),
+                                   note.copy(), [str(note.iloc[0, 0])])
     notes = [f"{len(data) - len(cc)} row(s) with a missing value in a selected variable "
              "left out.", *merge_notes, *cox.notes]
-    table = cox_table(cox, coding)
     for note in merge_notes:
         var = note.split(":", 1)[0]
         table.loc[table["variable"] == var, "note"] = [
             "; ".join(x for x in (old, note) if x) for old in
             table.loc[table["variable"] == var, "note"].fillna("")]
     return MultivariableResult(selected, len(data) - len(cc), cox, _drop_paper(table, sp),
-                               ph_test_table(cox), model_summary(cox), notes)
+                               ph, summary, notes)
 
 
 @dataclass
