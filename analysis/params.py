@@ -164,6 +164,11 @@ class SegmentParams(_Strict):
     #: train at the median voxel spacing of the training patients (nnU-Net) instead of
     #: target_spacing_mm (store training; the checkpoint records the spacing used)
     target_spacing_from_data: bool = False
+    #: a model trained on the synthetic phantom (train_source: phantom) applied to a
+    #: cohort that is not the phantom makes every prediction unusable (segmentation QC,
+    #: reason phantom_model, with the command that trains on your own delineations);
+    #: true keeps its predictions, with the same reason shown as a warning
+    accept_phantom_model: bool = False
 
 
 class PartitionParams(_Strict):
