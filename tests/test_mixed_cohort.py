@@ -23,6 +23,7 @@ skipped step's reason shown.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import warnings
@@ -114,8 +115,10 @@ def mixed(tmp_path_factory):
     qc = store.read_table("segment_qc")
     broken = next(p for p in store.patient_ids() if bool(qc.loc[p, "usable"]))
     gtvnd, grid = read_nifti(store.patient_dir(broken) / "gtvnd.nii.gz")
+    short = dataclasses.replace(grid, shape_zyx=(grid.shape_zyx[0] - 1, *grid.shape_zyx[1:]))
+    # one slice short: not on the grid of the stations
     write_nifti(store.patient_dir(broken) / "gtvnd.nii.gz", gtvnd[:-1].astype(np.uint8),
-                grid)  # one slice short: not on the grid of the stations
+                short)
     run_dir = run_report(params_file, **kw)
     return {"tmp": tmp, "phantom_export": phantom_export, "params": params,
             "store": store, "run_dir": run_dir, "damaged": damaged, "broken": broken}
