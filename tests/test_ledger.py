@@ -181,3 +181,22 @@ def test_scorecard_reads_a_degenerate_cox_table_as_not_comparable(tmp_path):
     assert "no variable passed the univariate threshold" in cox.why
     assert all(r.verdict in (scorecard.WITHIN, scorecard.OUTSIDE, scorecard.NOT_COMPARABLE)
                for r in rows)
+
+
+def test_nobody_analysed_when_every_prediction_is_flagged(tmp_path):
+    """A real cohort under the phantom-trained model: every prediction flagged. 03 still
+    writes an empty feature table and the ledger (6 left at 02, 2 at ingest), and each
+    later step has its reason."""
+    store = make_store(tmp_path / "s")
+    qc = store.read_table("segment_qc")
+    store.write_table("segment_qc", qc.assign(usable=False, reasons="phantom_model"))
+    table = _run(store, _params())
+    assert table.features.shape == (0, 110)
+    led = L.read_ledger(store, _params())
+    assert led.analysed == [] and led.step_counts().set_index("step")["n"].to_dict() == {
+        "01_ingest": 2, "02_segment": 6, "03_partition": 0, "outcome": 0, "analysed": 0}
+    assert store.partition_features().empty
+    assert "no analysed patient" in L.recurrence_skip_reason(led)
+    assert L.survival_skip_reason(led, store, _params()).startswith("0 analysed")
+    assert "0 recurred, 0 did not" in model_skip_reason(store, _params(), led)
+    assert P.voxel_size_warning(P.cohort_spacings(store, [])) is None
