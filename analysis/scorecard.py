@@ -27,7 +27,9 @@ station DSC                 ``segment_dice_hd95``                  mean +- 1.96 
 
 from __future__ import annotations
 
+import dataclasses
 import html
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -224,19 +226,38 @@ _ROWS = ((lambda t: _outcome_rows(t), "patients, events, median follow-up",
          (lambda t: _dsc_rows(t), "DSC", on.DICE_TABLE))
 
 
+def _skip_reason(run_dir: Path, name: str) -> str | None:
+    """Why the notebook that writes table ``name`` was skipped in this run (its
+    ``outputs/<notebook>.json``), or None."""
+    entry = on.lookup(name)
+    f = Path(run_dir) / "outputs" / f"{entry.notebook}.json" if entry else None
+    if f is None or not f.is_file():
+        return None
+    try:
+        why = json.loads(f.read_text()).get("skipped")
+    except ValueError:
+        return None
+    return f"{entry.notebook} {why}" if why else None
+
+
 def headlines(run_dir: Path) -> list[Headline]:
     """The scorecard rows of a run, in the paper's order of the headlines. A table that
-    is degenerate (a small cohort's note instead of estimates, a missing column) gives
-    "not comparable" with the reason, never an error: the index is always written."""
+    is missing because its notebook was skipped says why (the skip reason: too few
+    analysed patients in the analysis ledger, no images, ...); a degenerate table (a
+    small cohort's note instead of estimates, a missing column) gives "not comparable"
+    with the reason, never an error: the index is always written."""
     t = Path(run_dir) / "tables"
     rows: list[Headline] = []
     for build, quantity, name in _ROWS:
         try:
-            rows += build(t)
+            got = build(t)
         except (KeyError, IndexError, ValueError, TypeError, pd.errors.IndexingError) as err:
-            rows.append(Headline(quantity, "-", "-", "-", NOT_COMPARABLE,
-                                 f"table {name} is degenerate in this run "
-                                 f"({type(err).__name__}: {err})"))
+            got = [Headline(quantity, "-", "-", "-", NOT_COMPARABLE,
+                            f"table {name} is degenerate in this run "
+                            f"({type(err).__name__}: {err})")]
+        skipped = _skip_reason(run_dir, name)
+        rows += [dataclasses.replace(r, why=f"{r.why}: {skipped}")
+                 if skipped and r.why.startswith("no table") else r for r in got]
     return rows
 
 

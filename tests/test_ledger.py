@@ -10,6 +10,7 @@ fails; P1 and P6 are analysed. Every screened patient is counted exactly once:
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -200,3 +201,18 @@ def test_nobody_analysed_when_every_prediction_is_flagged(tmp_path):
     assert L.survival_skip_reason(led, store, _params()).startswith("0 analysed")
     assert "0 recurred, 0 did not" in model_skip_reason(store, _params(), led)
     assert P.voxel_size_warning(P.cohort_spacings(store, [])) is None
+
+
+def test_scorecard_says_why_a_skipped_steps_headline_is_missing(tmp_path):
+    """05 skipped by the ledger: the headlines of 05's tables give its skip reason."""
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "outputs").mkdir()
+    why = "skipped: 4 analysed patient(s) (analysis ledger) but at least 10 needed"
+    (tmp_path / "outputs" / "05_survival.json").write_text(json.dumps(
+        {"notebook": "05_survival", "items": [], "skipped": why}))
+    rows = scorecard.headlines(tmp_path)
+    n = next(r for r in rows if r.quantity == "patients (n)")
+    assert n.verdict == scorecard.NOT_COMPARABLE
+    assert n.why == f"no table 05_outcome in this run: 05_survival {why}"
+    auc = next(r for r in rows if r.quantity.startswith("Table 7 AUC"))
+    assert auc.why == "no table table7_metrics in this run"  # 07 not skipped, only absent
