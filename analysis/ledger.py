@@ -64,8 +64,8 @@ _MISSING_HINT = {
     "reference": "the export has no reference stations for this patient; set "
                  "analysis.stations: predicted",
 }
-COLUMNS = ("included", "step", "reason", "reason_code", "stations", "station_volume", "qc", "qc_reasons",
-           "kept_by")
+COLUMNS = ("included", "step", "reason", "reason_code", "stations", "station_volume", "qc",
+           "qc_reasons", "kept_by")
 
 
 class LedgerError(StoreError):
