@@ -15,7 +15,7 @@ HEADLESS := MPLBACKEND=Agg
 TEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test report phantom lab clean bench train lint lock env browser
+.PHONY: help setup test report phantom lab clean bench train export lint lock env browser r
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -32,7 +32,10 @@ setup: $(STAMP) ## Create .venv from requirements.lock (idempotent: a stamp file
 browser: ## Install Debian's chromium for the report's rendering test, when missing
 	@bash tools/ensure_chromium.sh
 
-test: $(STAMP) browser ## Run the tests (lint, units, every notebook on params/ci.yaml)
+r: ## Install Debian's R with survival, cmprsk and psych for the live R checks, when missing
+	@bash tools/ensure_r.sh
+
+test: $(STAMP) browser r ## Run the tests (lint, units, every notebook on params/ci.yaml)
 	$(PY) -m ruff check analysis tests
 	$(HEADLESS) $(PY) -m pytest -n $(TEST_WORKERS)
 
@@ -49,6 +52,9 @@ phantom: $(STAMP) ## Write the phantom department export: make phantom [PARAMS=.
 
 train: $(STAMP) ## Train the station segmentation model: make train [PARAMS=...]
 	$(HEADLESS) $(PY) -m analysis.segment.train --params $(PARAMS)
+
+export: $(STAMP) ## Each analysed patient's stations as RTSTRUCT, DICOM-SEG, NIfTI: make export [PARAMS=...]
+	$(HEADLESS) $(PY) -m analysis.segment export --params $(PARAMS)
 
 bench: $(STAMP) ## Speed and memory benchmarks (medians, side by side)
 	$(HEADLESS) $(PY) -m analysis.bench

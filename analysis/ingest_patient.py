@@ -24,7 +24,18 @@ What is refused (the patient is excluded with the reason)
   cranial or caudal end) is kept with a recorded warning;
 * a NIfTI mask whose affine differs from the CT's (shape, spacing, origin, or a flipped
   axis: the orientation rule is "same affine within ``geometry_tolerance_mm``; no
-  resampling, no reorientation").
+  resampling, no reorientation");
+* a GTV or GTVnd not inside the CTV: less than ``ingest.gtv_in_ctv_min_share`` (default
+  95 %) of its voxels inside the CTV. A CTV contains its gross tumour by definition (ICRU
+  Reports 50 and 62: the CTV is the GTV plus a margin for subclinical disease); the 5 %
+  leave room for the rasterisation of two separately drawn outlines. A GTV moved out of
+  its CTV, or the wrong ROI matched, would otherwise give wrong partition parameters.
+  ``ingest.allow_gtv_outside_ctv: true`` keeps the patient with a recorded warning;
+* a NIfTI CT not in Hounsfield units (:mod:`analysis.io.hu`), as for DICOM.
+
+NIfTI files are found by their export-convention name in any case, compressed or not
+(``CT.nii.gz``, ``CT.nii``, ``ctv.nii.gz``); two files for one name are refused as
+ambiguous.
 """
 
 from __future__ import annotations
@@ -49,8 +60,10 @@ from analysis.io.dicom_read import (
     read_ct_series,
     read_rtstruct,
     read_rtstruct_labels,
+    rtstruct_referenced_series,
     rtstruct_roi_names,
 )
+from analysis.io.hu import not_hu_message
 from analysis.io.nifti import NiftiError, nifti_affine
 from analysis.labels import N_STATIONS, STATION_LABEL, STRUCTURES
 from analysis.scrub import Scrubber
@@ -141,6 +154,29 @@ def _clip_check(masks: dict[str, np.ndarray | None], task: dict, where: str) -> 
             warnings.warn(msg + "; kept, with this warning", stacklevel=2)
 
 
+def _containment_check(masks: dict[str, np.ndarray | None], task: dict, where: str) -> None:
+    """Refuse (or, with ``allow_gtv_outside_ctv``, warn about) a GTV or GTVnd of which
+    less than ``gtv_in_ctv_min_share`` lies inside the CTV (module docstring)."""
+    ctv = masks.get("ctv")
+    if ctv is None or not ctv.any():
+        return
+    least = float(task.get("gtv_in_ctv_min_share", 0.95))
+    for s in ("gtv", "gtvnd"):
+        m = masks.get(s)
+        if m is None or not m.any():
+            continue
+        share = float((m & ctv).sum()) / float(m.sum())
+        if share >= least:
+            continue
+        msg = (f"{s} is not inside the ctv: {100 * share:.1f}% of its voxels lie inside "
+               f"it, at least {100 * least:g}% expected (ingest.gtv_in_ctv_min_share; a "
+               f"moved structure or the wrong ROI?) ({where})")
+        if not task.get("allow_gtv_outside_ctv", False):
+            raise PatientExcluded(reason("geometry", msg))
+        warnings.warn(msg + "; kept, with this warning (ingest.allow_gtv_outside_ctv)",
+                      stacklevel=2)
+
+
 def _classify_top_files(d: Path, scrub: Scrubber) -> list[Path]:
     """The RTSTRUCT candidates at the top of a patient folder; others noted and ignored."""
     rs = []
@@ -178,8 +214,9 @@ def _dicom_identifiers(d: Path, scrub: Scrubber) -> None:
 
 def _read_dicom_patient(d: Path, task: dict, scrub: Scrubber) -> tuple:
     pid = task["pid"]
-    ct = read_ct_series(d / "CT", patient=pid)
     rs_files = _classify_top_files(d, scrub)
+    refs = rtstruct_referenced_series(rs_files[0], patient=pid) if len(rs_files) == 1 else []
+    ct = read_ct_series(d / "CT", patient=pid, series_uid=refs)
     if not rs_files:
         raise PatientExcluded(reason("missing_structure", f"no RTSTRUCT file in {d}"))
     if len(rs_files) > 1:
@@ -199,6 +236,7 @@ def _read_dicom_patient(d: Path, task: dict, scrub: Scrubber) -> tuple:
     masks = {s: (masks_by_name[f[0]] if f else None) for s, f in matched.items()}
     _structure_check(masks, task["required"], str(rs), found=names)
     _clip_check(masks, task, str(rs))
+    _containment_check(masks, task, str(rs))
     st = None
     if stations:  # one label map, painted ROI by ROI (16 full masks never coexist)
         st = read_rtstruct_labels(rs, ct, {roi: STATION_LABEL[name]
@@ -239,17 +277,34 @@ def binary_mask(m: np.ndarray, threshold: float | None, what: str) -> np.ndarray
     return m > threshold
 
 
+def nifti_file(d: Path, name: str) -> Path | None:
+    """The file of export-convention ``name`` (``CTV.nii.gz``) in ``d``: any case, ``.nii``
+    or ``.nii.gz``; None when absent; two candidates are refused as ambiguous."""
+    stem = name.split(".", 1)[0].casefold()
+    found = sorted(p for p in d.iterdir() if p.is_file()
+                   and p.name.casefold() in (f"{stem}.nii.gz", f"{stem}.nii"))
+    if len(found) > 1:
+        raise PatientExcluded(reason("unreadable", f"{len(found)} files for {name} "
+                                                   f"({', '.join(map(str, found))}): "
+                                                   "ambiguous, keep one"))
+    return found[0] if found else None
+
+
 def _read_nifti_patient(d: Path, task: dict, scrub: Scrubber) -> tuple:
     pid, tol = task["pid"], task["tolerance_mm"]
-    ct_path = d / "CT.nii.gz"
-    if not ct_path.exists():
-        raise PatientExcluded(reason("no_images", f"no CT.nii.gz in {d}"))
+    ct_path = nifti_file(d, "CT.nii.gz")
+    if ct_path is None:
+        raise PatientExcluded(reason("no_images", f"no CT.nii.gz (or CT.nii) in {d}"))
     hu, grid = read_nifti(ct_path, dtype=np.int16)
+    msg = not_hu_message(float(hu.min()), "a NIfTI CT: its values as stored, after "
+                                          "scl_slope / scl_inter") if hu.size else None
+    if msg:
+        raise NiftiError(f"{ct_path}: {msg}")
     ct_affine = nifti_affine(ct_path)
     masks: dict[str, np.ndarray | None] = {}
     for s, fname in NIFTI_FILES.items():
-        p = d / fname
-        if not p.exists():
+        p = nifti_file(d, fname)
+        if p is None:
             masks[s] = None
             continue
         m, g = read_nifti(p)
@@ -263,9 +318,10 @@ def _read_nifti_patient(d: Path, task: dict, scrub: Scrubber) -> tuple:
     _structure_check(masks, task["required"], str(d),
                      found=sorted(f.name for f in d.iterdir() if f.is_file()))
     _clip_check(masks, task, str(d))
+    _containment_check(masks, task, str(d))
     st = None
-    if (d / "stations.nii.gz").exists():
-        p = d / "stations.nii.gz"
+    p = nifti_file(d, "stations.nii.gz")
+    if p is not None:
         st, g = read_nifti(p)
         _check_grid(g, grid, tol, p, pid)
         if st.min() < 0 or st.max() > N_STATIONS:
@@ -273,8 +329,8 @@ def _read_nifti_patient(d: Path, task: dict, scrub: Scrubber) -> tuple:
                                                        f"0..{N_STATIONS}"))
         st = st.astype(np.uint8)
     rec = {}
-    if (d / "recurrence.nii.gz").exists():
-        p = d / "recurrence.nii.gz"
+    p = nifti_file(d, "recurrence.nii.gz")
+    if p is not None:
         lab, g = read_nifti(p)
         _check_grid(g, grid, tol, p, pid)
         lab = np.rint(lab).astype(np.int32)
@@ -304,7 +360,8 @@ def ingest_patient(task: dict) -> dict:
     task : dict
         ``pid``, ``image_dir`` (str), ``format`` ("dicom" | "nifti"), ``store_root``,
         ``roi_synonyms``, ``required``, ``tolerance_mm``, ``params_key`` (a digest of the
-        ingest params), ``mask_threshold``, ``allow_clipped``, and ``mrn``,
+        ingest params), ``mask_threshold``, ``allow_clipped``, ``gtv_in_ctv_min_share``,
+        ``allow_gtv_outside_ctv``, and ``mrn``,
         ``export_dir``, ``identifiers`` (only to scrub messages); optional
         ``sites_mm``: the recurrence table's (x, y, z) points of this patient.
 

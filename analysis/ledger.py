@@ -21,7 +21,9 @@ One row per screened patient (index ``pid``), columns:
 ``stations``        the station map the patient's analysis uses (``reference`` /
                     ``predicted`` / ``cv``), "" without images
 ``station_volume``  its store volume (``stations_ref`` / ``stations_pred`` / ``stations_cv``)
-``qc``              the segmentation QC verdict: ``usable``, ``flagged`` or ``not checked``
+``qc``              the segmentation QC verdict of the patient's predicted map: ``usable``,
+                    ``flagged`` or ``not checked`` (recorded whichever map is analysed;
+                    it excludes only when the analysed map is predicted or cv)
 ``qc_reasons``      the QC reasons when flagged
 ``kept_by``         the param that kept a flagged patient (``analysis.include_qc_failed``),
                     else ""
@@ -125,6 +127,17 @@ class Ledger:
         return (f"Analysis ledger: {self.n_analysed} of {len(t)} screened patients "
                 f"analysed; {maps}; left out: {', '.join(parts) or 'none'}{kept}.")
 
+    def left_after_ingest(self, cohort_index) -> pd.DataFrame:
+        """The cohort table's patients the ledger left out after ingest: ``row``
+        (1-based position in ``cohort_index``, not an identifier), ``reason`` ("step:
+        reason")."""
+        t = self.table
+        pos = {str(p): i + 1 for i, p in enumerate(cohort_index)}
+        out = [p for p in t.index[(~t["included"]) & (t["step"] != "01_ingest")] if p in pos]
+        return pd.DataFrame({"row": pd.Series([pos[p] for p in out], dtype=int),
+                             "reason": pd.Series([f"{t.at[p, 'step']}: {t.at[p, 'reason']}"
+                                                  for p in out], dtype=object)})
+
     def step_counts(self) -> pd.DataFrame:
         """Patients leaving at each step and analysed: columns ``step, n`` (they add up
         to the screened)."""
@@ -190,13 +203,15 @@ def build_ledger(store: CohortStore, params) -> Ledger:
         if not imaging:
             continue
         t.loc[p, ["stations", "station_volume"]] = [ap.stations, volume]
-        if qc is not None and p in qc.index and ap.stations != "reference":
+        if qc is not None and p in qc.index:
             usable = bool(qc.at[p, "usable"])
             t.at[p, "qc"] = "usable" if usable else "flagged"
             if not usable:
                 why = str(qc.at[p, "reasons"] or "").strip() or "failed segmentation QC"
                 t.at[p, "qc_reasons"] = why
-                if ap.include_qc_failed:
+                if ap.stations == "reference":
+                    pass  # reference maps were delineated: the AI map's flag is recorded
+                elif ap.include_qc_failed:
                     t.at[p, "kept_by"] = KEEP_PARAM
                 else:
                     t.loc[p, ["included", "step", "reason", "reason_code"]] = [
@@ -219,6 +234,17 @@ def build_ledger(store: CohortStore, params) -> Ledger:
             t.loc[p, ["included", "step", "reason", "reason_code"]] = [
                 False, "outcome", str(why), "no_outcome"]
     return Ledger(t, ap.stations, bool(ap.include_qc_failed), bool(imaging))
+
+
+def ledger_for(store: CohortStore, params) -> Ledger:
+    """The ledger 03_partition wrote when it matches ``params``, else the same decision
+    built now (:func:`build_ledger`: without 03's own partition failures). For the
+    steps that need the analysed set outside 03-07: 02_segment's station exports (which
+    run before 03) and ``make export``; 03's agreement with the reference maps."""
+    try:
+        return read_ledger(store, params)
+    except LedgerError:
+        return build_ledger(store, params)
 
 
 def _settings(params, imaging: bool) -> dict:

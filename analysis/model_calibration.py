@@ -5,7 +5,9 @@
 - :func:`logistic_recalibration`: calibration intercept (calibration-in-the-large, slope
   fixed at 1 through an offset) and calibration slope, each with a Wald 95% CI, by
   logistic regression on the logit of the risk (Cox 1958; Van Calster et al. 2016);
-  :func:`recalibration_by_repeat` gives them for each repeat of the nested CV;
+  :func:`recalibration_by_repeat` gives them for each repeat of the nested CV, and
+  :func:`slope_by_eps` shows how the slope moves with the clipping constant ``eps``
+  (``model.calibration_risk_eps``: a forest says exactly 0 or 1, whose logit is infinite);
 - :func:`smoothed_calibration`: a loess (statsmodels ``lowess``) calibration curve with a
   percentile-bootstrap 95% band (patients resampled), per repeat;
 - :func:`decision_curve` (Vickers & Elkin 2006): net benefit computed by the maintained
@@ -25,8 +27,8 @@ from sklearn.metrics import brier_score_loss
 from statsmodels.nonparametric.smoothers_lowess import lowess
 from statsmodels.tools.sm_exceptions import PerfectSeparationError, PerfectSeparationWarning
 
-#: risks are clipped to [RISK_EPS, 1 - RISK_EPS] before the logit (a forest says 0 or 1)
-RISK_EPS = 1e-3
+#: clipping constants at which 07 shows the calibration slope (beside the run's own)
+EPS_SENSITIVITY: tuple[float, ...] = (1e-4, 1e-3, 1e-2)
 
 
 def brier_score(y_true, prob) -> float:
@@ -103,8 +105,10 @@ def decision_curve(y_true, prob, thresholds) -> pd.DataFrame:
                          "treat_none": nb["none"].to_numpy(dtype=float)})
 
 
-def _logit(prob) -> np.ndarray:
-    p = np.clip(np.asarray(prob, dtype=float), RISK_EPS, 1 - RISK_EPS)
+def _logit(prob, eps: float) -> np.ndarray:
+    if not 0 < eps < 0.5:
+        raise ValueError(f"eps must lie in (0, 0.5), got {eps}")
+    p = np.clip(np.asarray(prob, dtype=float), eps, 1 - eps)
     return np.log(p / (1 - p))
 
 
@@ -125,15 +129,17 @@ class Recalibration:
     n: int
 
 
-def logistic_recalibration(y_true, prob) -> Recalibration:
+def logistic_recalibration(y_true, prob, *, eps: float) -> Recalibration:
     """Logistic recalibration of risks ``prob`` (n,) against labels ``y_true`` (n,).
 
-    Risks are clipped to ``[RISK_EPS, 1 - RISK_EPS]`` before the logit. CIs are Wald
+    Risks are clipped to ``[eps, 1 - eps]`` before the logit (the run's
+    ``model.calibration_risk_eps``); with risks of exactly 0 or 1 the slope depends on
+    it (:func:`slope_by_eps`). CIs are Wald
     intervals (estimate +- 1.96 SE) of the binomial GLM (statsmodels). NaN where the
     maximum-likelihood estimate does not exist (perfect separation, one class only).
     """
     y = np.asarray(y_true).astype(int)
-    lp = _logit(prob)
+    lp = _logit(prob, eps)
     ones = np.ones((len(y), 1))
     intercept = _glm_coef(y, ones, lp, 0)
     # one risk for everybody: no slope to estimate
@@ -155,8 +161,9 @@ def _glm_coef(y, exog, offset, k: int) -> tuple[float, float, float]:
     return float(fit.params[k]), float(ci[k, 0]), float(ci[k, 1])
 
 
-def recalibration_by_repeat(oof: pd.DataFrame) -> pd.DataFrame:
-    """:func:`logistic_recalibration` of each repeat's out-of-fold risks.
+def recalibration_by_repeat(oof: pd.DataFrame, *, eps: float) -> pd.DataFrame:
+    """:func:`logistic_recalibration` of each repeat's out-of-fold risks (clipped at
+    ``eps``).
 
     Parameters
     ----------
@@ -167,11 +174,37 @@ def recalibration_by_repeat(oof: pd.DataFrame) -> pd.DataFrame:
     DataFrame indexed by repeat: intercept, intercept_lo, intercept_hi, slope, slope_lo,
     slope_hi, n.
     """
-    rows = {int(r): asdict(logistic_recalibration(g["y"], g["prob"]))
+    rows = {int(r): asdict(logistic_recalibration(g["y"], g["prob"], eps=eps))
             for r, g in oof.groupby("repeat", sort=True)}
     df = pd.DataFrame.from_dict(rows, orient="index")
     df.index.name = "repeat"
     return df
+
+
+def slope_by_eps(oof: pd.DataFrame, eps_values) -> pd.DataFrame:
+    """Calibration slope and intercept of each repeat's out-of-fold risks at several
+    clipping constants: how much the slope owes to the choice of ``eps``.
+
+    Parameters
+    ----------
+    oof : DataFrame with columns repeat, y, prob (``NestedCVResult.oof``)
+    eps_values : the clipping constants (each in (0, 0.5); duplicates dropped, sorted)
+
+    Returns
+    -------
+    DataFrame, one row per (eps, repeat): eps, repeat, n_clipped (risks below ``eps``
+    or above ``1 - eps``), slope, slope_lo, slope_hi, intercept.
+    """
+    rows = []
+    for eps in sorted(set(float(e) for e in eps_values)):
+        for r, g in oof.groupby("repeat", sort=True):
+            p = g["prob"].to_numpy(dtype=float)
+            rc = logistic_recalibration(g["y"], p, eps=eps)
+            rows.append({"eps": eps, "repeat": int(r),
+                         "n_clipped": int(((p < eps) | (p > 1 - eps)).sum()),
+                         "slope": rc.slope, "slope_lo": rc.slope_lo, "slope_hi": rc.slope_hi,
+                         "intercept": rc.intercept})
+    return pd.DataFrame(rows)
 
 
 def smoothed_calibration(y_true, prob, n_boot: int, seed: int, n_grid: int = 50,

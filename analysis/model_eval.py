@@ -12,12 +12,15 @@ Beyond the paper (SPEC "What a single 80/20 split cannot tell"):
 - :func:`nested_cv` (the primary estimate): repeated stratified K-fold of the *whole*
   procedure (filter, RFECV and grid search refitted inside every outer training fold).
   Reported (:func:`nested_summary`): the mean of the per-fold AUCs, their SD and range;
-  the pooled out-of-fold AUC of each repeat, averaged over repeats, with (a) a 95% CI of
+  the pooled out-of-fold AUC of each repeat, averaged over repeats, with a 95% CI of
   that mean *across repeats* (t interval over the R repeat values: the Monte Carlo error
   of the choice of splits only, it shrinks as repeats are added and is not the sampling
-  uncertainty) and (b) a 95% percentile bootstrap over patients of the pooled AUC (the
-  predictions held fixed: it ignores the variability of refitting, so it is too narrow;
-  no CV variance estimator is unbiased, Bengio & Grandvalet 2004).
+  uncertainty). The pooled AUC itself gets **no interval**: none is validated for a
+  procedure refitted in every fold (no CV variance estimator is unbiased, Bengio &
+  Grandvalet 2004; Bates, Hastie & Tibshirani's 2023 nested-CV standard error would
+  need a CV of the CV, hundreds of refits of RFECV). The percentile bootstrap of the
+  fixed out-of-fold predictions that stood here ignored refitting: SD/SE 1.16 and
+  coverage 0.90 in simulation (issue 23 item 4), so it is no longer shown.
 - :func:`bootstrap_632plus`: Efron & Tibshirani's (1997) 0.632+ bootstrap, which replaces
   Harrell's optimism correction here: a random forest fits its training patients almost
   perfectly, and in a bootstrap sample it fits the duplicated patients again, so Harrell's
@@ -25,7 +28,9 @@ Beyond the paper (SPEC "What a single 80/20 split cannot tell"):
   without signal, n = 120, 15 noise features, it reported 0.66 where nested CV gave 0.53).
   The 0.632+ rule weighs the apparent AUC against the out-of-bag AUC by how much the
   procedure overfits. Inside every bootstrap refit the inner CV folds are grouped by
-  original patient. An interval is given only with >= 200 resamples.
+  original patient. Reported with its Monte Carlo SE (:func:`mc_se_632plus`: how much
+  it moves with the bootstrap seed); no interval (the percentile interval with the
+  apparent AUC held fixed was never validated, issue 23 item 6).
 
 Elsewhere: calibration and decision curves in :mod:`analysis.model_calibration`,
 feature-selection stability and permutation importance in :mod:`analysis.model_features`,
@@ -67,6 +72,10 @@ from analysis.model import (
 from analysis.output_names import TRAIN_APPARENT, TRAIN_CV
 
 _NAN = float("nan")
+#: why the pooled nested-CV AUC has no interval (table notes and the verdict)
+NO_NESTED_INTERVAL = ("no interval: none is validated for a procedure refitted in every "
+                      "fold (a patient bootstrap of the fixed out-of-fold predictions "
+                      "covered 0.90 in simulation)")
 
 
 @dataclass(frozen=True)
@@ -297,7 +306,7 @@ class NestedSummary:
 
     fold_mean : mean of the per-fold AUCs, lo/hi = min/max over the outer folds
     fold_sd : SD of the per-fold AUCs (NaN with one fold)
-    pooled : pooled out-of-fold AUC (mean over repeats), bootstrap CI of patients
+    pooled : pooled out-of-fold AUC (mean over repeats); no interval (module docstring)
     n_selected : median features kept per fold, lo/hi = min/max
     over_repeats : the same mean over repeats with a t 95% CI across the R repeat values
         (Monte Carlo error of the splits only; NaN interval with one repeat)
@@ -320,22 +329,11 @@ class NestedSummary:
         ])
 
 
-def nested_summary(res: NestedCVResult, n_boot: int, seed: int) -> NestedSummary:
-    """AUC of the nested CV: per-fold mean, SD, range; pooled OOF AUC with a bootstrap CI."""
+def nested_summary(res: NestedCVResult) -> NestedSummary:
+    """AUC of the nested CV: per-fold mean, SD, range; the pooled out-of-fold AUC with no
+    interval (none is validated for the refitted procedure: module docstring)."""
     auc = res.folds["auc"]
     pooled = [roc_auc_score(g["y"], g["prob"]) for _, g in res.oof.groupby("repeat")]
-    # bootstrap patients: resample pids, pooled AUC per repeat, average over repeats
-    wide_p = res.oof.pivot(index="pid", columns="repeat", values="prob")
-    yv = res.oof.groupby("pid")["y"].first().loc[wide_p.index].to_numpy()
-    P = wide_p.to_numpy()
-    rng = np.random.default_rng(seed)
-    boots = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, len(yv), len(yv))
-        if len(np.unique(yv[idx])) == 2:
-            boots.append(np.mean([roc_auc_score(yv[idx], P[idx, r])
-                                  for r in range(P.shape[1])]))
-    lo, hi = percentile_ci(boots)
     n = len(auc)
     nsel = res.folds["n_selected"]
     return NestedSummary(
@@ -343,10 +341,8 @@ def nested_summary(res: NestedCVResult, n_boot: int, seed: int) -> NestedSummary
                            f"lo/hi = min/max over {n} outer folds"),
         fold_sd=Estimate(auc.std(ddof=1) if n > 1 else _NAN, _NAN, _NAN,
                          "spread across folds and repeats"),
-        pooled=Estimate(float(np.mean(pooled)), lo, hi,
-                        f"mean over {len(pooled)} repeat(s); 95% CI: percentile bootstrap of "
-                        f"patients ({len(boots)} resamples), ignores refit variability "
-                        f"(too narrow)"),
+        pooled=Estimate(float(np.mean(pooled)), _NAN, _NAN,
+                        f"mean over {len(pooled)} repeat(s); {NO_NESTED_INTERVAL}"),
         n_selected=Estimate(nsel.median(), nsel.min(), nsel.max(), "lo/hi = min/max"),
         over_repeats=repeats_interval(pooled),
     )
@@ -393,8 +389,8 @@ def _oob_one(X, y, idx, model_params, seed):
 
 #: no-information AUC: predictions independent of the labels rank them by chance
 NO_INFORMATION_AUC = 0.5
-#: resamples below which the 0.632+ estimate gets no interval
-MIN_BOOT_FOR_INTERVAL = 200
+#: Monte Carlo SE of the 0.632+ AUC above which its note asks for more resamples
+MC_SE_TARGET = 0.01
 
 
 def auc_632plus(apparent: float, oob: float,
@@ -426,6 +422,31 @@ def auc_632plus(apparent: float, oob: float,
     return (1 - w) * apparent + w * b, r, w
 
 
+def mc_se_632plus(apparent: float, oob_aucs) -> float:
+    """Monte Carlo SE of the 0.632+ AUC over its ``B`` bootstrap resamples (jackknife).
+
+    The estimate is :func:`auc_632plus` of the apparent AUC ``a`` and the mean ``b`` of
+    the ``B`` per-resample out-of-bag AUCs ``b_i``; only ``b`` depends on the draws. With
+    ``b_(-i)`` the mean without resample ``i`` and ``e_(-i)`` the rule applied to it:
+
+    .. math:: \\mathrm{SE} = \\sqrt{\\tfrac{B-1}{B} \\textstyle\\sum_i
+              (e_{(-i)} - \\bar e_{(\\cdot)})^2}
+
+    (Efron & Tibshirani 1993, ch. 11). It says how much the estimate moves from one
+    bootstrap seed to the next, not how it would vary over new cohorts. Where the rule
+    is linear in ``b`` (no overfitting, ``b >= a``: estimate ``0.368 a + 0.632 b``) it is
+    exactly ``0.632 * SD(b_i) / sqrt(B)``. NaN with fewer than 2 finite ``b_i``.
+    """
+    v = np.asarray(oob_aucs, dtype=float)
+    v = v[np.isfinite(v)]
+    b = len(v)
+    if b < 2:
+        return _NAN
+    loo = (v.sum() - v) / (b - 1)
+    est = np.array([auc_632plus(apparent, m)[0] for m in loo])
+    return float(np.sqrt((b - 1) / b * ((est - est.mean()) ** 2).sum()))
+
+
 @dataclass(frozen=True)
 class Bootstrap632Summary:
     """The 0.632+ bootstrap AUC of the whole procedure (:func:`bootstrap_632plus`)."""
@@ -436,9 +457,12 @@ class Bootstrap632Summary:
     weight: float
     auc: Estimate
     n_boot: int
+    #: Monte Carlo SE of ``auc`` over the resamples (:func:`mc_se_632plus`)
+    mc_se: float = _NAN
 
     def table(self) -> pd.DataFrame:
-        """Display table indexed by quantity (row ``0.632+ AUC``): value, lo, hi, note."""
+        """Display table indexed by quantity (rows ``0.632+ AUC`` and its Monte Carlo SE):
+        value, lo, hi, note."""
         return _estimates_table([
             ("apparent AUC", self.apparent),
             ("out-of-bag AUC", self.oob),
@@ -447,6 +471,10 @@ class Bootstrap632Summary:
                                                      "- 0.5), in [0, 1]")),
             ("weight w", Estimate(self.weight, _NAN, _NAN, "0.632 / (1 - 0.368 R)")),
             ("0.632+ AUC", self.auc),
+            ("0.632+ AUC, Monte Carlo SE", Estimate(
+                self.mc_se, _NAN, _NAN, f"jackknife over the {self.n_boot} resamples: how "
+                "much the estimate moves with the bootstrap seed, not sampling "
+                "uncertainty")),
         ])
 
 
@@ -474,10 +502,11 @@ def bootstrap_632plus(X: pd.DataFrame, y: pd.Series, model_params, seed: int,
     combines the two. Resamples run in parallel (``model_params.n_jobs``); each has its
     own seed, so the result does not depend on the number of workers.
 
-    Interval: only when ``n_boot >= 200`` (:data:`MIN_BOOT_FOR_INTERVAL`), the 2.5/97.5
-    percentiles of the per-resample estimates (the rule applied to each resample's
-    out-of-bag AUC); approximate, it reflects the resampling spread of the out-of-bag AUC.
-    With fewer resamples the note says why there is none.
+    Beside the estimate: its Monte Carlo SE (:func:`mc_se_632plus`); the note flags one
+    above :data:`MC_SE_TARGET`. No interval: the 2.5/97.5 percentiles of the
+    per-resample estimates (apparent AUC held fixed) that stood here were never shown to
+    cover (issue 23 item 6), and validating one would need the whole procedure refitted
+    B times per simulated cohort.
     """
     check_features(X)
     check_labels(y, model_params.cv_folds)
@@ -500,21 +529,19 @@ def bootstrap_632plus(X: pd.DataFrame, y: pd.Series, model_params, seed: int,
                               f"of both classes; too few patients")
     oob = float(per["auc_oob"].mean())
     est, r, w = auc_632plus(apparent, oob)
-    if B >= MIN_BOOT_FOR_INTERVAL:
-        lo, hi = percentile_ci(per["auc_632plus"])
-        note = (f"B = {B} ({used} used); approximate 95% interval: 2.5/97.5 percentiles "
-                f"of the per-resample 0.632+ estimates")
-    else:
-        lo = hi = _NAN
-        note = (f"B = {B} ({used} used); no interval: fewer than "
-                f"{MIN_BOOT_FOR_INTERVAL} resamples cannot place 2.5/97.5 percentiles")
+    se = mc_se_632plus(apparent, per["auc_oob"])
+    flag = (f", above the {MC_SE_TARGET} target: raise model.n_632plus_bootstrap"
+            if not se <= MC_SE_TARGET else "")
+    note = (f"B = {B} ({used} used); Monte Carlo SE {se:.3f}{flag}; no interval (none "
+            f"validated for the 0.632+ AUC)")
     oob_lo, oob_hi = percentile_ci(per["auc_oob"])
     summary = Bootstrap632Summary(
         apparent=Estimate(apparent, _NAN, _NAN, "fit and scored on all patients"),
         oob=Estimate(oob, oob_lo, oob_hi,
                      f"mean over {used} refits of the AUC on the patients each left out; "
                      f"lo/hi: 2.5/97.5 percentiles (spread, not a CI)"),
-        relative_overfitting=r, weight=w, auc=Estimate(est, lo, hi, note), n_boot=B)
+        relative_overfitting=r, weight=w, auc=Estimate(est, _NAN, _NAN, note), n_boot=B,
+        mc_se=se)
     return Bootstrap632Result(summary, per)
 
 

@@ -75,6 +75,7 @@ _ENTRIES: tuple[tuple[str, str, str, str], ...] = (
     ("segment_baselines", "02_segment", "table", OTHER),
     ("segment_overlay", "02_segment", "figure", OTHER),
     ("segment_qc", "02_segment", "table", OTHER),
+    ("segment_exports", "02_segment", "table", OTHER),
     ("segment_failures", "02_segment", "table", OTHER),
     ("segment_qc_summary", "02_segment", "table", OTHER),
     ("segment_cv", "02_segment", "table", "Segmentation"),
@@ -92,6 +93,12 @@ _ENTRIES: tuple[tuple[str, str, str, str], ...] = (
     ("partition_scalars", "03_partition", "figure", OTHER),
     ("partition_excluded_qc", "03_partition", "table", OTHER),
     ("figure1_after_qc", "03_partition", "table", "Figure 1"),
+    ("partition_agreement", "03_partition", "table", OTHER),
+    ("partition_agreement_family", "03_partition", "table", OTHER),
+    ("partition_agreement_station", "03_partition", "table", OTHER),
+    ("partition_agreement_heatmap", "03_partition", "figure", OTHER),
+    ("partition_perturbation", "03_partition", "table", OTHER),
+    ("partition_perturbation_summary", "03_partition", "table", OTHER),
     ("04_site_assignment", "04_recurrence", "table", OTHER),
     ("04_failures", "04_recurrence", "table", OTHER),
     ("table5_recurrence_by_station", "04_recurrence", "table", "Table 5"),
@@ -99,6 +106,10 @@ _ENTRIES: tuple[tuple[str, str, str, str], ...] = (
     ("recurrence_station_map", "04_recurrence", "figure", OTHER),
     ("recurrence_station_bars", "04_recurrence", "figure", OTHER),
     ("appendix2_rate_by_involved_station", "04_recurrence", "table", "Appendix 2"),
+    ("recurrence_agreement_sites", "04_recurrence", "table", OTHER),
+    ("recurrence_agreement_table5", "04_recurrence", "table", OTHER),
+    ("recurrence_agreement_top4", "04_recurrence", "table", OTHER),
+    ("recurrence_agreement_appendix2", "04_recurrence", "table", OTHER),
     ("05_ingest_exclusions", "05_survival", "table", OTHER),
     ("05_excluded_rows", "05_survival", "table", OTHER),
     ("05_missing_group_values", "05_survival", "table", OTHER),
@@ -107,6 +118,9 @@ _ENTRIES: tuple[tuple[str, str, str, str], ...] = (
     ("table4_multivariable_cox", "05_survival", "table", "Table 4 (Cox)"),
     ("table4_multivariable_summary", "05_survival", "table", "Table 4 (Cox)"),
     ("table4_ph_check", "05_survival", "table", "Table 4 (Cox)"),
+    ("table4_prespecified_cox", "05_survival", "table", "Table 4 (Cox)"),
+    ("table4_prespecified_summary", "05_survival", "table", "Table 4 (Cox)"),
+    ("table4_prespecified_ph_check", "05_survival", "table", "Table 4 (Cox)"),
     *((f"figure3_landmark_{g}", "05_survival", "table",
        "Figure 3" if g == FIGURE3_GROUP else OTHER) for g in KM_GROUPS),
     *((f"figure3_km_{g}", "05_survival", "figure",
@@ -116,6 +130,8 @@ _ENTRIES: tuple[tuple[str, str, str, str], ...] = (
     ("planted_hr_coverage", "05_survival", "figure", OTHER),
     ("05_competing_risks", "05_survival", "table", OTHER),
     ("05_cumulative_incidence", "05_survival", "figure", OTHER),
+    ("05_gray_test", "05_survival", "table", OTHER),
+    ("05_fine_gray", "05_survival", "table", OTHER),
     ("model_exclusions", "06_model", "table", OTHER),
     ("model_split", "06_model", "table", OTHER),
     ("model_filter_dropped", "06_model", "table", OTHER),
@@ -129,8 +145,10 @@ _ENTRIES: tuple[tuple[str, str, str, str], ...] = (
     ("model_nested_cv_folds", "07_model_eval", "table", OTHER),
     ("model_632plus_auc", "07_model_eval", "table", OTHER),
     ("model_recalibration", "07_model_eval", "table", OTHER),
+    ("model_calibration_eps", "07_model_eval", "table", OTHER),
     ("model_calibration_smooth", "07_model_eval", "table", OTHER),
     ("model_tripod_ai", "07_model_eval", "table", OTHER),
+    ("model_sample_size", "07_model_eval", "table", OTHER),
     ("model_calibration", "07_model_eval", "table", OTHER),
     ("model_brier", "07_model_eval", "table", OTHER),
     ("model_calibration_curve", "07_model_eval", "figure", OTHER),
@@ -143,6 +161,9 @@ _ENTRIES: tuple[tuple[str, str, str, str], ...] = (
     ("model_ceiling_auc", "07_model_eval", "table", OTHER),
     ("model_selection_stability_plot", "07_model_eval", "figure", OTHER),
     ("model_verdict", "07_model_eval", "table", OTHER),
+    ("model_agreement_summary", "07_model_eval", "table", OTHER),
+    ("model_agreement_features", "07_model_eval", "table", OTHER),
+    ("stations_agreement_verdict", "07_model_eval", "table", OTHER),
 )
 
 
@@ -178,8 +199,11 @@ def names_of(paper_item: str) -> tuple[str, ...]:
 # names the scorecard reads (one place, so that a rename breaks here and in the test)
 OUTCOME_TABLE = "05_outcome"
 COX_TABLE = "table4_multivariable_cox"
+PRESPECIFIED_COX_TABLE = "table4_prespecified_cox"
 LANDMARK_TABLE = f"figure3_landmark_{FIGURE3_GROUP}"
 TOP4_TABLE = "table5_top4_share"
 TABLE7_TABLE = "table7_metrics"
 DICE_TABLE = "segment_dice_hd95"
 FIGURE1_TABLE = "figure1_table"
+#: issue 25's verdict (AI vs reference stations), shown first under "Beyond the paper"
+STATIONS_VERDICT_TABLE = "stations_agreement_verdict"

@@ -95,6 +95,11 @@ class IngestParams(_Strict):
     mask_threshold: float | None = None
     #: keep (with a recorded warning) a patient whose structure touches the image edge
     allow_clipped: bool = False
+    #: least share of a GTV's / GTVnd's voxels inside the CTV (a CTV contains its gross
+    #: tumour, ICRU 50/62; 5 % left for rasterising two outlines); below it: excluded
+    gtv_in_ctv_min_share: float = Field(0.95, ge=0, le=1)
+    #: keep (with a recorded warning) a patient whose GTV / GTVnd is not inside the CTV
+    allow_gtv_outside_ctv: bool = False
 
 
 class SegmentParams(_Strict):
@@ -169,6 +174,13 @@ class SegmentParams(_Strict):
     #: reason phantom_model, with the command that trains on your own delineations);
     #: true keeps its predictions, with the same reason shown as a warning
     accept_phantom_model: bool = False
+    #: 02_segment writes every analysed patient's stations (RTSTRUCT, DICOM-SEG, NIfTI +
+    #: Slicer colour table) into data/exports/<run>/ (also: make export)
+    export: bool = True
+    #: exports of patients read from DICOM reference the department's own CT series
+    #: (study, series, frame-of-reference and image UIDs; no CT copy is written), so a
+    #: planning system puts them on its CT; false: a pseudonymous CT copy with fresh UIDs
+    export_department_uids: bool = True
 
 
 class PartitionParams(_Strict):
@@ -203,9 +215,33 @@ class RecurrenceParams(_Strict):
     """Mapping recurrence sites to stations (analysis.recurrence)."""
 
     tolerance_mm: float = Field(10.0, ge=0)
-    #: bootstrap replicates of the patient-clustered CIs of site shares (Table 5, the
-    #: 10R/10L/4R/7 share); the seed is the run's ``seed``
-    share_ci_n_boot: int = Field(2000, ge=1)
+
+
+class AgreementParams(_Strict):
+    """AI-drawn vs reference stations (issue 25: analysis.partition.agreement,
+    analysis.recurrence.agreement, analysis.model_agreement): how the 110 parameters, the
+    recurrence map and the model change when the AI map replaces the reference."""
+
+    #: second-observer perturbations of each reference map (dilate / erode / shift)
+    n_perturbations: int = Field(5, ge=1)
+    #: largest shift of a perturbed station in mm, per axis (drawn uniformly)
+    max_shift_mm: float = Field(2.0, ge=0)
+    #: voxels a perturbed station's boundary is dilated or eroded by
+    dilate_erode_vox: int = Field(1, ge=0)
+    #: bootstrap replicates of the paired CIs (top-4 share and AUC differences)
+    n_boot: int = Field(500, ge=1)
+    #: verdict rule, 1: a parameter agrees when its AI-vs-reference ICC(A,1) >= this
+    #: (Koo and Li's "good")
+    icc_good: float = Field(0.75, ge=0, le=1)
+    #: verdict rule, 2: the share of estimable parameters that agree must be >= this
+    min_share_good: float = Field(0.8, ge=0, le=1)
+    #: verdict rule, 3: Cohen's kappa of the recurrence sites' stations must be >= this
+    min_site_kappa: float = Field(0.8, ge=-1, le=1)
+    #: verdict rule, 4: |nested-CV AUC (AI) - AUC (reference)| must be <= this
+    max_auc_difference: float = Field(0.05, ge=0, le=1)
+    #: false: rule 4 on the point estimate; true: the whole 95% CI of the difference must
+    #: lie within +-max_auc_difference (equivalence: wide CIs of small cohorts fail it)
+    auc_equivalence: bool = False
 
 
 class SurvivalParams(_Strict):
@@ -240,6 +276,14 @@ class SurvivalParams(_Strict):
     #: show the paper's numbers beside ours (False for a cohort the paper did not study,
     #: e.g. Lung1 overall survival)
     show_paper: bool = True
+    #: covariates of the pre-specified multivariable Cox model (and of the Fine-Gray
+    #: model), fixed before the data are seen so that its inference is valid. Default:
+    #: the paper's covariates, the five it reports as related to local control (gender,
+    #: age >= 60, T stage, smoking index, tumour size; paper abstract and Table 4)
+    prespecified_covariates: list[str] = Field(
+        default_factory=lambda: ["sex", "age_ge_60", "t_stage", "smoking_bin",
+                                 "diameter_ge_5cm"]
+    )
 
 
 class ModelParams(_Strict):
@@ -268,10 +312,22 @@ class ModelParams(_Strict):
     n_jobs: int = 2
     #: add clinical variables to the 110 partition features
     include_clinical: bool = False
-    #: bootstrap refits of the whole procedure for the 0.632+ AUC (an interval needs >= 200)
-    n_632plus_bootstrap: int = Field(8, ge=1)
+    #: bootstrap refits of the whole procedure for the 0.632+ AUC. 100: one resample's
+    #: out-of-bag AUC has SD 0.06-0.08 and the rule multiplies it by up to ~1.3, so the
+    #: Monte Carlo SE is about 1.3 * 0.07 / sqrt(100) = 0.009 < 0.01 (reported beside the
+    #: estimate; the note flags one above 0.01). About 1 + 100 fits of the procedure.
+    n_632plus_bootstrap: int = Field(100, ge=1)
     #: repeats of permutation importance on the validation split
     permutation_repeats: int = Field(10, ge=1)
+    #: risks are clipped to [eps, 1 - eps] before the logit of the calibration intercept
+    #: and slope (a forest says exactly 0 or 1); the slope depends on it, and 07 shows
+    #: the slope at 1e-4, 1e-3 and 1e-2 beside this value
+    calibration_risk_eps: float = Field(1e-3, gt=0, lt=0.5)
+    #: Riley et al.'s minimum sample size (TRIPOD+AI item 10): the anticipated Cox-Snell
+    #: R2 of the model as a share of its maximum for the prevalence; 0.15 (a Nagelkerke R2
+    #: of 0.15) is the conservative value Riley et al. (Stat Med 2019;38:1276) suggest
+    #: when no previous model reports one
+    sample_size_r2_share_of_max: float = Field(0.15, gt=0, lt=1)
     #: bins of the calibration curve (quantile bins of the out-of-fold risk)
     calibration_bins: int = Field(5, ge=2)
     #: thresholds of the decision curve (probability), from, to, step
@@ -311,6 +367,7 @@ class Params(_Strict):
     recurrence: RecurrenceParams = RecurrenceParams()
     survival: SurvivalParams = SurvivalParams()
     model: ModelParams = ModelParams()
+    agreement: AgreementParams = AgreementParams()
     report: ReportParams = ReportParams()
 
     @property

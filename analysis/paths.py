@@ -40,6 +40,13 @@ def store_dir(run_name: str) -> Path:
     return DATA_DIR / "store" / run_name
 
 
+def stations_export_dir(run_name: str) -> Path:
+    """Folder of the run's station exports (RTSTRUCT, DICOM-SEG, NIfTI + Slicer colour
+    table per analysed patient; written by 02_segment and ``make export``): pseudonymous
+    patient data, so under ``DATA_DIR`` (ignored by git), never under ``reports/``."""
+    return DATA_DIR / "exports" / run_name
+
+
 def report_dir(run_name: str) -> Path:
     """Folder of the generated report for ``run_name``."""
     return REPORTS_DIR / run_name

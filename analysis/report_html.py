@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from analysis import paper
+from analysis import paper, paths
 from analysis.fsutil import atomic_write_text
 from analysis.ledger import read_ledger
+from analysis.output_names import STATIONS_VERDICT_TABLE
 from analysis.outputs import PHANTOM_MARK
 from analysis.store import CohortStore
 
@@ -249,6 +251,38 @@ def _patient_pages_html(pages) -> str:
             f'<ul class="pages" id="pages-3d">{"".join(items) or "<li>none</li>"}</ul>')
 
 
+def exports_html(run_dir: Path, export_dir: Path) -> str:
+    """The report's link to the run's station exports (``exports.csv`` of
+    :mod:`analysis.segment.export_cohort`), relative to the run folder, with the count of
+    patients written; a line saying how to make them when there are none. No pid."""
+    index = Path(export_dir) / "exports.csv"
+    if not index.is_file():
+        return ('<p class="missing" id="exports">no station exports for this run '
+                "(segment.export: false, or 02_segment has not run): make export "
+                "PARAMS=... writes them</p>")
+    table = pd.read_csv(index)
+    ok = int((table["status"] == "written").sum())
+    rel_index = os.path.relpath(index, run_dir)
+    rel_dir = os.path.relpath(export_dir, run_dir)
+    return (f'<p id="exports">Station exports: <a href="{html.escape(rel_dir)}/">'
+            f"{html.escape(rel_dir)}/</a>, {ok} of {len(table)} analysed patient(s) written "
+            "as RTSTRUCT and DICOM-SEG on the patient's own CT frame and as NIfTI with a "
+            f'3D Slicer colour table; <a href="{html.escape(rel_index)}">exports.csv</a> '
+            "lists them (pseudonymous, kept under data/, not in the report).</p>")
+
+
+def _stations_verdict_html(run_dir: Path, nb: str, item: dict) -> str:
+    """Issue 25's verdict (AI vs reference stations) in bold, then its table."""
+    csv = next((f for f in item.get("files", []) if f.endswith(".csv")), None)
+    text = ""
+    if csv is not None and (run_dir / csv).is_file():
+        df = pd.read_csv(run_dir / csv, dtype=str, keep_default_na=False)
+        text = df["verdict"].iloc[0] if "verdict" in df and len(df) else ""
+    return ('<h2 id="stations-verdict">Do AI-drawn stations reproduce the reference '
+            f'analysis?</h2><p id="stations-verdict-text"><b>{html.escape(text)}</b></p>'
+            + _item_html(run_dir, nb, item))
+
+
 def _toc(paper_items: Sequence, other_notebooks: Sequence[str], pages) -> str:
     links = ['<b>This run</b>', '<a href="#scorecard-section">Headline scorecard</a>',
              '<a href="#runs">Notebooks</a>', '<a href="#patients">Patients: gallery, 3D</a>',
@@ -256,6 +290,7 @@ def _toc(paper_items: Sequence, other_notebooks: Sequence[str], pages) -> str:
     links += [f'<a class="sub" href="#{_slug(p.label)}">{html.escape(p.label)}</a>'
               for p in paper_items]
     links.append('<b><a href="#others">Beyond the paper</a></b>')
+    links.append('<a class="sub" href="#stations-verdict">AI vs reference stations</a>')
     links += [f'<a class="sub" href="#{_slug("nb " + nb)}">{html.escape(nb)}</a>'
               for nb in other_notebooks]
     links.append('<b><a href="#conflicts">Where the paper contradicts itself</a></b>')
@@ -327,8 +362,11 @@ def write_index(run_dir: Path, params, results: Sequence, paper_items: Sequence,
     ]
     parts += [f'<div class="failed">{html.escape(r.message)}</div>'
               for r in results if r.status == "failed"]
+    exports = paths.stations_export_dir(params.run_name)
+    if store_dir is not None:  # the data folder of this run (tests move it)
+        exports = Path(store_dir).parent.parent / exports.relative_to(paths.DATA_DIR)
     parts += ['<h2 id="patients">Patients: QC gallery and 3D views</h2>',
-              _patient_pages_html(pages)]
+              _patient_pages_html(pages), exports_html(run_dir, exports)]
     parts.append("<h1>The paper's tables and figures, in the paper's order</h1>")
     for p in paper_items:
         parts.append(f'<h2 id="{_slug(p.label)}">{html.escape(p.label)}: '
@@ -341,6 +379,10 @@ def write_index(run_dir: Path, params, results: Sequence, paper_items: Sequence,
                          "</code>)</p>")
         parts += [_item_html(run_dir, nb, it) for nb, it in got]
     parts.append('<h1 id="others">Beyond the paper: other outputs</h1>')
+    verdict = [(nb, it) for nb, it in others if it["name"] == STATIONS_VERDICT_TABLE]
+    if verdict:
+        parts.append(_stations_verdict_html(run_dir, *verdict[0]))
+        others = [(nb, it) for nb, it in others if it["name"] != STATIONS_VERDICT_TABLE]
     if not others:
         parts.append("<p>none</p>")
     current = None

@@ -75,10 +75,10 @@ EXPORT_KINDS: tuple[str, ...] = ("CT", "GTV", "GTVnd", "CTV", "stations", "recur
 
 
 def _top_kind(name: str) -> str:
-    """Kind of a file at the top of a patient folder: its export-convention name (GTV for
-    ``GTV.nii.gz``), else ``file``."""
-    stem = name.split(".", 1)[0]
-    return stem if stem in EXPORT_KINDS else "file"
+    """Kind of a file at the top of a patient folder: its export-convention name in any
+    case (GTV for ``GTV.nii.gz`` and ``gtv.nii``), else ``file``."""
+    stem = name.split(".", 1)[0].casefold()
+    return next((k for k in EXPORT_KINDS if k.casefold() == stem), "file")
 
 
 def scrub_dates(text: str) -> str:

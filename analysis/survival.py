@@ -22,9 +22,11 @@ Conventions and choices (SPEC is silent on them)
   chi-square is also computed on the paper's own counts, which shows which test the
   paper's p-values can come from.
 - Multivariable Cox: the variables with a univariate log-rank p below
-  ``params.survival.univariate_p_threshold``; categorical variables are one-hot coded
-  against the reference level of :data:`REFERENCE_LEVEL` (else the most frequent
-  level), Efron ties (lifelines default, as R ``coxph``).
+  ``params.survival.univariate_p_threshold`` (the paper's selection: selected on the
+  same data, its p-values are optimistic and say so), and beside it a pre-specified
+  model on ``params.survival.prespecified_covariates`` (valid inference); categorical
+  variables are one-hot coded against the reference level of :data:`REFERENCE_LEVEL`
+  (else the most frequent level), Efron ties (lifelines default, as R ``coxph``).
 - Bad input never yields a silent NaN: cleaning (:func:`prepare_survival_data`) lists
   every excluded row with its reason; a single-level variable or a fit that does not
   converge gets a note in the table (see :func:`fit_cox`).
@@ -61,6 +63,7 @@ from analysis.stats.survdata import (
     prepare_survival_data,
     validate_survival,
 )
+from analysis.survival_inputs import SurvivalInputs, survival_inputs  # noqa: F401 - 05's API
 
 #: the estimators live in analysis.stats; they are re-exported here for the notebook
 __all__ = [
@@ -385,72 +388,6 @@ def landmark_table(df: pd.DataFrame, group_col: str, time_col: str, event_col: s
 # --------------------------------------------------------------------------------------
 # what the notebook shows: one function per section, each returning its results
 # --------------------------------------------------------------------------------------
-@dataclass
-class SurvivalInputs:
-    """The rows 05_survival analyses, and those it leaves out (with reasons)."""
-
-    #: analysable rows (time and event clean)
-    data: pd.DataFrame
-    #: rows excluded from the survival analysis: ``row`` (position), ``reason``
-    excluded: pd.DataFrame
-    #: variables with missing values (left out of that variable only)
-    missing: pd.DataFrame
-    #: patients excluded at ingest, by reason (a ``note`` row without a screening table)
-    ingest_exclusions: pd.DataFrame
-    #: one-line summary of the counts
-    summary: str
-
-
-def survival_inputs(store, sp, ledger=None) -> SurvivalInputs:
-    """Read the cohort store and clean it for the survival analysis.
-
-    Parameters
-    ----------
-    store : analysis.store.CohortStore
-    sp : analysis.params.SurvivalParams
-    ledger : analysis.ledger.Ledger, optional
-        The run's analysis ledger: only its analysed patients are analysed, and the
-        patients it left out after ingest are listed in ``excluded`` with the step and
-        reason (row = position in the cohort table). None: every cohort patient.
-
-    Returns
-    -------
-    SurvivalInputs
-    """
-    from analysis.store import StoreError
-
-    lines = []
-    try:
-        screening = store.screening()
-    except StoreError as err:
-        ingest_excl = pd.DataFrame([{"note": f"no screening table ({err})"}])
-        lines.append("No screening table.")
-    else:
-        ingest_excl = (screening.loc[~screening["included"].astype(bool), "reason"]
-                       .fillna("(no reason recorded)").value_counts().rename("patients")
-                       .rename_axis("reason").reset_index())
-        lines.append(f"Ingest: {int(screening['included'].sum())} of {len(screening)} "
-                     "screened patients included.")
-    cohort = store.cohort()
-    left = pd.DataFrame({"row": pd.Series(dtype=int), "reason": pd.Series(dtype=object)})
-    if ledger is not None:
-        pos = {str(p): i + 1 for i, p in enumerate(cohort.index)}
-        t = ledger.table
-        out = t[(~t["included"]) & (t["step"] != "01_ingest")]
-        left = pd.DataFrame({"row": [pos[p] for p in out.index if p in pos],
-                             "reason": [f"{t.at[p, 'step']}: {t.at[p, 'reason']}"
-                                        for p in out.index if p in pos]})
-        cohort = cohort.loc[cohort.index.astype(str).isin(ledger.analysed)]
-        lines.append(ledger.describe())
-    data, excluded = prepare_survival_data(cohort, sp.time_col, sp.event_col)
-    excluded = pd.concat([left, excluded], ignore_index=True)
-    lines.append(f"{len(cohort)} analysed patients (analysis ledger); {len(data)} "
-                 f"analysable; {len(excluded)} excluded after ingest"
-                 f"{'' if len(excluded) else ' (none)'}.")
-    return SurvivalInputs(data, excluded, missing_group_exclusions(data, sp.variables),
-                          ingest_excl, "\n".join(lines))
-
-
 def partition_features(store) -> pd.DataFrame | None:
     """The store's checked partition feature table (index pid), or None before 03_partition."""
     return store.partition_features() if store.has_table("partition_features") else None
@@ -503,15 +440,31 @@ def _drop_paper(df: pd.DataFrame, sp) -> pd.DataFrame:
                                                     if c.startswith("paper")])
 
 
+#: what Table 4's selected model says about its own inference (issue 23)
+SELECTION_CAVEAT = (
+    "Selected on the same data: the variables entered this model because their "
+    "univariate log-rank p was below {threshold:g} in this cohort. Its HRs, CIs and p "
+    "are computed as if the model had been fixed in advance, so they are optimistic: "
+    "effects that passed the screen are biased away from 1 and their CIs too narrow "
+    "(in simulation, n = 180, one HR 1.3 and 12 null covariates: the selected real "
+    "effect's 95% CI covered 0.855, and 41% of data sets reported a null covariate "
+    "with p < 0.05). The pre-specified model below has valid inference.")
+#: what the pre-specified model says about its own inference
+PRESPECIFIED_NOTE = (
+    "Pre-specified (params.survival.prespecified_covariates: {variables}), chosen before "
+    "seeing this cohort (the paper's covariates by default), so its HRs, CIs and p are "
+    "ordinary Wald inference; no variable was dropped or added on this data's p-values.")
+
+
 @dataclass
 class MultivariableResult:
-    """Table 4's multivariable Cox model as the notebook shows it."""
+    """A multivariable Cox model of Table 4 as the notebook shows it."""
 
-    #: variables with univariate log-rank p below the threshold
+    #: the variables of the model (selected by univariate p, or pre-specified)
     selected: list[str]
-    #: rows left out for a missing value in a selected variable
+    #: rows left out for a missing value in a model variable
     n_left_out: int
-    #: the fit (None when nothing was selected)
+    #: the fit (None when there was no variable)
     cox: CoxResult | None
     #: HR table (a ``note`` row when no model was fitted)
     table: pd.DataFrame
@@ -521,48 +474,79 @@ class MultivariableResult:
     summary: pd.DataFrame
     #: fit notes and what was left out
     notes: list[str] = field(default_factory=list)
+    #: how the variables were chosen and what that does to the inference
+    caveat: str = ""
 
 
-def table4_multivariable(data: pd.DataFrame, univariate: pd.DataFrame, sp,
-                         ) -> MultivariableResult:
-    """Multivariable Cox model on the variables selected by univariate log-rank p.
+def multivariable_cox(data: pd.DataFrame, variables: Sequence[str], sp, caveat: str,
+                      model: str) -> MultivariableResult:
+    """Cox model on ``variables``: complete cases, eventless levels merged, one-hot coded.
 
-    Complete cases only; a level without events is merged into its neighbour with a note
+    A level without events is merged into its neighbour with a note
     (:func:`merge_eventless_levels`); categorical variables are one-hot coded against
     :data:`REFERENCE_LEVEL`; paper columns dropped unless ``sp.show_paper``. The result
-    carries the model summary (n, events, EPV, LR test, C-index) and the PH tests (KM
-    and rank transforms, per column and global).
+    carries the model summary (n, events, EPV, LR test, C-index), the PH tests (KM and
+    rank transforms, per column and global) and ``caveat``; the table's ``model`` column
+    says how the variables were chosen. A variable missing from the cohort table is left
+    out with a note.
     """
-    selected = select_variables(univariate, sp.univariate_p_threshold)
-    if not selected:
-        note = pd.DataFrame([{"note": "no variable passed the univariate threshold: "
-                                      "no multivariable model"}])
-        return MultivariableResult([], 0, None, note, note.copy(), note.copy(), [])
-    cc = data.dropna(subset=selected)
+    absent = [v for v in variables if v not in data.columns]
+    variables = [v for v in variables if v in data.columns]
+    if not variables:
+        note = pd.DataFrame([{"note": "no variable for a multivariable model"
+                              + (f" ({', '.join(absent)} not in the cohort table)"
+                                 if absent else "")}])
+        return MultivariableResult([], 0, None, note, note.copy(), note.copy(), [], caveat)
+    cc = data.dropna(subset=variables)
     try:
-        merged, refs, merge_notes = merge_eventless_levels(cc, selected, sp.event_col)
-        X, coding = design_matrix(merged, selected, refs)
+        merged, refs, merge_notes = merge_eventless_levels(cc, variables, sp.event_col)
+        X, coding = design_matrix(merged, variables, refs)
         cox = fit_cox(X, merged[sp.time_col], merged[sp.event_col])
         table = cox_table(cox, coding)
         ph, summary = ph_test_table(cox), model_summary(cox)
     except (np.linalg.LinAlgError, ValueError, ZeroDivisionError, KeyError) as err:
-        # a small or degenerate cohort (4 patients: a singular information matrix, or
-        # every column dropped by the fit): said, never a crash
-        note = pd.DataFrame([{"note": f"the multivariable Cox model on {', '.join(selected)} "
-                                      f"could not be fitted on {len(cc)} complete case(s) "
-                                      f"({type(err).__name__}: {err}): no multivariable "
-                                      "model"}])
-        return MultivariableResult(selected, len(data) - len(cc), None, note, note.copy(),
-                                   note.copy(), [str(note.iloc[0, 0])])
-    notes = [f"{len(data) - len(cc)} row(s) with a missing value in a selected variable "
-             "left out.", *merge_notes, *cox.notes]
+        # a small cohort (4 patients: singular, or every column dropped): said, no crash
+        why = f"{type(err).__name__}: {err}"
+        note = pd.DataFrame([{"note": f"the multivariable Cox model on {', '.join(variables)} "
+                              f"could not be fitted on {len(cc)} complete case(s) ({why}): "
+                              "no multivariable model"}])
+        return MultivariableResult(list(variables), len(data) - len(cc), None, note,
+                                   note.copy(), note.copy(), [str(note.iloc[0, 0])], caveat)
+    notes = [f"{len(data) - len(cc)} row(s) with a missing value in a model variable "
+             "left out.", *merge_notes, *cox.notes,
+             *(f"{v}: not in the cohort table, left out" for v in absent)]
     for note in merge_notes:
         var = note.split(":", 1)[0]
         table.loc[table["variable"] == var, "note"] = [
             "; ".join(x for x in (old, note) if x) for old in
             table.loc[table["variable"] == var, "note"].fillna("")]
-    return MultivariableResult(selected, len(data) - len(cc), cox, _drop_paper(table, sp),
-                               ph, summary, notes)
+    table.insert(0, "model", model)
+    return MultivariableResult(list(variables), len(data) - len(cc), cox,
+                               _drop_paper(table, sp), ph, summary, notes, caveat)
+
+
+def table4_multivariable(data: pd.DataFrame, univariate: pd.DataFrame, sp,
+                         ) -> MultivariableResult:
+    """Table 4's multivariable Cox model on the variables selected by univariate log-rank
+    p (as the paper did), with :data:`SELECTION_CAVEAT`: selected on the same data, its
+    p-values are optimistic (:func:`multivariable_cox`)."""
+    selected = select_variables(univariate, sp.univariate_p_threshold)
+    if not selected:
+        note = pd.DataFrame([{"note": "no variable passed the univariate threshold: "
+                                      "no multivariable model"}])
+        return MultivariableResult([], 0, None, note, note.copy(), note.copy(), [])
+    return multivariable_cox(data, selected, sp,
+                             SELECTION_CAVEAT.format(threshold=sp.univariate_p_threshold),
+                             f"selected on this data (univariate p < "
+                             f"{sp.univariate_p_threshold:g}): p optimistic")
+
+
+def table4_prespecified(data: pd.DataFrame, sp) -> MultivariableResult:
+    """The pre-specified Cox model on ``sp.prespecified_covariates`` (the paper's
+    covariates by default), fixed before the data were seen: ordinary inference is
+    valid (:data:`PRESPECIFIED_NOTE`, :func:`multivariable_cox`)."""
+    return multivariable_cox(data, sp.prespecified_covariates, sp, PRESPECIFIED_NOTE.format(
+        variables=", ".join(sp.prespecified_covariates) or "none"), "pre-specified")
 
 
 @dataclass

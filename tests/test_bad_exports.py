@@ -225,6 +225,8 @@ def test_gtv_clipped_by_the_image_edge_is_excluded_or_flagged(tmp_path):
     d = _export(tmp_path, fmt="nifti") / "images" / "MRN9000"
     clipped = (0, 3, 3, 5, 3, 5)  # starts on the first slice: part of it lies outside
     write_nifti(d / "GTV.nii.gz", box_mask(clipped).astype(np.uint8), GRID)
+    # the CTV clipped with it, so that the GTV stays inside its CTV
+    write_nifti(d / "CTV.nii.gz", box_mask((0, 4, 2, 7, 2, 7)).astype(np.uint8), GRID)
     res = _run(tmp_path)
     # 9 of the 36 voxels lie on the first slice, the outer face
     assert _outcome(res, _pid(tmp_path)).startswith(

@@ -62,14 +62,14 @@ def test_rerun_skips_unchanged_and_redoes_changed(tmp_path):
     pid = pseudonym("MRN9001", load_or_create_key(tmp_path / "key"), "c1")
     store.write(pid, "stations_pred", np.ones(GRID.shape_zyx, np.uint8), GRID)
     m = np.zeros(GRID.shape_zyx, np.uint8)
-    m[1, 1:7, 1] = 1  # a line of 6 voxels along y: 5 mm
+    m[1, 2:8, 2] = 1  # a line of 6 voxels along y, inside the CTV: 5 mm
     write_nifti(tmp_path / "export" / "images" / "MRN9001" / "GTV.nii.gz", m, GRID)
     res = run_ingest(params, store_root=tmp_path / "store")
     assert res.n_skipped == 1
     assert store.cohort().loc[pid, "diameter_cm"] == pytest.approx(0.5, rel=1e-9)
     assert store.has(pid, "stations_pred")  # same CT: predicted stations kept
     write_nifti(tmp_path / "export" / "images" / "MRN9001" / "CT.nii.gz",
-                np.zeros(GRID.shape_zyx, np.int16), GRID)
+                np.full(GRID.shape_zyx, -1000, np.int16), GRID)
     run_ingest(params, store_root=tmp_path / "store")
     assert not store.has(pid, "stations_pred")  # new CT: stale prediction removed
 
@@ -161,7 +161,8 @@ def test_dicom_bad_inputs_become_exclusions(tmp_path):
     r = _reasons(res)
     p = {m: _pid(tmp_path, m) for m in ("MRN9000", "MRN9001", "MRN9002")}
     assert r[p["MRN9000"]].startswith(f"unreadable: patient {p['MRN9000']}: "
-                                      f"<export>/images/{p['MRN9000']}/CT#2: cannot decode")
+                                      f"<export>/images/{p['MRN9000']}/CT#2: pixel data size "
+                                      "mismatch")
     assert r[p["MRN9001"]].startswith("missing_structure: gtv absent")
     assert r[p["MRN9002"]].startswith("empty_structure: gtv is empty")
     assert res.n_included == 0

@@ -12,6 +12,8 @@ from _ingest_fixtures import BOXES, GRID, box_contours, box_mask, write_ct, writ
 from analysis import paths
 from analysis.grid import Grid
 from analysis.io import DicomError, match_roi_names, read_ct_series, read_rtstruct
+from analysis.io.contours import combine_plane
+from analysis.io.hu import padding_mask
 
 MOCK = paths.REFERENCE_DATA_DIR / "rtutils-mock"
 
@@ -34,11 +36,11 @@ def test_rescale_slope_applied(tmp_path):
     ct = write_ct(tmp_path / "CT")
     for f in ct["files"]:
         ds = pydicom.dcmread(f)
-        ds.RescaleSlope = 2
+        ds.RescaleSlope, ds.RescaleIntercept = 2, -2048
         ds.save_as(f)
     s = read_ct_series(tmp_path / "CT")
-    # HU = 2 * (hu + 1024) - 1024 = 2 hu + 1024
-    np.testing.assert_array_equal(s.hu, 2 * ct["hu"].astype(int) + 1024)
+    # HU = 2 * (hu + 1024) - 2048 = 2 hu
+    np.testing.assert_array_equal(s.hu, 2 * ct["hu"].astype(int))
 
 
 def test_rtstruct_boxes_by_hand(tmp_path):
@@ -137,12 +139,15 @@ def test_uneven_spacing(tmp_path):
         read_ct_series(tmp_path / "CT", patient="P7")
 
 
-def test_two_series_in_one_folder(tmp_path):
-    write_ct(tmp_path / "CT")
+def test_two_series_in_one_folder_the_largest_is_read_with_a_note(tmp_path):
+    ct = write_ct(tmp_path / "CT")
     other = write_ct(tmp_path / "other")
     shutil.move(other["files"][0], tmp_path / "CT" / "zz_other.dcm")
-    with pytest.raises(DicomError, match=r"patient P7: .*2 series mixed in one folder"):
-        read_ct_series(tmp_path / "CT", patient="P7")
+    with pytest.warns(UserWarning, match=r"patient P7: .*the CT folder holds 2 series; read "
+                      r"the largest axial series .*: 6 slice\(s\).*ignored: 1 file\(s\), "
+                      r"e\.g\. zz_other\.dcm"):
+        s = read_ct_series(tmp_path / "CT", patient="P7")
+    assert s.series_uid == ct["series_uid"]
 
 
 def test_inconsistent_pixel_spacing(tmp_path):
@@ -226,3 +231,40 @@ def test_rtstruct_labels_one_map(tmp_path):
     expected[box_mask(BOXES["LN_4R"])] = 7
     expected[1, 1, 1] = 3
     np.testing.assert_array_equal(lab, expected)
+
+
+def _square(lo: float, hi: float) -> np.ndarray:
+    return np.array([[lo, lo], [lo, hi], [hi, hi], [hi, lo]])
+
+
+def test_nesting_depth_island_in_a_hole_and_closedplanar_xor_by_hand():
+    """The contour rule (analysis.io.contours) on 9 x 9 pixels, counted by hand: an outer
+    square round centres 1..7 (49), a hole round 3..5 (9), an island round 4 (1): 41.
+    Two overlapping CLOSEDPLANAR_XOR squares round 1..3 and 3..5 share centre (3, 3):
+    9 + 9 - 2 = 16. The same two as CLOSED_PLANAR pieces are unioned: 17."""
+    nested = [(_square(0.5, 7.5), False), (_square(2.5, 5.5), False),
+              (_square(3.5, 4.5), False)]
+    m, dup, extra = combine_plane(nested, (9, 9))
+    expected = np.zeros((9, 9), bool)
+    expected[1:8, 1:8] = True
+    expected[3:6, 3:6] = False
+    expected[4, 4] = True
+    np.testing.assert_array_equal(m, expected)
+    assert (m.sum(), dup, extra) == (41, 0, 0)
+    pair = [(_square(0.5, 3.5), True), (_square(2.5, 5.5), True)]
+    assert combine_plane(pair, (9, 9))[0].sum() == 16
+    assert combine_plane([(c, False) for c, _ in pair], (9, 9))[0].sum() == 17
+
+
+def test_padding_value_in_either_representation_marks_the_same_pixels():
+    """PixelPaddingValue -2000 (SS) on unsigned pixels is stored as 63536, and 63536 (US)
+    on signed pixels as -2000; two of the four pixels are padding either way. Several
+    distinct values at or above 32768 are not the unsigned padding convention."""
+    px = np.array([[63536, 1000], [5, 63536]], np.uint16)
+    for arr, value in ((px, -2000), (px.astype(np.int16), 63536)):
+        mask, what = padding_mask(arr, padding_value=value)
+        np.testing.assert_array_equal(mask, [[True, False], [False, True]])
+    mask, what = padding_mask(px, unsigned16=True)
+    assert mask.sum() == 2 and what == "unsigned padding value 63536 (-2000 as signed 16-bit)"
+    px[0, 1] = 40000
+    assert padding_mask(px, unsigned16=True)[0] is None

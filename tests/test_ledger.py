@@ -130,7 +130,8 @@ def test_kept_despite_qc_and_cv_maps(tmp_path):
     with pytest.raises(L.LedgerError, match="stations"):
         L.read_ledger(store, _params(stations="predicted"))
     ref = _run(store, _params(stations="reference"))
-    assert ref.ledger.table.loc["P2", "qc"] == "not checked"  # reference maps: not predicted
+    # reference maps: the AI flag is recorded, the patient analysed (the map was drawn)
+    assert ref.ledger.table.loc["P2", "qc"] == "flagged" and "P2" in ref.ledger.analysed
 
 
 def test_skip_reasons_of_the_later_steps(tmp_path):
@@ -168,18 +169,21 @@ def test_ml_columns_and_voxel_size_warning(tmp_path):
 
 
 def test_scorecard_reads_a_degenerate_cox_table_as_not_comparable(tmp_path):
-    """A 4-patient cohort writes table4_multivariable_cox as one ``note`` (no model):
-    the scorecard row says "not comparable" with that note. Before the fix:
-    pandas.errors.IndexingError (Unalignable boolean Series)."""
+    """A 4-patient cohort writes the Cox tables as one ``note`` (no model): the scorecard
+    row says "not comparable" with that note. Before the fix: pandas.errors.IndexingError
+    (Unalignable boolean Series)."""
     t = tmp_path / "tables"
     t.mkdir()
     pd.DataFrame({"note": ["no variable passed the univariate threshold"]}).to_csv(
         t / "table4_multivariable_cox.csv", index=False)
+    pd.DataFrame({"note": ["the multivariable Cox model could not be fitted"]}).to_csv(
+        t / "table4_prespecified_cox.csv", index=False)
     pd.DataFrame({"metric": ["auc"]}).to_csv(t / "table7_metrics.csv", index=False)
     rows = scorecard.headlines(tmp_path)
     cox = next(r for r in rows if r.quantity.startswith("diameter >= 5 cm"))
     assert cox.verdict == scorecard.NOT_COMPARABLE
-    assert "no variable passed the univariate threshold" in cox.why
+    assert cox.why == ("no multivariable Cox model in this run: the multivariable Cox "
+                       "model could not be fitted")
     assert all(r.verdict in (scorecard.WITHIN, scorecard.OUTSIDE, scorecard.NOT_COMPARABLE)
                for r in rows)
 

@@ -13,6 +13,7 @@ from analysis.model_calibration import (
     decision_curve,
     logistic_recalibration,
     recalibration_by_repeat,
+    slope_by_eps,
     smoothed_calibration,
     threshold_grid,
 )
@@ -113,7 +114,7 @@ def test_roc_band_staircase_by_hand():
 def test_recalibration_by_hand_and_planted():
     # one risk 0.25 for all, observed rate 0.5: the intercept with offset logit(0.25) is
     # logit(0.5) - logit(0.25) = log(3) (the MLE of a constant); no slope can be fitted
-    r = logistic_recalibration([1, 1, 0, 0], [0.25] * 4)
+    r = logistic_recalibration([1, 1, 0, 0], [0.25] * 4, eps=1e-3)
     assert r.intercept == pytest.approx(np.log(3), abs=1e-6)  # IRLS convergence
     assert np.isnan(r.slope)
     # planted: labels drawn from the risks (slope 1, intercept 0); risks made twice as
@@ -121,18 +122,52 @@ def test_recalibration_by_hand_and_planted():
     rng = np.random.default_rng(0)
     p = rng.uniform(0.05, 0.95, 5000)
     y = (rng.random(5000) < p).astype(int)
-    good = logistic_recalibration(y, p)
+    good = logistic_recalibration(y, p, eps=1e-3)
     assert good.slope_lo < 1 < good.slope_hi and good.intercept_lo < 0 < good.intercept_hi
     lp = np.log(p / (1 - p))
-    over = logistic_recalibration(y, 1 / (1 + np.exp(-2 * lp)))
+    over = logistic_recalibration(y, 1 / (1 + np.exp(-2 * lp)), eps=1e-3)
     assert over.slope == pytest.approx(0.5, abs=0.05)  # ~1.5 SE
     # perfectly separated labels: no maximum-likelihood slope, NaN rather than a huge number
-    assert np.isnan(logistic_recalibration([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9]).slope)
+    assert np.isnan(logistic_recalibration([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9],
+                                          eps=1e-3).slope)
     by_rep = recalibration_by_repeat(pd.DataFrame({"repeat": [0] * 4 + [1] * 4,
                                                    "y": [1, 1, 0, 0] * 2,
-                                                   "prob": [0.25] * 8}))
+                                                   "prob": [0.25] * 8}), eps=1e-3)
     assert by_rep.index.tolist() == [0, 1]
     np.testing.assert_allclose(by_rep["intercept"], np.log(3), atol=1e-6)
+
+
+#: 12 risks with forest-like 0s and 1s (one confidently wrong: risk 1, no recurrence)
+EPS_Y = [0, 0, 0, 1, 0, 1, 1, 1, 1, 0, 1, 0]
+EPS_P = [0, 0.1, 0.2, 0.3, 0.35, 0.6, 0.7, 0.8, 1, 1, 0.9, 0.4]
+
+
+def test_recalibration_depends_on_eps_as_in_r():
+    """The clipping constant against R 4.2.2 (glm):
+
+        y <- c(0,0,0,1,0,1,1,1,1,0,1,0)
+        p <- c(0, 0.1, 0.2, 0.3, 0.35, 0.6, 0.7, 0.8, 1, 1, 0.9, 0.4)
+        for (eps in c(1e-4, 1e-3, 1e-2)) {
+          lp <- qlogis(pmin(pmax(p, eps), 1 - eps))
+          print(c(coef(glm(y ~ lp, family = binomial))[2],
+                  coef(glm(y ~ 1, offset = lp, family = binomial))[1]))
+        }
+
+    slopes 0.15459859, 0.23533471, 0.41497936; intercepts -0.21624323, -0.21530556,
+    -0.20615686. rtol 1e-5: both sides stop IRLS at a deviance change near 1e-8.
+    :func:`slope_by_eps` tabulates the same, with 3 risks clipped at every eps."""
+    want = {1e-4: (0.15459859, -0.21624323), 1e-3: (0.23533471, -0.21530556),
+            1e-2: (0.41497936, -0.20615686)}
+    for eps, (slope, intercept) in want.items():
+        r = logistic_recalibration(EPS_Y, EPS_P, eps=eps)
+        assert (r.slope, r.intercept) == pytest.approx((slope, intercept), rel=1e-5)
+    oof = pd.DataFrame({"repeat": 0, "y": EPS_Y, "prob": EPS_P})
+    t = slope_by_eps(oof, [1e-2, 1e-4, 1e-3, 1e-3])
+    assert t["eps"].tolist() == [1e-4, 1e-3, 1e-2] and (t["repeat"] == 0).all()
+    np.testing.assert_allclose(t["slope"], [0.15459859, 0.23533471, 0.41497936], rtol=1e-5)
+    assert (t["n_clipped"] == 3).all()
+    with pytest.raises(ValueError, match="eps"):
+        logistic_recalibration(EPS_Y, EPS_P, eps=0.0)
 
 
 def test_smoothed_calibration_follows_the_truth():

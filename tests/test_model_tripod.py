@@ -36,3 +36,24 @@ def test_output_names_cited_exist():
 def test_bad_status_refused():
     with pytest.raises(ValueError, match="status"):
         tripod_ai_table((ChecklistItem("1", "Title", "t", "-", "done"),))
+
+
+def test_item10_states_the_minimum_against_the_cohort():
+    """Item 10 from pmsampsize's worked example (minimum 662, EPP 4.80,
+    tests/test_stats_samplesize.py): a cohort of 180 with 94 events is too small, one
+    of 700 with 130 events is enough; the other items are unchanged."""
+    from analysis.model_tripod import with_sample_size
+    from analysis.stats.samplesize import riley_binary
+
+    req = riley_binary(0.174, 24, 0.288)
+    items = with_sample_size(req, 180, 94)
+    t = tripod_ai_table(items).set_index("item")
+    assert t.loc["10", "status"] == "reported"
+    assert t.loc["10", "where"] == "07_model_eval (model_sample_size)"
+    note = t.loc["10", "note"]
+    assert "needs >= 662 patients (115 events, EPP 4.8) for 24 candidate" in note
+    assert "this cohort has 180 (94 events, EPP 3.92): too small" in note
+    assert "enough by these" in dict((i.item, i.note) for i in with_sample_size(
+        req, 700, 130))["10"]
+    base = tripod_ai_table().set_index("item").drop(index="10")
+    assert t.drop(index="10").equals(base)

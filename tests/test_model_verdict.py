@@ -17,7 +17,7 @@ from analysis.phantom.model_checks import (
 )
 
 
-def _inputs(valid_auc: float, nested_auc: float, nested_lo: float):
+def _inputs(valid_auc: float, nested_auc: float, nested_lo: float, mc_se: float = 0.008):
     split = SplitAUC(train=0.95, valid=valid_auc, valid_lo=0.55, valid_hi=0.95)
     nested = NestedSummary(fold_mean=Estimate(nested_auc - 0.01, 0.5, 0.8),
                            fold_sd=Estimate(0.08),
@@ -27,7 +27,7 @@ def _inputs(valid_auc: float, nested_auc: float, nested_lo: float):
                                                  nested_auc + 0.02))
     boot = Bootstrap632Summary(apparent=Estimate(0.99), oob=Estimate(0.60),
                                relative_overfitting=0.8, weight=0.9,
-                               auc=Estimate(0.62), n_boot=8)
+                               auc=Estimate(0.62), n_boot=8, mc_se=mc_se)
     calib = CalibrationSummary(brier=0.20, brier_prevalence=0.25, mean_predicted=0.5,
                                observed_rate=0.5)
     freq = pd.DataFrame({"frequency": [1.0, 0.9, 0.4, 0.0]}, index=list("abcd"))
@@ -41,11 +41,23 @@ def test_verdict_overstated_from_numbers():
     assert "synthetic phantom" in text
     assert "validation AUC of 0.80 on 36 patients" in text
     assert "overstated the discrimination by 0.14" in text  # 0.80 - 0.66
-    assert "some discrimination above chance" in text  # nested lower bound 0.56 > 0.5
+    # no interval for the nested AUC, so no claim about chance (issue 23 item 4): the
+    # bootstrap bound 0.56 > 0.5 that used to say "above chance" is not read any more
+    assert "out-of-fold AUC of 0.66 (per-fold mean 0.65" in text
+    assert "does not test whether the discrimination is above chance" in text
+    assert "lies +0.16 AUC from chance" in text and "above chance." not in text
     assert "recovers 57% of" in text  # (0.66 - 0.5) / (0.78 - 0.5)
     assert "2 feature(s) kept in at least 80%" in text
     assert f"{paper.TABLE7['auc'][1]:.2f}" in text
-    assert "0.632+ bootstrap AUC is 0.62 (no interval with 8 resamples" in text
+    assert "0.632+ bootstrap AUC is 0.62 (Monte Carlo SE 0.008 over 8 resamples)." in text
+
+
+def test_verdict_flags_a_noisy_632plus():
+    """A Monte Carlo SE above 0.01 is said to make the second decimal seed-dependent."""
+    text = verdict(*_inputs(0.80, 0.66, 0.56, mc_se=0.02), n_valid=36)
+    assert "(Monte Carlo SE 0.020 over 8 resamples, above 0.01: its second decimal" in text
+    text = verdict(*_inputs(0.80, 0.66, 0.56, mc_se=float("nan")), n_valid=36)
+    assert "(Monte Carlo SE unknown with 8 resample(s), above 0.01" in text
 
 
 def test_verdict_reports_calibration():
@@ -59,7 +71,7 @@ def test_verdict_agrees_and_no_signal():
     text = verdict(*_inputs(0.52, 0.51, 0.40), n_valid=8, phantom=False)
     assert "synthetic" not in text
     assert "agreed with the nested estimate within 0.03" in text
-    assert "includes 0.5" in text
+    assert "lies +0.01 AUC from chance (0.5)" in text
 
 
 def test_summary_tables_carry_the_typed_values():

@@ -1,110 +1,152 @@
-"""Patient-clustered bootstrap CIs for shares of recurrence sites (issue #14 item 6)."""
+"""Patient-clustered CIs for shares of recurrence sites: Wilson on the effective number of
+sites (issue #14 item 6, issue #23 item 2: nominal coverage at 0, 1 and few sites)."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
+from scipy import stats
 
+from analysis import recurrence as rc
 from analysis.stats.intervals import (
-    cluster_bootstrap_share,
-    cluster_bootstrap_shares,
+    clustered_wilson,
+    design_effect,
+    pooled_icc,
+    wilson_bounds,
     wilson_interval,
 )
 
+Z2 = stats.norm.ppf(0.975) ** 2
 
-def _clustered(n_patients: int = 60, sites_each: int = 5, p: float = 0.5, seed: int = 1):
-    """Planted clustering: every patient's sites all sit in the group, or all outside it
-    (intra-cluster correlation 1): 60 patients x 5 sites = 300 sites (share 0.433 with
-    this seed)."""
+
+def _dirichlet_multinomial(share: float, icc: float, *, reps: int, patients: int,
+                           stations: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``reps`` planted cohorts: patient j has 1 + Poisson(0.8) sites (mean 1.8, the
+    paper's 170 sites / 94 patients), its own station propensities drawn from a
+    Dirichlet with mean (share, rest spread evenly over the other stations) and
+    precision 1/icc - 1, so that two sites of a patient share a station indicator with
+    correlation ``icc``. Returns counts (reps, patients, stations) and sizes (reps,
+    patients)."""
     rng = np.random.default_rng(seed)
-    in_group = np.repeat(rng.random(n_patients) < p, sites_each)
-    cluster = np.repeat(np.arange(n_patients), sites_each)
-    return in_group, cluster
+    pi = np.full(stations, (1 - share) / (stations - 1))
+    pi[0] = share
+    n = 1 + rng.poisson(0.8, size=(reps, patients))
+    g = rng.gamma((1 / icc - 1) * pi, size=(reps, patients, stations))
+    k = rng.multinomial(n, g / g.sum(axis=-1, keepdims=True))
+    return k, n
 
 
-def test_clustered_sites_give_a_wider_interval_than_wilson():
-    """With perfect clustering, 300 sites carry the information of 60 patients: the
-    cluster-bootstrap interval is about sqrt(5) = 2.2 times Wilson's (Wilson treats the
-    300 sites as independent). Measured here: ratio 2.25 (95% CI 0.316-0.567 vs Wilson
-    0.378-0.490); asserted > 1.6, a margin for bootstrap noise with B = 2000.
-
-    Fault injected (resampling SITES instead of patients, i.e. every site its own
-    cluster, as the last lines do): ratio 1.02, the > 1.6 assert fails."""
-    g, c = _clustered()
-    share, lo, hi = cluster_bootstrap_share(g, c, n_boot=2000, seed=11)
-    wlo, whi = wilson_interval(int(g.sum()), len(g))
-    assert share == g.mean()
-    assert lo <= share <= hi
-    ratio = (hi - lo) / (whi - wlo)
-    assert ratio > 1.6, ratio
-    # the fault: resampling sites (each site its own cluster) is as narrow as Wilson
-    _, slo, shi = cluster_bootstrap_share(g, np.arange(len(g)), n_boot=2000, seed=11)
-    assert (shi - slo) / (whi - wlo) == pytest.approx(1.0, abs=0.15)
+def _coverage(k: np.ndarray, n: np.ndarray, share: float, *, plain: bool = False
+              ) -> float:
+    """Share of the replicates whose interval for station 0 holds ``share`` (all
+    replicates at once: the functions take leading batch axes)."""
+    icc = np.zeros(len(n)) if plain else pooled_icc(k, n)
+    _, lo, hi, _ = clustered_wilson(k[..., :1], n, icc=icc)
+    return float(((lo[:, 0] <= share) & (share <= hi[:, 0])).mean())
 
 
-def test_one_site_per_patient_agrees_with_wilson():
-    """One site per patient (no clustering), n = 300, share 0.3: the bootstrap percentile
-    interval and Wilson's agree within 0.01 on each bound (measured: 0.2500-0.3533 vs
-    Wilson 0.2509-0.3541). The tolerance: Wilson's
-    centre sits (z^2 / 2n) / (1 + z^2 / n) toward 0.5, about 0.0025 here, and the Monte
-    Carlo error of a 2.5% quantile with B = 4000 is about 0.003."""
-    rng = np.random.default_rng(5)
-    g = np.zeros(300, bool)
-    g[rng.choice(300, 90, replace=False)] = True
-    share, lo, hi = cluster_bootstrap_share(g, np.arange(300), n_boot=4000, seed=3)
-    wlo, whi = wilson_interval(90, 300)
-    assert share == 0.3
-    assert (lo, hi) == pytest.approx((wlo, whi), abs=0.01)
+@pytest.mark.parametrize("share", [0.01, 0.02, 0.05, 0.1, 0.2, 0.3])
+def test_coverage_with_planted_within_patient_correlation(share):
+    """Coverage of the design-effect Wilson interval on 4000 planted cohorts per share
+    (94 patients, 16 stations, within-patient correlation 0.3; Monte Carlo SE of a
+    coverage of 0.95: sqrt(0.95 * 0.05 / 4000) = 0.0034, so 0.93-0.97 is +-6 SE).
+    Replicates with no site in the station count (at share 0.01 about 24% of them, at
+    0.02 about 6%): they get [0, z^2 / (N_eff + z^2)], not 0-0.
+    Measured (seed 23): 0.01: 0.950, 0.02: 0.959, 0.05: 0.952, 0.1: 0.949,
+    0.2: 0.953, 0.3: 0.951.
+
+    Fault injected (the design effect left out, i.e. plain Wilson on the sites,
+    ``icc = 0``, as the last assert checks): 0.01: 0.942, 0.02: 0.935, 0.05: 0.913,
+    0.1: 0.900, 0.2: 0.907, 0.3: 0.913; from share 0.05 the 0.93 floor fails. Beyond
+    this test (same seed): at 20 patients the interval covers 0.929 at share 0.01
+    (74% of replicates empty), 0.954 at 0.05, 0.950 at 0.3; at a correlation of 0.6
+    and 94 patients 0.952, 0.962, 0.956.
+    """
+    k, n = _dirichlet_multinomial(share, 0.3, reps=4000, patients=94, stations=16,
+                                  seed=23)
+    zero = float((k[:, :, 0].sum(axis=1) == 0).mean())
+    assert zero > (0.15 if share == 0.01 else -1), zero
+    cov = _coverage(k, n, share)
+    assert 0.93 <= cov <= 0.97, (share, cov, zero)
+    if share >= 0.05:  # the fault: plain Wilson on the sites is too narrow
+        assert _coverage(k, n, share, plain=True) < 0.93
 
 
-def test_shares_of_several_groups_by_hand_and_deterministic():
-    """Two patients: A has 3 sites (2 in group 0, 1 in group 1), B has 1 site (group 1).
-    Shares 2/4 and 2/4. The four possible resamples (AA, AB, BA, BB) give group 0:
-    4/6, 2/4, 2/4, 0/2 -> every replicate lies in [0, 2/3]; the same seed gives the
-    same interval, another seed (almost surely) another."""
-    k = np.array([[2, 1], [0, 1]])
-    n = np.array([3, 1])
-    share, lo, hi = cluster_bootstrap_shares(k, n, n_boot=500, seed=1)
-    np.testing.assert_array_equal(share, [0.5, 0.5])
-    assert lo[0] == 0.0 and hi[0] == pytest.approx(2 / 3, abs=1e-12)
-    again = cluster_bootstrap_shares(k, n, n_boot=500, seed=1)
-    np.testing.assert_array_equal(again[1], lo)
-    np.testing.assert_array_equal(again[2], hi)
+def test_zero_and_one_site_by_hand():
+    """No site in 100 sites from 100 patients (deff 1): [0, z^2/(100 + z^2)] =
+    [0, 0.03699]; one site: Wilson's (0.00177, 0.0545), as R
+    ``prop.test(1, 100, correct = FALSE)$conf.int``. With two sites per patient and
+    correlation 1 (deff 2) the zero interval is [0, z^2/(50 + z^2)] = [0, 0.07135]."""
+    n = np.ones(100)
+    _, lo, hi, deff = clustered_wilson(np.zeros(100), n, icc=0.0)
+    assert deff == 1.0 and lo == 0.0
+    assert hi == pytest.approx(Z2 / (100 + Z2), rel=1e-12)
+    assert hi == pytest.approx(0.03699, abs=1e-5)
+    one = np.zeros(100)
+    one[3] = 1
+    _, lo, hi, _ = clustered_wilson(one, n, icc=0.0)
+    assert (lo, hi) == pytest.approx((0.00177, 0.0545), abs=1e-4)
+    assert (lo, hi) == pytest.approx(wilson_interval(1, 100), rel=1e-12)
+    _, lo, hi, deff = clustered_wilson(np.zeros(50), np.full(50, 2.0), icc=1.0)
+    assert deff == 2.0 and hi == pytest.approx(Z2 / (50 + Z2), rel=1e-12)
+    assert hi == pytest.approx(0.07135, abs=1e-5)
+
+
+def test_icc_and_design_effect_by_hand():
+    """Two clusters of two items: pure clusters -> 1, mixed clusters -> raw -1 truncated
+    to 0. Sizes (2, 1, 2) with items [10R 10R | 10R | 7 7]: MSB = (0.64 + 0.32 + 1.44)/2
+    = 1.2, MSW = 0 -> rho = 1; deff = 1 + (9/5 - 1) = 1.8. Sizes (1, 3) at 0.5 -> 1.75.
+    One item per cluster -> 0 (no pair; deff 1 whatever rho)."""
+    assert pooled_icc(np.array([[2, 0], [0, 2]]), np.array([2, 2])) == 1.0
+    assert pooled_icc(np.array([[1, 1], [1, 1]]), np.array([2, 2])) == 0.0
+    assert pooled_icc(np.array([[2, 0], [1, 0], [0, 2]]), np.array([2, 1, 2])) == 1.0
+    assert pooled_icc(np.eye(3), np.ones(3)) == 0.0
+    assert design_effect(np.array([2, 1, 2]), 1.0) == pytest.approx(1.8, rel=1e-12)
+    assert design_effect(np.array([1, 3]), 0.5) == 1.75
     with pytest.raises(ValueError, match="counts must lie"):
-        cluster_bootstrap_shares(np.array([4, 0]), n, n_boot=10, seed=1)
-    with pytest.raises(ValueError, match="no item"):
-        cluster_bootstrap_shares(np.array([0, 0]), np.array([0, 0]), n_boot=10, seed=1)
-    with pytest.raises(ValueError, match="n_boot"):
-        cluster_bootstrap_shares(k, n, n_boot=0, seed=1)
+        pooled_icc(np.array([[3, 0]]), np.array([2]))
+    with pytest.raises(ValueError, match="icc"):
+        design_effect(np.ones(3), 1.5)
+    with pytest.raises(ValueError, match="n_eff"):
+        wilson_bounds(0.5, 0.0)
 
 
-def test_table5_and_top4_share_use_the_patient_bootstrap():
-    """Table 5 by hand: sites a: 10R, 4R; b: 10R; c: 7, outside -> 10R share 2/5 = 0.4.
-    Its CI resamples the 3 patients: the extreme resamples are b only (share 1) and
-    none of a, b (share 0), so the bounds lie in [0, 1] around 0.4; same seed, same
-    CI. The top-4 share on the planted clustered cohort is wider than Wilson's (ratio
-    2.25 above), and Wilson's is kept beside it. Fault injected once (top_share's CI
-    set to Wilson's): ratio 1.00, the last assert fails."""
-    import pandas as pd
+def test_planted_perfect_clustering_widens_by_sqrt_of_cluster_size():
+    """60 patients x 5 sites, each patient's sites all in 10R or all in 5 (correlation
+    1): rho-hat = 1, deff = 5, so the 300 sites count as 60 and the interval is about
+    sqrt(5) = 2.2 times Wilson's on 300 (measured 2.22). Fault injected (design
+    effect dropped, i.e. plain Wilson): ratio 1.00, the > 2 assert fails."""
+    rng = np.random.default_rng(1)
+    g = np.repeat(rng.random(60) < 0.5, 5)
+    planted = pd.DataFrame({"pid": np.repeat(np.arange(60), 5).astype(str),
+                            "station": np.where(g, "10R", "5")})
+    s = rc.top_share(planted)
+    assert s["sites_total"] == 300 and s["patients"] == 60
+    assert s["icc"] == 1.0 and s["design_effect"] == pytest.approx(5.0, rel=1e-12)
+    lo, hi = wilson_bounds(s["share"], 60.0)
+    assert (s["share_lower"], s["share_upper"]) == pytest.approx((float(lo), float(hi)),
+                                                                 rel=1e-12)
+    ratio = (s["share_upper"] - s["share_lower"]) / (s["wilson_upper"] - s["wilson_lower"])
+    assert ratio > 2.0, ratio
 
-    from analysis import recurrence as rc
 
+def test_table5_shares_by_hand():
+    """Sites a: 10R, 10R; b: 10R; c: 7, 7 (pure patients): rho = 1, deff 1.8 (above),
+    N_eff = 5 / 1.8 = 2.778. 10R: share 0.6, Wilson on 2.778; 2L (no site): [0,
+    z^2 / (2.778 + z^2)] = [0, 0.5804]. Deterministic: no resampling."""
     sites = pd.DataFrame({"pid": ["a", "a", "b", "c", "c"],
-                          "station": ["10R", "4R", "10R", "7", rc.OUTSIDE],
+                          "station": ["10R", "10R", "10R", "7", "7"],
                           "gtv_affected": [True, False, True, False, False]})
     rctv = pd.DataFrame(0.0, index=["a", "b", "c"],
                         columns=[f"RctvLN_{i}" for i in range(1, 17)])
-    t = rc.table5(sites, rctv, n_boot=400, seed=2)
-    assert t.loc["10R", "share"] == 0.4 and t.loc["Total", "share"] == 1.0
-    assert 0.0 <= t.loc["10R", "share_lower"] < 0.4 < t.loc["10R", "share_upper"] <= 1.0
-    assert t.loc["2L", "share"] == 0.0
-    assert t.loc["10R", "paper_share"] == pytest.approx(50 / 170, abs=1e-12)  # paper: 50
-    t2 = rc.table5(sites, rctv, n_boot=400, seed=2)
-    assert t2.loc["10R", "share_upper"] == t.loc["10R", "share_upper"]
-    # the top-4 share on planted clustering: 4R/10R for "in group", 5 for "outside"
-    g, c = _clustered()
-    planted = pd.DataFrame({"pid": c.astype(str), "station": np.where(g, "10R", "5")})
-    s = rc.top_share(planted, n_boot=2000, seed=11)
-    assert s["sites_total"] == 300 and s["patients"] == 60
-    width = s["share_upper"] - s["share_lower"]
-    assert width / (s["wilson_upper"] - s["wilson_lower"]) > 1.6
+    t = rc.table5(sites, rctv)
+    n_eff = 5 / 1.8
+    lo, hi = wilson_bounds(0.6, n_eff)
+    assert t.loc["10R", "share"] == 0.6
+    assert (t.loc["10R", "share_lower"], t.loc["10R", "share_upper"]) == \
+        pytest.approx((float(lo), float(hi)), rel=1e-12)
+    assert t.loc["2L", "share"] == 0.0 and t.loc["2L", "share_lower"] == 0.0
+    assert t.loc["2L", "share_upper"] == pytest.approx(Z2 / (n_eff + Z2), rel=1e-12)
+    assert t.loc["2L", "share_upper"] == pytest.approx(0.5804, abs=1e-4)
+    assert t.loc["Total", "share"] == 1.0

@@ -23,9 +23,12 @@ def run_dir(tmp_path):
         "quantity": ["patients", "events", "no event", "median follow-up, months (reverse KM)"],
         "ours": [10, 5, 5, 36.5], "paper": [180, 94, 86, 36], "lower": [None, None, None, 30],
         "upper": [None, None, None, 40]}))
-    _write(t, on.COX_TABLE, pd.DataFrame({
+    _write(t, on.PRESPECIFIED_COX_TABLE, pd.DataFrame({
         "variable": ["sex", "diameter_ge_5cm"], "level": ["male", "True"],
         "hr": [1.1, 2.0], "hr_lower": [0.5, 1.7], "hr_upper": [2.0, 2.5]}))
+    _write(t, on.COX_TABLE, pd.DataFrame({
+        "variable": ["diameter_ge_5cm"], "level": ["True"],
+        "hr": [2.4], "hr_lower": [1.9], "hr_upper": [3.1]}))
     _write(t, on.LANDMARK_TABLE, pd.DataFrame({
         "group": ["<5cm", ">=5cm"], "survival": [0.8, 0.5], "lower": [0.7, 0.3],
         "upper": [0.9, 0.6]}))
@@ -52,7 +55,9 @@ def test_verdicts_by_hand(run_dir):
     assert ev.ci == "0.237 to 0.763" and ev.verdict == WITHIN and ev.ours == "5 of 10 (0.500)"
     assert rows["median follow-up, months (reverse KM)"].verdict == WITHIN  # 36 in 30-40
     cox = rows["diameter >= 5 cm: Cox HR"]
+    # judged on the pre-specified model (1.7-2.5), never the selected one (1.9-3.1)
     assert cox.verdict == OUTSIDE and cox.ci == "1.7 to 2.5"  # 1.635 < 1.7
+    assert "pre-specified" in cox.why and "selected on this data" in cox.why and "2.4" in cox.why
     assert rows["3-year local control, diameter <5cm"].verdict == WITHIN  # 0.867 in .7-.9
     assert rows["3-year local control, diameter >=5cm"].verdict == OUTSIDE  # 0.611 > 0.6
     assert rows[f"share of recurrences in {', '.join(paper.TOP4_STATIONS)}"].verdict == WITHIN
@@ -73,11 +78,11 @@ def test_missing_tables_are_not_comparable_and_say_why(tmp_path):
 
 
 def test_cox_without_diameter_says_so(run_dir):
-    _write(run_dir / "tables", on.COX_TABLE, pd.DataFrame({"variable": ["sex"], "hr": [1.0],
-                                                           "hr_lower": [0.5],
-                                                           "hr_upper": [2.0]}))
+    _write(run_dir / "tables", on.PRESPECIFIED_COX_TABLE,
+           pd.DataFrame({"variable": ["sex"], "hr": [1.0], "hr_lower": [0.5],
+                         "hr_upper": [2.0]}))
     cox = next(r for r in scorecard.headlines(run_dir) if "Cox" in r.quantity)
-    assert cox.verdict == NOT_COMPARABLE and "not in this run's multivariable" in cox.why
+    assert cox.verdict == NOT_COMPARABLE and "not in this run's pre-specified" in cox.why
 
 
 def test_html_has_one_row_per_headline_and_a_class_per_verdict(run_dir):

@@ -76,7 +76,7 @@ def test_seg_and_rtstruct_round_trip_voxel_for_voxel(tmp_path):
     -> 696 voxels differ."""
     lab = _asymmetric_labels()
     files = export_stations(lab, _ct(), GRID, PID, tmp_path / "out")
-    assert set(files) == {"nifti", "ct", "rtstruct", "seg"}
+    assert set(files) == {"nifti", "color_table", "ct", "rtstruct", "seg"}
     ct = read_ct_series(files["ct"])
     assert ct.grid.same_as(GRID)
     rs = read_rtstruct(files["rtstruct"], ct)
@@ -114,7 +114,9 @@ def test_orientation_right_is_right_and_head_is_head(tmp_path):
     z_of = {d.SOPInstanceUID: float(d.ImagePositionPatient[2]) for d in
             (pydicom.dcmread(f, stop_before_pixels=True) for f in files["ct"].glob("*.dcm"))}
     frames = seg.PerFrameFunctionalGroupsSequence
-    assert len(frames) == GRID.shape_zyx[0] * 4  # binary SEG: a frame per slice and segment
+    # binary SEG: a frame per segment and slice that holds it (empty frames omitted)
+    assert len(frames) == sum(int((lab == K[s]).any(axis=(1, 2)).sum())
+                              for s in ("2R", "4R", "4L", "7"))
     for f in frames:
         src = f.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
         assert float(f.PlanePositionSequence[0].ImagePositionPatient[2]) == z_of[src]

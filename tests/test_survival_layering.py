@@ -9,7 +9,8 @@ from analysis.paths import NOTEBOOKS_DIR, REPO_ROOT
 
 ANALYSIS_FILES = ["analysis/survival.py", "analysis/competing.py",
                   *[f"analysis/stats/{m}.py" for m in ("survdata", "km", "group_tests", "cox",
-                                                      "ph", "competing")],
+                                                      "ph", "competing", "gray",
+                                                      "finegray")],
                   "analysis/plots/survival.py"]
 
 

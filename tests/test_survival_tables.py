@@ -9,6 +9,7 @@ from scipy import stats
 
 from analysis import paper
 from analysis import survival as sv
+from analysis.params import SurvivalParams
 
 
 def test_univariate_table_counts_and_paper_columns():
@@ -102,3 +103,31 @@ def test_eventless_level_merged_into_named_neighbour():
     assert notes == ["t_stage: level T1 has no event (2 patients): merged with T2 into T1+T2",
                      "t_stage: level T4 has no event (2 patients): merged with T3 into "
                      "T3+T4"]
+
+
+def test_prespecified_model_keeps_its_covariates_and_selected_model_says_optimistic():
+    """Diameter has a strong effect (hazard 1/20 vs 1/40), sex none. With a univariate
+    threshold of 0.05 the selected model keeps diameter only and must state that it was
+    selected on the same data; the pre-specified model fits both covariates whatever
+    their univariate p, and says its inference is ordinary. A covariate missing from the
+    table is left out with a note."""
+    rng = np.random.default_rng(3)
+    n = 200
+    big = rng.random(n) < 0.5
+    t = rng.exponential(np.where(big, 20.0, 40.0))
+    df = pd.DataFrame({"lc_time_months": np.minimum(t, 60), "lc_event": (t < 60).astype(int),
+                       "diameter_ge_5cm": np.where(big, ">=5cm", "<5cm"),
+                       "sex": rng.choice(["male", "female"], n)})
+    sp = SurvivalParams(variables=["sex", "diameter_ge_5cm"],
+                        prespecified_covariates=["sex", "diameter_ge_5cm", "smoking_bin"])
+    uni = sv.table4_univariate(df, sp)
+    mv = sv.table4_multivariable(df, uni, sp)
+    assert mv.selected == ["diameter_ge_5cm"]
+    assert mv.caveat.startswith("Selected on the same data") and "optimistic" in mv.caveat
+    assert (mv.table["model"].str.contains("selected on this data")).all()
+    pre = sv.table4_prespecified(df, sp)
+    assert pre.selected == ["sex", "diameter_ge_5cm"]
+    assert pre.table["variable"].tolist() == ["sex", "diameter_ge_5cm"]
+    assert (pre.table["model"] == "pre-specified").all() and "Pre-specified" in pre.caveat
+    assert "smoking_bin: not in the cohort table, left out" in pre.notes
+    assert pre.table["p"].notna().all()

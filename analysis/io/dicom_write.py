@@ -115,6 +115,7 @@ def write_ct_series(
     study_time: str = "090000",
     extra_tags: Mapping[str, object] | None = None,
     skip_slices: Sequence[int] = (),
+    manufacturer: str = "SYNTHETIC",
 ) -> list[Path]:
     """Write ``ct_hu`` (z, y, x) as one axial DICOM CT file per slice.
 
@@ -130,6 +131,8 @@ def write_ct_series(
     study_date, study_time : DICOM DA / TM strings used for every date / time tag
     extra_tags : further keywords for every slice (e.g. ``StudyDescription``)
     skip_slices : slice indices not written (to simulate a missing slice)
+    manufacturer : the Manufacturer attribute (type 2): ``"SYNTHETIC"`` for the phantom;
+        ``""`` (present, empty) for a copy of a real CT, whose maker the store does not keep
 
     Returns
     -------
@@ -167,7 +170,7 @@ def write_ct_series(
         for tag in ("StudyTime", "SeriesTime", "AcquisitionTime", "ContentTime"):
             setattr(ds, tag, study_time)
         ds.Modality = "CT"
-        ds.Manufacturer = "SYNTHETIC"
+        ds.Manufacturer = manufacturer
         ds.ReferringPhysicianName = ""
         ds.AccessionNumber = ""
         _apply(ds, patient)
@@ -256,6 +259,7 @@ def write_rtstruct(
     uid_seed: str | None = None,
     structure_set_label: str = "RS",
     extra_tags: Mapping[str, object] | None = None,
+    manufacturer: str = "SYNTHETIC",
 ) -> Path:
     """Write an RTSTRUCT holding ``masks`` on the grid of a CT series.
 
@@ -271,6 +275,7 @@ def write_rtstruct(
     uid_seed : string for the RTSTRUCT's SOP and series UIDs (default: from the CT series)
     structure_set_label : StructureSetLabel
     extra_tags : further keywords (e.g. ``StructureSetDescription``)
+    manufacturer : the Manufacturer attribute (the phantom's ``"SYNTHETIC"`` by default)
 
     Returns
     -------
@@ -297,7 +302,7 @@ def write_rtstruct(
     ds.StudyDate, ds.StudyTime = date, time
     ds.SeriesDate, ds.SeriesTime = date, time
     ds.Modality = "RTSTRUCT"
-    ds.Manufacturer = "SYNTHETIC"
+    ds.Manufacturer = manufacturer
     for tag in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex",
                 "StudyDescription", "ReferringPhysicianName", "AccessionNumber", "StudyID"):
         if hasattr(first, tag):

@@ -9,6 +9,12 @@ Orientation rule (ingest): reading brings any axis-aligned volume to LPS, but vo
 one patient are never reoriented relative to each other: a mask must carry its CT's
 affine (:func:`nifti_affine`, within the geometry tolerance). A mask whose affine was
 flipped but not its data (a mirrored structure) is therefore refused, not read.
+
+Checked before any voxel is allocated: the header's dimensions x bytes per voxel against
+the image data the file holds ("NIfTI size mismatch", e.g. a header claiming 30000
+cubed in a small file). A 4-D (or 5-D) file whose extra axes are all of length 1 (a CT
+saved as ``(x, y, z, 1)``) is read as 3-D; more than one volume is refused. Reading into
+an integer ``dtype`` refuses values outside its range instead of wrapping them.
 """
 
 from __future__ import annotations
@@ -58,20 +64,46 @@ def write_nifti(path: str | Path, array: np.ndarray, grid: Grid) -> Path:
 
 
 def _load(path: Path):
-    """nibabel image of ``path``; a ``.nii.gz`` NIfTI-1 file is decompressed in one call
-    by ISA-L (nibabel's own reader goes through Python's gzip module in small reads);
-    anything else (NIfTI-2, a damaged file) goes through ``nib.load``."""
+    """(nibabel image of ``path``, bytes of the file's image data after its header).
+
+    A ``.nii.gz`` NIfTI-1 file is decompressed in one call by ISA-L (nibabel's own reader
+    goes through Python's gzip module in small reads); anything else (NIfTI-2, a damaged
+    file) goes through ``nib.load``."""
+    raw = None
     if path.name.endswith(".nii.gz"):
         try:
             raw = igzip.decompress(path.read_bytes())
-        except Exception:  # noqa: BLE001 - a damaged file: nib.load words the error
-            raw = b""
+        except Exception as err:  # noqa: BLE001 - zlib, EOF and ISA-L errors
+            raise NiftiError(f"{path}: unreadable NIfTI (damaged or truncated gzip data: "
+                             f"{type(err).__name__})") from None
         # only a single-file NIfTI-1 header (sizeof_hdr 348, magic "n+1"): nibabel would
         # "fix" a NIfTI-2 header read as NIfTI-1 instead of refusing it
         if len(raw) > 348 and raw[344:348] == b"n+1\0" and \
                 348 in (int.from_bytes(raw[:4], "little"), int.from_bytes(raw[:4], "big")):
-            return nib.Nifti1Image.from_bytes(raw)
-    return nib.load(str(path))
+            img = nib.Nifti1Image.from_bytes(raw)
+            return img, len(raw) - _data_offset(img)
+    img = nib.load(str(path))
+    size = len(raw) if raw is not None else path.stat().st_size
+    return img, size - _data_offset(img)
+
+
+def _data_offset(img) -> int:
+    """Where the image data start (the array proxy's offset: a header's vox_offset of 0
+    means "after the header and its extensions")."""
+    offset = getattr(img.dataobj, "offset", None)
+    return int(offset) if offset is not None else int(img.header.get_data_offset())
+
+
+def _check_size(img, available: int, path: Path) -> None:
+    """The header's dimensions against the image data the file holds (before reading)."""
+    shape = tuple(int(n) for n in img.shape)
+    dtype = np.dtype(img.get_data_dtype())
+    need = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if need > available:
+        raise NiftiError(f"{path}: NIfTI size mismatch: the header declares "
+                         f"{' x '.join(map(str, shape))} voxels of {dtype.name} ({need} bytes), "
+                         f"the file holds {max(available, 0)} bytes of image data (a damaged "
+                         "header or a truncated file; nothing allocated)")
 
 
 def nifti_affine(path: str | Path) -> np.ndarray:
@@ -86,12 +118,21 @@ def read_nifti(path: str | Path, dtype: np.dtype | type | None = None) -> tuple[
     """Read a NIfTI file -> (array in (z, y, x), Grid). Rejects oblique affines by name."""
     path = Path(path)
     try:
-        img = _load(path)
-        data = np.asarray(img.dataobj)
+        img, available = _load(path)
+    except NiftiError:
+        raise
     except Exception as err:  # nibabel raises many types for a damaged file
         raise NiftiError(f"{path}: unreadable NIfTI ({type(err).__name__}: {err})") from None
-    if data.ndim != 3:
-        raise NiftiError(f"{path}: expected a 3D volume, got shape {data.shape}")
+    _check_size(img, available, path)
+    shape = tuple(int(n) for n in img.shape)
+    if len(shape) < 3 or any(n != 1 for n in shape[3:]):
+        raise NiftiError(f"{path}: expected a 3D volume, got shape "
+                         f"{' x '.join(map(str, shape))}"
+                         + (" (more than one volume)" if len(shape) > 3 else ""))
+    try:
+        data = np.asarray(img.dataobj).reshape(shape[:3])
+    except Exception as err:  # nibabel raises many types for a damaged file
+        raise NiftiError(f"{path}: unreadable NIfTI ({type(err).__name__}: {err})") from None
     aff = img.affine
     lin = aff[:3, :3]
     if not np.allclose(lin, np.diag(np.diag(lin)), atol=1e-4):
@@ -107,6 +148,10 @@ def read_nifti(path: str | Path, dtype: np.dtype | type | None = None) -> tuple[
     origin_lps = (-ras0[0], -ras0[1], ras0[2])
     arr = np.ascontiguousarray(data.transpose(2, 1, 0))
     if dtype is not None:
+        info = np.iinfo(dtype) if np.dtype(dtype).kind in "iu" else None
+        if info is not None and arr.size and (arr.min() < info.min or arr.max() > info.max):
+            raise NiftiError(f"{path}: values in [{arr.min():g}, {arr.max():g}] outside the "
+                             f"{np.dtype(dtype).name} range; refusing to wrap them")
         arr = arr.astype(dtype, copy=False)
     grid = Grid(arr.shape, tuple(spacing_xyz[::-1]), origin_lps)
     return arr, grid

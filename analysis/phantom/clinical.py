@@ -137,7 +137,7 @@ def _ages(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def sample_clinical(n: int, rng: np.random.Generator) -> pd.DataFrame:
-    """A phantom clinical table in canonical columns (docs/data_layout.md section 3).
+    """A phantom clinical table in canonical columns (docs/data_layout.md section 4).
 
     Parameters
     ----------

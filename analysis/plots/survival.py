@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis.stats.km import km_table
+
 
 def km_figure(df: pd.DataFrame, group_col: str, time_col: str, event_col: str, *,
               horizon_months: float, landmarks: pd.DataFrame, logrank_p: float,
@@ -83,34 +85,40 @@ def cif_figure(fits: dict, lc_time_months: np.ndarray, lc_event: np.ndarray,
     Parameters
     ----------
     fits : dict
-        Group name -> (Aalen-Johansen fit of local failure, of death without local
-        failure, boolean row mask), as ``analysis.survival.competing_risks`` builds it;
-        the ``"all"`` group is drawn on the left, the others on the right.
+        Group name -> (cumulative incidence table of local failure, of death without
+        local failure (:func:`analysis.stats.competing.cumulative_incidence`), boolean
+        row mask), as ``analysis.competing.competing_risks`` builds it; the ``"all"``
+        group is drawn on the left, the others on the right.
     lc_time_months, lc_event : ndarray (n,)
         Local-failure time and flag (1 - KM of the same rows, deaths censored).
     """
     import matplotlib.pyplot as plt
-    from lifelines import KaplanMeierFitter
+
+    def step(ax, tab, **kw):
+        x = np.concatenate([[0.0], tab.index.to_numpy()])
+        ax.step(x, np.concatenate([[0.0], tab["cif"].to_numpy()]), where="post", **kw)
+
+    def one_minus_km(ax, m, **kw):
+        km = km_table(lc_time_months[m], lc_event[m])
+        x = np.concatenate([[0.0], km.index.to_numpy()])
+        ax.step(x, 1 - np.concatenate([[1.0], km["survival"].to_numpy()]), where="post",
+                ls="--", **kw)
 
     others = [g for g in fits if g != "all"]
     fig, axes = plt.subplots(1, 2 if others else 1, figsize=(11 if others else 6, 4.5),
                              squeeze=False)
     ax = axes[0, 0]
     lf, dth, m = fits["all"]
-    lf.plot(ax=ax, label="local failure, cumulative incidence (death competing)")
-    dth.plot(ax=ax, label="death without local failure, cumulative incidence")
-    km = KaplanMeierFitter().fit(lc_time_months[m], lc_event[m])
-    ax.step(km.survival_function_.index, 1 - km.survival_function_.iloc[:, 0], where="post",
-            color="k", ls="--", label="1 - KM of local failure (deaths censored)")
+    step(ax, lf, color="C0", label="local failure, cumulative incidence (death competing)")
+    step(ax, dth, color="C1", label="death without local failure, cumulative incidence")
+    one_minus_km(ax, m, color="k", label="1 - KM of local failure (deaths censored)")
     ax.set_title("All patients")
     for i, g in enumerate(others):
         lf_g, _, m_g = fits[g]
         ax2 = axes[0, 1]
         color = f"C{i + 2}"
-        lf_g.plot(ax=ax2, color=color, label=f"{g}: cumulative incidence")
-        km_g = KaplanMeierFitter().fit(lc_time_months[m_g], lc_event[m_g])
-        ax2.step(km_g.survival_function_.index, 1 - km_g.survival_function_.iloc[:, 0],
-                 where="post", color=color, ls="--", label=f"{g}: 1 - KM")
+        step(ax2, lf_g, color=color, label=f"{g}: cumulative incidence")
+        one_minus_km(ax2, m_g, color=color, label=f"{g}: 1 - KM")
         ax2.set_title("Local failure by group")
     for a in axes[0]:
         a.axvline(horizon_months, color="grey", ls=":", lw=1)

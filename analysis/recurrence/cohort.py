@@ -181,16 +181,19 @@ def recurrence_analysis(store, params) -> RecurrenceAnalysis:
     rctv, note = _rctv_table(store, rctv_own, stations_name)
     rctv = rctv.loc[rctv.index.astype(str).isin(pids)]
     result.notes.append(note)
-    boot = {"n_boot": params.recurrence.share_ci_n_boot, "seed": params.seed}
+    top = top_share(sites)
+    ci = (f"95% CI: Wilson on sites / design effect {top['design_effect']:.2f}, from the "
+          f"within-patient correlation {top['icc']:.2f} of station membership"
+          if len(sites) else "95% CI: none without sites")
     outs.append(OutputItem(
         "table", TABLE5, "Table 5: recurrence sites per station and their share of all "
-        "sites (95% CI: bootstrap over patients, whose sites cluster); RctvLN_i mean and "
-        "range among the patients recurring there; GTV affected vs CTV-GTV; paper beside "
-        "ours", table5(sites, rctv, **boot)))
+        f"sites ({ci}; a patient's sites cluster); RctvLN_i mean and range among the "
+        "patients recurring there; GTV affected vs CTV-GTV; paper beside ours",
+        table5(sites, rctv)))
     outs.append(OutputItem(
-        "table", TOP4_SHARE, "Share of recurrence sites in 10R, 10L, 4R and 7 (95% CI: "
-        "bootstrap over patients; Wilson, which treats sites as independent, beside it), "
-        "paper 115/170", pd.DataFrame([top_share(sites, **boot)]).set_index("stations")))
+        "table", TOP4_SHARE, f"Share of recurrence sites in 10R, 10L, 4R and 7 ({ci}; "
+        "Wilson, which treats sites as independent, beside it), paper 115/170",
+        pd.DataFrame([top]).set_index("stations")))
     counts = sites.loc[sites["station"] != OUTSIDE, "station"].value_counts()
     paper_counts = pd.Series({st: v[0] for st, v in paper.TABLE5.items()})
     outs.append(OutputItem(

@@ -10,34 +10,36 @@ import pandas as pd
 from analysis import paper
 from analysis.labels import STATION_LABEL, STATIONS
 from analysis.recurrence.sites import OUTSIDE
-from analysis.stats.intervals import cluster_bootstrap_shares, wilson_interval
+from analysis.stats.intervals import clustered_wilson, pooled_icc, wilson_interval
 
-#: default bootstrap replicates of the patient-clustered share CIs (params override)
-SHARE_CI_N_BOOT = 2000
-SHARE_CI_METHOD = "patient-clustered bootstrap (percentile)"
+SHARE_CI_METHOD = ("Wilson on the effective number of sites (sites / design effect; "
+                   "within-patient correlation pooled over all stations)")
 
 
 def station_shares(sites: pd.DataFrame, groups: dict[str, Sequence[str]], *,
-                   n_boot: int = SHARE_CI_N_BOOT, seed: int = 0,
                    confidence: float = 0.95) -> pd.DataFrame:
     """Share of all recurrence sites in each group of stations, with patient-clustered CIs.
 
-    A patient's sites are not independent (they cluster in the same stations), so the
-    interval resamples PATIENTS with replacement and keeps all their sites
-    (:func:`analysis.stats.intervals.cluster_bootstrap_shares`); every group uses the
-    same draws. Wilson's interval would treat the sites as independent trials and be
-    too narrow (issue #14 item 6); it stays for per-patient rates (Appendix 2).
+    A patient's sites are not independent (they cluster in the same stations), so
+    Wilson's interval is taken on the effective number of sites ``N / deff``
+    (:func:`analysis.stats.intervals.clustered_wilson`). The design effect
+    ``1 + rho (sum n_j^2 / N - 1)`` uses the within-patient correlation ``rho`` of
+    station membership pooled over every station in ``sites``
+    (:func:`analysis.stats.intervals.pooled_icc`), so a station with no or one site
+    gets an interval of nominal coverage (issue #23 item 2: the patient bootstrap gave
+    0-0 at no site). Plain Wilson stays for per-patient rates (Appendix 2).
 
     Parameters
     ----------
     sites : DataFrame with ``pid`` and ``station``, one row per site
     groups : mapping name -> station names (e.g. ``{"10R": ["10R"]}`` or the top 4)
-    n_boot, seed, confidence : bootstrap replicates, seed, two-sided level
+    confidence : two-sided level
 
     Returns
     -------
     DataFrame indexed by group name: ``k`` (sites in the group), ``share``,
-    ``share_lower``, ``share_upper``; all NaN but ``k`` when there is no site.
+    ``share_lower``, ``share_upper``, ``icc``, ``design_effect`` (the last two the same
+    on every row); all NaN but ``k`` when there is no site.
     """
     for col in ("pid", "station"):
         if col not in sites.columns:
@@ -46,24 +48,29 @@ def station_shares(sites: pd.DataFrame, groups: dict[str, Sequence[str]], *,
     k_site = np.stack([sites["station"].isin(list(groups[g])).to_numpy() for g in names],
                       axis=1).astype(float) if names else np.zeros((len(sites), 0))
     out = pd.DataFrame({"k": k_site.sum(axis=0).astype(int)}, index=pd.Index(names))
+    cols = ["share", "share_lower", "share_upper", "icc", "design_effect"]
     if not len(sites):
-        out[["share", "share_lower", "share_upper"]] = np.nan
+        out[cols] = np.nan
         return out
     _, patient = np.unique(sites["pid"].astype(str).to_numpy(), return_inverse=True)
+    _, category = np.unique(sites["station"].astype(str).to_numpy(), return_inverse=True)
     m = int(patient.max()) + 1
     k = np.zeros((m, len(names)))
     np.add.at(k, patient, k_site)
-    n = np.bincount(patient, minlength=m).astype(float)
-    share, lo, hi = cluster_bootstrap_shares(k, n, n_boot=n_boot, seed=seed,
-                                             confidence=confidence)
+    k_cat = np.zeros((m, int(category.max()) + 1))
+    np.add.at(k_cat, (patient, category), 1.0)
+    n = k_cat.sum(axis=1)
+    icc = pooled_icc(k_cat, n)
+    share, lo, hi, deff = clustered_wilson(k, n, icc=icc, confidence=confidence)
     out["share"], out["share_lower"], out["share_upper"] = share, lo, hi
+    out["icc"], out["design_effect"] = icc, deff
     return out
 
 
-def table5(sites: pd.DataFrame, rctv: pd.DataFrame, *, n_boot: int = SHARE_CI_N_BOOT,
-           seed: int = 0, confidence: float = 0.95) -> pd.DataFrame:
+def table5(sites: pd.DataFrame, rctv: pd.DataFrame, *,
+           confidence: float = 0.95) -> pd.DataFrame:
     """Paper Table 5: recurrences per station, their share of all sites with a
-    patient-clustered bootstrap CI (:func:`station_shares`), RctvLN_i among the
+    patient-clustered CI (design-effect Wilson, :func:`station_shares`), RctvLN_i among the
     recurring patients, GTV affected / CTV-GTV counts; the paper's columns beside ours.
 
     Parameters
@@ -129,8 +136,7 @@ def table5(sites: pd.DataFrame, rctv: pd.DataFrame, *, n_boot: int = SHARE_CI_N_
             "rctv_max", "gtv_affected", "ctv_gtv", "paper_n", "paper_share",
             "paper_rctv_mean", "paper_rctv_range", "paper_gtv_affected", "paper_ctv_gtv",
             "note"]
-    shares = station_shares(sites, {st: [st] for st in names}, n_boot=n_boot, seed=seed,
-                            confidence=confidence)
+    shares = station_shares(sites, {st: [st] for st in names}, confidence=confidence)
     out = pd.DataFrame(rows).set_index("station")
     out = out.join(shares[["share", "share_lower", "share_upper"]])
     if len(sites):
@@ -139,28 +145,28 @@ def table5(sites: pd.DataFrame, rctv: pd.DataFrame, *, n_boot: int = SHARE_CI_N_
 
 
 def top_share(sites: pd.DataFrame, stations: Sequence[str] = paper.TOP4_STATIONS, *,
-              n_boot: int = SHARE_CI_N_BOOT, seed: int = 0,
               confidence: float = 0.95) -> dict:
     """Share of all sites held by ``stations`` (paper: 10R, 10L, 4R, 7 hold 115/170).
 
-    ``share_lower`` / ``share_upper``: the patient-clustered bootstrap CI
-    (:func:`station_shares`: the sites of one patient are not independent);
+    ``share_lower`` / ``share_upper``: the patient-clustered CI (:func:`station_shares`:
+    the sites of one patient are not independent), with its ``icc`` and
+    ``design_effect``;
     ``wilson_lower`` / ``wilson_upper``: Wilson's interval, which treats the sites as
     independent trials, shown beside it for comparison (it is too narrow when sites
     cluster within patients).
     """
     n = len(sites)
     k = int(sites["station"].isin(stations).sum())
-    lo = hi = wlo = whi = np.nan
+    lo = hi = wlo = whi = icc = deff = np.nan
     if n:
-        sh = station_shares(sites, {"top": list(stations)}, n_boot=n_boot, seed=seed,
-                            confidence=confidence).loc["top"]
+        sh = station_shares(sites, {"top": list(stations)}, confidence=confidence).loc["top"]
         lo, hi = float(sh["share_lower"]), float(sh["share_upper"])
+        icc, deff = float(sh["icc"]), float(sh["design_effect"])
         wlo, whi = wilson_interval(k, n, confidence)
     return {"stations": ", ".join(stations), "sites_in_stations": k, "sites_total": n,
             "patients": int(sites["pid"].nunique()) if n else 0,
             "share": k / n if n else np.nan, "share_lower": lo, "share_upper": hi,
-            "ci_method": f"{SHARE_CI_METHOD}, B = {n_boot}",
+            "ci_method": SHARE_CI_METHOD, "icc": icc, "design_effect": deff,
             "wilson_lower": wlo, "wilson_upper": whi,
             "paper_sites_in_stations": round(paper.TOP4_SHARE * paper.N_RECURRENCE_SITES),
             "paper_sites_total": paper.N_RECURRENCE_SITES, "paper_share": paper.TOP4_SHARE,

@@ -14,17 +14,29 @@ writers' fixed placeholder. By default that series is the store's CT written und
 ``keep_department_uids=True`` (with ``ct_series_dir``, the department's series) instead
 references the department's study, series, frame-of-reference and image UIDs, so that a
 planning system can match the structures to its own CT; even then every identity field
-holds the pid. :func:`check_pseudonymous` verifies each written file.
+holds the pid. The department's series is found among the files ingest read, whatever
+their names (``CT.1.3.12...``, ``IM00001``, no suffix): the CT series on the station
+map's grid. :func:`check_pseudonymous` verifies each written file.
+
+The copy of the CT written with fresh UIDs leaves Manufacturer empty (the store does not
+keep the department's); the RTSTRUCT and SEG name this package as their manufacturer.
+Beside the NIfTI label map, ``stations_pred_ColorTable.ctbl`` gives 3D Slicer the
+station names and colours (:data:`STATION_COLORS`, the one colour table).
 """
 
 from __future__ import annotations
 
 import warnings
+from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pydicom
 
+from analysis.fsutil import atomic_write_bytes
 from analysis.grid import Grid
+from analysis.io.dicom_scan import files_under, scan_dicom
 from analysis.labels import STATIONS
 
 #: RGB display colour of each station in the RTSTRUCT (and the viewer's legend)
@@ -40,6 +52,11 @@ STATION_COLORS: dict[str, tuple[int, int, int]] = {
 
 #: what the exported files say they hold (no patient information)
 STATIONS_DESCRIPTION = "Lymph node stations predicted by DiUNet"
+#: the Manufacturer of the RTSTRUCT and SEG this package writes
+EXPORT_MANUFACTURER = "analysis (SCLC stations)"
+#: file names inside a patient's export folder
+NIFTI_NAME, COLOR_TABLE_NAME = "stations_pred.nii.gz", "stations_pred_ColorTable.ctbl"
+RTSTRUCT_NAME, SEG_NAME = "RS_stations.dcm", "SEG_stations.dcm"
 
 #: patient-module attributes an export may carry, and the value each must hold: the pid
 #: for the identity, empty (or absent) for the rest
@@ -98,6 +115,22 @@ def labels_from_masks(masks: dict[str, np.ndarray], shape_zyx: tuple[int, ...]) 
     return lab
 
 
+def color_table_text() -> str:
+    """The station colour table in 3D Slicer's ``.ctbl`` format: label, ROI name,
+    R G B (0-255), opacity; label 0 is the transparent background."""
+    lines = ["# Color table file stations (analysis.segment.export.STATION_COLORS)",
+             f"# {len(STATIONS) + 1} values", "0 Background 0 0 0 0"]
+    lines += [f"{k} {roi_name(s)} {' '.join(str(c) for c in STATION_COLORS[s])} 255"
+              for k, s in enumerate(STATIONS, start=1)]
+    return "\n".join(lines) + "\n"
+
+
+def write_color_table(path: str | Path) -> Path:
+    """Write :func:`color_table_text` to ``path`` (e.g. ``stations_pred_ColorTable.ctbl``,
+    loaded by Slicer beside ``stations_pred.nii.gz``)."""
+    return atomic_write_bytes(path, color_table_text().encode())
+
+
 def write_stations_nifti(labels: np.ndarray, grid: Grid, path: str | Path) -> Path:
     """Write a station label map (uint8, 0..16) as NIfTI on ``grid``."""
     from analysis.io import write_nifti
@@ -122,25 +155,29 @@ def _write_rtstruct(labels, series, out_path, uid_seed, *, label: str = "LN_pred
     masks = station_masks(labels)
     colors = {roi_name(s): STATION_COLORS[s] for s in STATIONS}
     return write_rtstruct(masks, series, out_path, colors=colors, uid_seed=uid_seed,
-                          structure_set_label=label,
+                          structure_set_label=label, manufacturer=EXPORT_MANUFACTURER,
                           extra_tags={"StructureSetDescription": STATIONS_DESCRIPTION})
 
 
 def export_patient(store, pid: str, out_dir: str | Path, *,
-                   ct_series_dir: str | Path | None = None,
-                   keep_department_uids: bool = False) -> dict[str, Path]:
-    """Export ``stations_pred`` of store patient ``pid`` into ``out_dir``.
+                   ct_series_dir: str | Path | Sequence[Path] | None = None,
+                   keep_department_uids: bool = False,
+                   volume: str = "stations_pred") -> dict[str, Path]:
+    """Export the station map ``volume`` (``stations_pred`` or ``stations_cv``) of store
+    patient ``pid`` into ``out_dir``.
 
-    See :func:`export_stations` (files ``stations_pred.nii.gz``, ``RS_stations.dcm``,
-    ``SEG_stations.dcm`` and, unless ``keep_department_uids``, the CT under ``CT/``).
+    See :func:`export_stations` (files ``stations_pred.nii.gz`` and its Slicer colour
+    table, ``RS_stations.dcm``, ``SEG_stations.dcm`` and, unless
+    ``keep_department_uids``, the CT under ``CT/``).
     """
-    return export_stations(store.read(pid, "stations_pred"), store.read(pid, "ct"),
+    return export_stations(store.read(pid, volume), store.read(pid, "ct"),
                            store.grid(pid), pid, out_dir, ct_series_dir=ct_series_dir,
                            keep_department_uids=keep_department_uids)
 
 
 def export_stations(labels: np.ndarray, ct_hu: np.ndarray, grid: Grid, pid: str,
-                    out_dir: str | Path, *, ct_series_dir: str | Path | None = None,
+                    out_dir: str | Path, *,
+                    ct_series_dir: str | Path | Sequence[Path] | None = None,
                     keep_department_uids: bool = False) -> dict[str, Path]:
     """Write a station map as NIfTI, RTSTRUCT and DICOM-SEG, pseudonymously.
 
@@ -152,15 +189,17 @@ def export_stations(labels: np.ndarray, ct_hu: np.ndarray, grid: Grid, pid: str,
     pid : str
         The store's pseudonym: the only patient identity the files carry.
     out_dir : folder to write into
-    ct_series_dir : folder of the department's CT series, optional
-        Used only with ``keep_department_uids`` (its geometry must be ``grid``'s).
+    ct_series_dir : the department's CT series, optional: its folder, or its files (any
+        names). Used only with ``keep_department_uids``; the CT series among them on
+        ``grid`` is referenced.
     keep_department_uids : bool
         Reference the department's study/series/frame/image UIDs instead of fresh ones
         (no CT is then written: the department has it).
 
     Returns
     -------
-    dict with keys ``nifti``, ``rtstruct``, ``seg`` and (fresh UIDs) ``ct``.
+    dict with keys ``nifti``, ``color_table``, ``rtstruct``, ``seg`` and (fresh UIDs)
+    ``ct``.
 
     Raises
     ------
@@ -175,7 +214,8 @@ def export_stations(labels: np.ndarray, ct_hu: np.ndarray, grid: Grid, pid: str,
     if labels.shape != grid.shape_zyx:
         raise ValueError(f"patient {pid}: labels {labels.shape} are not on the grid "
                          f"{grid.shape_zyx}")
-    files = {"nifti": write_stations_nifti(labels, grid, out / "stations_pred.nii.gz")}
+    files = {"nifti": write_stations_nifti(labels, grid, out / NIFTI_NAME),
+             "color_table": write_color_table(out / COLOR_TABLE_NAME)}
     seed = f"segment-export|{pid}"
     if keep_department_uids:
         if ct_series_dir is None:
@@ -188,11 +228,11 @@ def export_stations(labels: np.ndarray, ct_hu: np.ndarray, grid: Grid, pid: str,
                         study_uid=deterministic_uid(seed, "study"),
                         series_uid=deterministic_uid(seed, "series"),
                         frame_of_reference_uid=deterministic_uid(seed, "for"),
-                        uid_seed=seed)
+                        uid_seed=seed, manufacturer="")
         files["ct"] = out / "CT"
         refs = _read_series(out / "CT")
-    files["rtstruct"] = _write_rtstruct(labels, refs, out / "RS_stations.dcm", seed)
-    files["seg"] = write_stations_seg(labels, refs, out / "SEG_stations.dcm", uid_seed=seed)
+    files["rtstruct"] = _write_rtstruct(labels, refs, out / RTSTRUCT_NAME, seed)
+    files["seg"] = write_stations_seg(labels, refs, out / SEG_NAME, uid_seed=seed)
     for key in ("rtstruct", "seg"):
         check_pseudonymous(files[key], pid)
     return files
@@ -211,26 +251,49 @@ def pseudonymous_patient(pid: str) -> dict[str, str]:
     return {"PatientName": pid, "PatientID": pid, "PatientBirthDate": "", "PatientSex": ""}
 
 
-def department_references(ct_series_dir: str | Path, pid: str, grid: Grid) -> list:
+def series_on_grid(ct_series: str | Path | Sequence[Path], grid: Grid, pid: str) -> list:
+    """The headers (no pixels) of the CT series on ``grid`` among ``ct_series`` (a folder,
+    or files; any names; files that are not DICOM CT images are passed over), slice 0
+    most inferior.
+
+    Raises ValueError naming the pid (never a file) when no CT series there has
+    ``grid``'s shape and origin.
+    """
+    files = files_under(ct_series) if isinstance(ct_series, (str, Path)) else \
+        [Path(f) for f in ct_series]
+    by_series: dict[str, list[Path]] = defaultdict(list)
+    for h in scan_dicom(files):
+        if h.modality == "CT" and h.has_pixels:
+            by_series[h.series_uid].append(h.path)
+    if not by_series:
+        raise ValueError(f"patient {pid}: the department CT series has no DICOM CT image")
+    found = []
+    for paths_ in by_series.values():
+        src = sorted((pydicom.dcmread(f, stop_before_pixels=True, force=True)
+                      for f in paths_), key=lambda d: float(d.ImagePositionPatient[2]))
+        shape = (len(src), int(src[0].Rows), int(src[0].Columns))
+        origin = tuple(float(v) for v in src[0].ImagePositionPatient)
+        if shape == grid.shape_zyx and np.allclose(origin, grid.origin_mm, atol=0.01):
+            return src
+        found.append(shape)
+    raise ValueError(f"patient {pid}: the department CT series is not on the station "
+                     f"map's grid {grid.shape_zyx} (series found: {found})")
+
+
+def department_references(ct_series_dir: str | Path | Sequence[Path], pid: str,
+                          grid: Grid) -> list:
     """Pseudonymous stand-ins for a department CT series, slice 0 most inferior.
 
-    Each keeps only the geometry and UIDs of its slice (:data:`_REFERENCE_KEYWORDS`);
+    ``ct_series_dir``: the series' folder or files, any names (:func:`series_on_grid`).
+    Each stand-in keeps only the geometry and UIDs of its slice
+    (:data:`_REFERENCE_KEYWORDS`);
     its identity is ``pid``, its dates are the placeholder, and it has none of
-    :data:`EMPTY_KEYWORDS`. Raises ValueError naming the pid (not the folder) when the
-    series is not on ``grid``.
+    :data:`EMPTY_KEYWORDS`. Raises ValueError naming the pid (not the folder) when no
+    series there is on ``grid``.
     """
-    import pydicom
     from pydicom.dataset import Dataset
 
-    files = sorted(Path(ct_series_dir).glob("*.dcm"))
-    src = sorted((pydicom.dcmread(f, stop_before_pixels=True) for f in files),
-                 key=lambda d: float(d.ImagePositionPatient[2]))
-    if not src:
-        raise ValueError(f"patient {pid}: the department CT series has no .dcm file")
-    shape = (len(src), int(src[0].Rows), int(src[0].Columns))
-    if shape != grid.shape_zyx:
-        raise ValueError(f"patient {pid}: the department CT series is {shape} voxels, the "
-                         f"station map {grid.shape_zyx}: not the same grid")
+    src = series_on_grid(ct_series_dir, grid, pid)
     refs = []
     for d in src:
         r = Dataset()
@@ -295,9 +358,9 @@ def _segmentation(hd, source_images, pixels, descs, uid_seed):
         segment_descriptions=descs,
         series_instance_uid=deterministic_uid(uid_seed, "seg", "series"), series_number=3,
         sop_instance_uid=deterministic_uid(uid_seed, "seg", "sop"), instance_number=1,
-        manufacturer="analysis (SCLC stations)", manufacturer_model_name="DiUNet",
+        manufacturer=EXPORT_MANUFACTURER, manufacturer_model_name="DiUNet",
         software_versions="1", device_serial_number="0",
-        content_description=STATIONS_DESCRIPTION, omit_empty_frames=False)
+        content_description=STATIONS_DESCRIPTION, omit_empty_frames=True)
 
 
 def _placeholder_dates(seg) -> None:
@@ -330,28 +393,39 @@ def read_stations_seg(seg_file: str | Path, source_sop_uids: list[str]) -> np.nd
     return lut[np.asarray(pix, dtype=np.int64)]
 
 
+#: sequences the writers fill with numbers and UIDs only (contour points, per-frame
+#: geometry): :func:`check_pseudonymous` does not descend into them, which were 95% of its
+#: time (a ci-size SEG: 3 s under load); everything else is checked at any depth
+GEOMETRY_SEQUENCES: tuple[str, ...] = ("ROIContourSequence",
+                                       "PerFrameFunctionalGroupsSequence")
+
+
 def check_pseudonymous(dicom_file: str | Path, pid: str) -> None:
     """Raise ValueError when an exported file carries patient information.
 
-    Checks, at any depth of the dataset: PatientName and PatientID equal ``pid``; every
-    attribute of :data:`EMPTY_KEYWORDS` absent or empty; every date the placeholder.
+    Checks, at any depth of the dataset (except inside :data:`GEOMETRY_SEQUENCES`):
+    PatientName and PatientID equal ``pid``; every attribute of :data:`EMPTY_KEYWORDS`
+    absent or empty; every date the placeholder.
     """
-    import pydicom
-
-    ds = pydicom.dcmread(dicom_file)
+    ds = pydicom.dcmread(dicom_file, stop_before_pixels=True)
     bad = []
 
-    def visit(d, elem):
-        kw = elem.keyword
-        if kw in IDENTITY_KEYWORDS and str(elem.value) != pid:
-            bad.append(kw)
-        elif kw in EMPTY_KEYWORDS and elem.value not in (None, "", b""):
-            bad.append(kw)
-        elif elem.VR == "DA" and elem.value not in (None, "", PLACEHOLDER_DATE):
-            bad.append(kw)
+    def visit(d) -> None:
+        for elem in d:
+            kw = elem.keyword
+            if kw in GEOMETRY_SEQUENCES:
+                continue
+            if elem.VR == "SQ":
+                for item in elem.value:
+                    visit(item)
+            elif kw in IDENTITY_KEYWORDS and str(elem.value) != pid:
+                bad.append(kw)
+            elif kw in EMPTY_KEYWORDS and elem.value not in (None, "", b""):
+                bad.append(kw)
+            elif elem.VR == "DA" and elem.value not in (None, "", PLACEHOLDER_DATE):
+                bad.append(kw)
 
-    ds.walk(visit)
+    visit(ds)
     if bad:
         raise ValueError(f"patient {pid}: {Path(dicom_file).name} is not pseudonymous: "
                          f"{sorted(set(bad))} hold patient information")
-

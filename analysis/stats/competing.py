@@ -1,35 +1,36 @@
-r"""Competing risks: cumulative incidence (Aalen-Johansen) beside 1 - Kaplan-Meier.
+r"""Competing risks: cumulative incidence (exact Aalen-Johansen) with Aalen's variance.
 
 With causes :math:`k` (1 = local failure, 2 = death without local failure, 0 =
-censored), distinct event times :math:`t_j`, :math:`n_j` at risk and :math:`d_{kj}`
-events of cause :math:`k`:
+censored), distinct times :math:`t_j`, :math:`n_j` at risk and :math:`d_{kj}` events of
+cause :math:`k` at :math:`t_j` (ties kept: every event at :math:`t_j` counts at
+:math:`t_j`, nothing is moved):
 
 .. math::
     \hat F_k(t) = \sum_{t_j \le t} \hat S(t_{j-1}) \frac{d_{kj}}{n_j}, \qquad
     \hat S(t) = \prod_{t_j \le t} \Big(1 - \frac{\sum_k d_{kj}}{n_j}\Big)
 
-(:func:`cumulative_incidence_by_hand`; :math:`\hat S` is the Kaplan-Meier of any event).
+(:func:`cumulative_incidence`; :math:`\hat S` is the Kaplan-Meier of any event). This is
+R ``cmprsk::cuminc``'s estimate (Kalbfleisch & Prentice 1980, eq. 7.13). Example: times
+10, 20, 36, 36, 40, 50 with causes 1, 2, 1, 2, 0, 0 give :math:`\hat F_1(36) = 1/6 +
+(4/6)(1/4) = 1/3`; a fit that jitters the tie at 36 (lifelines' ``AalenJohansenFitter``,
+used here before issue 23) can put the cause-1 event after 36 months and print 1/6.
+
 1 - KM of cause 1 alone treats a death as a censoring: it estimates the failure
 probability in a world without death and overstates the share of patients who fail
-(:math:`\hat F_1 \le 1 - \hat S_1`). The notebook shows both. Confidence limits of
-:math:`\hat F_k` are lifelines' ``AalenJohansenFitter`` (delta-method variance,
-log(-log) transform). lifelines breaks ties between causes by jittering the tied times
-(seeded here, so runs repeat exactly).
+(:math:`\hat F_1 \le 1 - \hat S_1`). The notebook shows both.
 
-Gray's test and the Fine-Gray model are not provided: no maintained Python library
-offers them (lifelines and scikit-survival do not; the PyPI packages that claim to —
-``pycmprsk``, ``comprisk``, ``compriskreg`` — are recent single-author projects without
-an established user base, and ``cmprsk`` wraps R through rpy2). Cause-specific
-hazards can be compared with the log-rank test and Cox model on cause 1 (death
-censored), which is what Table 4 does.
+Gray's k-sample test is :mod:`analysis.stats.gray`, the Fine-Gray subdistribution hazard
+model :mod:`analysis.stats.finegray`; each is checked against R ``cmprsk`` 2.2 on the
+bone-marrow transplant data (``tests/test_stats_competing.py``). ``pycmprsk`` and
+``comprisk`` (PyPI) were not used: single-author projects without a test against R that
+we could read, where the estimators are a page of numpy each.
 """
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
+from scipy import stats as sstats
 
 from analysis.stats.survdata import SurvivalInputError
 
@@ -64,52 +65,117 @@ def competing_coding(lc_time_months, lc_event, os_time_months, os_event,
     return time, np.where(lf, CAUSE_LF, np.where(died, CAUSE_DEATH, 0)).astype(int)
 
 
-def cumulative_incidence_by_hand(time_months, cause, k: int = CAUSE_LF) -> pd.DataFrame:
-    """Aalen-Johansen cumulative incidence of cause ``k`` (module formula), numpy only.
+def validate_competing(time_months, cause, *, who: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """Check competing-risk data: finite times >= 0, integer causes >= 0 (0 = censored).
+
+    Raises
+    ------
+    SurvivalInputError naming ``who`` on a length mismatch, no rows, a missing or
+    negative time, or a cause that is not a non-negative integer.
+    """
+    where = f" ({who})" if who else ""
+    t = np.asarray(time_months, dtype=float)
+    c_raw = np.asarray(cause, dtype=float)
+    if t.ndim != 1 or t.shape != c_raw.shape:
+        raise SurvivalInputError(f"time and cause must be 1-D of equal length{where}, "
+                                 f"got {t.shape} and {c_raw.shape}")
+    if t.size == 0:
+        raise SurvivalInputError(f"no rows{where}")
+    if not np.isfinite(t).all() or (t < 0).any():
+        raise SurvivalInputError(f"time: missing, infinite or negative value(s){where}")
+    if not np.isfinite(c_raw).all() or (c_raw < 0).any() or (c_raw != np.round(c_raw)).any():
+        raise SurvivalInputError(f"cause: values must be integers >= 0 (0 = censored){where}")
+    return t, c_raw.astype(int)
+
+
+def cumulative_incidence(time_months, cause, k: int = CAUSE_LF) -> pd.DataFrame:
+    r"""Aalen-Johansen cumulative incidence of cause ``k`` with Aalen's variance, exact ties.
+
+    The estimate is the module formula. The variance is the one R ``cmprsk::cuminc``
+    reports (Aalen 1978; the delta-method variance of lifelines differs: 0.0507
+    against 0.0514 for an SE on the bmt data, issue 23). With :math:`d_{1j}` events of
+    cause ``k`` and :math:`d_{2j}` of any other cause at :math:`t_j`, and
+    :math:`r_j(t) = (\hat F_k(t) - \hat F_k(t_j)) / \hat S(t_j)`:
+
+    .. math::
+        \widehat{\mathrm{Var}}\,\hat F_k(t) = \sum_{t_j \le t}
+        \Big(\frac{\hat S(t_{j-1})}{n_j}\Big)^2 \Big[
+        d_{1j}\,\tau(d_{1j}, n_j)\,\big(1 - r_j(t)\big)^2
+        + d_{2j}\,\tau(d_{2j}, n_j)\,r_j(t)^2\Big],
+        \qquad \tau(d, n) = 1 - \frac{d - 1}{n - 1}
+
+    (:math:`\tau` = 1 for :math:`d \le 1`: the correction for tied events; where
+    :math:`\hat S(t_j) = 0`, :math:`r_j` is taken as 0 and the other-cause term
+    dropped, as cmprsk does). Checked against ``cmprsk::cuminc`` on the bmt data to
+    4 decimals (tests/test_stats_competing.py).
+
+    Parameters
+    ----------
+    time_months : array-like (n,)
+    cause : array-like (n,) of int, 0 = censored
+    k : the cause of interest
 
     Returns
     -------
-    DataFrame indexed by distinct time (months) with ``n_at_risk``, ``d_cause``,
-    ``d_any``, ``cif``.
+    DataFrame indexed by distinct time (months, increasing) with ``n_at_risk``,
+    ``d_cause``, ``d_other``, ``d_any``, ``cif``, ``var``.
     """
-    t, c = np.asarray(time_months, float), np.asarray(cause, int)
+    t, c = validate_competing(time_months, cause, who="cumulative incidence")
     times, inv = np.unique(t, return_inverse=True)
+    d1 = np.bincount(inv, weights=(c == k).astype(float), minlength=times.size)
     d_any = np.bincount(inv, weights=(c > 0).astype(float), minlength=times.size)
-    d_k = np.bincount(inv, weights=(c == k).astype(float), minlength=times.size)
+    d2 = d_any - d1
     n_all = np.bincount(inv, minlength=times.size)
-    n_risk = t.size - np.concatenate([[0], np.cumsum(n_all)[:-1]])
-    s = np.cumprod(1.0 - d_any / n_risk)
+    n = (t.size - np.concatenate([[0], np.cumsum(n_all)[:-1]])).astype(float)
+    s = np.cumprod(1.0 - d_any / n)
     s_before = np.concatenate([[1.0], s[:-1]])
-    return pd.DataFrame({"n_at_risk": n_risk, "d_cause": d_k.astype(int),
-                         "d_any": d_any.astype(int), "cif": np.cumsum(s_before * d_k / n_risk)},
-                        index=pd.Index(times, name="time_months"))
+    f = np.cumsum(s_before * d1 / n)
+
+    def tie(d):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(d > 1, 1.0 - (d - 1.0) / (n - 1.0), 1.0)
+
+    w1 = (s_before / n) ** 2 * d1 * tie(d1)
+    w2 = (s_before / n) ** 2 * d2 * tie(d2)
+    alive = s > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # r[t, j] = (F(t) - F(t_j)) / S(t_j) for t_j <= t (rows: t, columns: j)
+        r = np.where(alive[None, :], (f[:, None] - f[None, :]) / s[None, :], 0.0)
+    before = np.tri(times.size, dtype=bool)
+    terms = w1[None, :] * (1.0 - r) ** 2 + np.where(alive, w2, 0.0)[None, :] * r ** 2
+    var = np.where(before, terms, 0.0).sum(axis=1)
+    return pd.DataFrame({"n_at_risk": n.astype(int), "d_cause": d1.astype(int),
+                         "d_other": d2.astype(int), "d_any": d_any.astype(int), "cif": f,
+                         "var": var}, index=pd.Index(times, name="time_months"))
 
 
-def cumulative_incidence(time_months, cause, k: int = CAUSE_LF, seed: int = 0):
-    """lifelines' ``AalenJohansenFitter`` for cause ``k`` (seeded jitter of ties).
+def cif_at(table: pd.DataFrame, t_months: float, alpha: float = 0.05) -> dict:
+    r"""Cumulative incidence at ``t_months`` with its log(-log) confidence interval.
+
+    The step value at the last time <= ``t_months`` of :func:`cumulative_incidence`,
+    its SE the square root of Aalen's variance, and the interval on the log(-log) scale
+    (as R ``tidycmprsk::cuminc``), which stays inside (0, 1):
+
+    .. math::
+        \hat F^{\exp(\pm z\, \mathrm{SE} / (\hat F \log \hat F))}
+
+    Example: F = 0.4, SE = 0.05 -> 0.302 to 0.496.
 
     Returns
     -------
-    lifelines AalenJohansenFitter, fitted (``cumulative_density_``,
-    ``confidence_interval_``).
+    dict with ``cif``, ``se``, ``lower``, ``upper``, ``note`` ("" or why the interval
+    is undefined: no event of the cause yet, F = 0, or F = 1).
     """
-    from lifelines import AalenJohansenFitter
-
-    ajf = AalenJohansenFitter(seed=seed, calculate_variance=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # lifelines warns that it jitters tied times
-        ajf.fit(np.asarray(time_months, float), np.asarray(cause, int), event_of_interest=k)
-    return ajf
-
-
-def cif_at(ajf, t_months: float) -> dict:
-    """Cumulative incidence at ``t_months`` with its 95% CI from a fitted
-    :func:`cumulative_incidence` (the step value at the last time <= ``t_months``)."""
-    cd = ajf.cumulative_density_
-    ci = ajf.confidence_interval_
-    before = cd.index <= t_months
+    before = table.index <= t_months
     if not before.any():
-        return {"cif": 0.0, "lower": 0.0, "upper": 0.0}
-    i = np.flatnonzero(before)[-1]
-    return {"cif": float(cd.iloc[i, 0]), "lower": float(ci.iloc[i, 0]),
-            "upper": float(ci.iloc[i, 1])}
+        return {"cif": 0.0, "se": 0.0, "lower": np.nan, "upper": np.nan,
+                "note": f"before the first time: F = 0 at {t_months:g} months, CI undefined"}
+    row = table.loc[before].iloc[-1]
+    f, se = float(row["cif"]), float(np.sqrt(row["var"]))
+    if f <= 0.0 or f >= 1.0:
+        return {"cif": f, "se": se, "lower": np.nan, "upper": np.nan,
+                "note": f"F = {f:g} at {t_months:g} months: log(-log) CI undefined"}
+    z = sstats.norm.ppf(1 - alpha / 2)
+    a, b = f ** np.exp(z * se / (f * np.log(f))), f ** np.exp(-z * se / (f * np.log(f)))
+    return {"cif": f, "se": se, "lower": float(min(a, b)), "upper": float(max(a, b)),
+            "note": ""}

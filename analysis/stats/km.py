@@ -23,6 +23,7 @@ def km_table(time_months, event) -> pd.DataFrame:
         G(t) = \\sum_{t_j \\le t} \\frac{d_j}{n_j (n_j - d_j)}
 
     so that :math:`\\widehat{\\mathrm{Var}}[\\log \\hat S(t)] = G(t)` (Greenwood).
+    Reference: Kaplan & Meier (1958); Greenwood (1926); R ``survival::survfit``.
 
     Parameters
     ----------
@@ -59,7 +60,8 @@ def km_confidence(survival, greenwood, conf_type: str = "log-log",
 
     ``"log"`` is R ``survfit``'s default ``conf.type``; ``"log-log"`` is lifelines'
     (R ``conf.type = "log-log"``). Where S = 1 (no event yet) the log-log limits are
-    undefined and returned as NaN; callers note it (:func:`survival_at`).
+    undefined, and where S = 0 both the log and log-log limits are (R prints NA): they
+    are returned as NaN; callers note it (:func:`survival_at`).
 
     Returns
     -------
@@ -71,8 +73,10 @@ def km_confidence(survival, greenwood, conf_type: str = "log-log",
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if conf_type == "log":
             lo, hi = s * np.exp(-z * se), np.minimum(s * np.exp(z * se), 1.0)
-            lo = np.where(s == 0, 0.0, lo)
-            hi = np.where(s == 0, 0.0, hi)
+            # S = 0 (the last patient at risk had the event): log S and Greenwood's
+            # variance are infinite, the limits undefined (NaN, as R survfit's NA)
+            lo = np.where(s == 0, np.nan, lo)
+            hi = np.where(s == 0, np.nan, hi)
         elif conf_type == "log-log":
             log_s = np.log(s)
             lo = s ** np.exp(-z * se / log_s)
@@ -93,6 +97,14 @@ def survival_at(time_months, event, t_months: float, conf_type: str = "log-log",
                 ) -> dict:
     """Kaplan-Meier survival at ``t_months`` with its confidence interval.
 
+    Where S = 0 (the last patient at risk had the event before ``t_months``) Greenwood's
+    variance is infinite and no Greenwood interval exists (R prints NA). The interval
+    given instead is conservative and says so in the note: the lower limit is 0 (S
+    cannot be lower) and the upper limit is the upper 95% limit of S just before that
+    last event, :math:`S(t_\text{last}-)`, valid because S never increases. Example:
+    times 1, 2, 3 with events 0, 1, 1: S(3) = 0; just before 3, S = 1/2 (Greenwood
+    1/2) with log-log upper limit 0.9104 (R: the same, at t = 2) -> [0, 0.9104].
+
     Returns
     -------
     dict with ``survival``, ``lower``, ``upper``, ``n_at_risk`` (at ``t_months``),
@@ -110,7 +122,16 @@ def survival_at(time_months, event, t_months: float, conf_type: str = "log-log",
     if s >= 1.0:
         note = f"no event up to {t_months:g} months: S = 1, CI undefined ({conf_type})"
     elif s <= 0.0:
-        note = f"every patient had the event by {t_months:g} months: S = 0, CI undefined"
+        last = int(np.flatnonzero(tab["survival"].to_numpy() <= 0.0)[0])
+        t_last, n_last = float(tab.index[last]), int(tab["n_at_risk"].iloc[last])
+        s_prev = float(tab["survival"].iloc[last - 1]) if last else 1.0
+        g_prev = float(tab["greenwood"].iloc[last - 1]) if last else 0.0
+        up = km_confidence(np.array([s_prev]), np.array([g_prev]), conf_type)[1][0]
+        lo, hi = np.array([0.0]), np.array([1.0 if np.isnan(up) else up])
+        note = (f"S = 0: the last {n_last} patient(s) at risk had the event at "
+                f"{t_last:g} months, so Greenwood's CI is undefined; shown instead: 0 to "
+                f"the upper 95% limit of S just before {t_last:g} months ({s_prev:.3g}), "
+                "conservative")
     if tab.index.max() < t_months:
         note = (note + "; " if note else "") + (f"last follow-up {tab.index.max():g} months "
                                                 f"< {t_months:g}: estimate carried forward")
@@ -135,6 +156,9 @@ def median_survival(time_months, event, conf_type: str = "log") -> dict:
     The median is the first time at which S(t) <= 0.5; the lower (upper) confidence limit
     is the first time at which the lower (upper) pointwise limit is <= 0.5
     (Brookmeyer-Crowley inversion, R's rule).
+
+    .. math:: \\hat t_{0.5} = \\min\\{t: \\hat S(t) \\le 0.5\\}, \\quad
+              [\\min\\{t: S_{lo}(t) \\le 0.5\\},\\ \\min\\{t: S_{hi}(t) \\le 0.5\\}]
 
     Returns
     -------
@@ -161,6 +185,12 @@ def median_followup(time_months, event, conf_type: str = "log") -> dict:
 
     Censoring is the "event" and the event is a censoring: the median of that curve is
     the median potential follow-up.
+
+    .. math:: \\hat C(t) = \\prod_{t_j \\le t} (1 - c_j / n_j), \\quad
+              median = \\min\\{t: \\hat C(t) \\le 0.5\\}
+
+    with :math:`c_j` censorings at :math:`t_j`. Reference: Schemper & Smith (1996),
+    Control Clin Trials 17:343-346; R ``survfit(Surv(time, 1 - status) ~ 1)``.
     """
     t, e = validate_survival(time_months, event, who="median follow-up")
     return median_survival(t, 1 - e, conf_type)

@@ -1,0 +1,37 @@
+"""The index states issue 25's verdict first under "Beyond the paper" (report_html)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pandas as pd
+
+from analysis import report_html
+from analysis.output_names import STATIONS_VERDICT_TABLE
+from analysis.params import load_params
+from analysis.report import PAPER_ITEMS
+
+
+def test_index_puts_the_stations_verdict_first_under_beyond_the_paper(tmp_path):
+    """A run whose 07 wrote the verdict table and one other output: the index shows the
+    verdict text in bold under "Beyond the paper", before the other output, once.
+    Fault injected: the verdict block removed from write_index -> no
+    ``stations-verdict-text`` in the page, the test fails."""
+    (tmp_path / "tables").mkdir()
+    text = "Synthetic phantom: AI stations do not reproduce the reference analysis"
+    pd.DataFrame({"criterion": ["recurrence sites"], "value": [0.5], "rule": [">= 0.8"],
+                  "holds": ["no"], "verdict": [text]}).to_csv(
+        tmp_path / "tables" / f"{STATIONS_VERDICT_TABLE}.csv", index=False)
+    pd.DataFrame({"x": [1]}).to_csv(tmp_path / "tables" / "model_brier.csv", index=False)
+    outputs = [{"name": "model_brier", "kind": "table", "caption": "Brier",
+                "files": ["tables/model_brier.csv"]},
+               {"name": STATIONS_VERDICT_TABLE, "kind": "table", "caption": "Verdict",
+                "files": [f"tables/{STATIONS_VERDICT_TABLE}.csv"]}]
+    results = [SimpleNamespace(notebook="07_model_eval", status="ran", seconds=1.0,
+                               outputs=outputs, message="")]
+    params = load_params("params/ci.yaml")
+    page = report_html.write_index(tmp_path, params, results, PAPER_ITEMS).read_text()
+    assert f'id="stations-verdict-text"><b>{text}</b>' in page
+    beyond = page.index('id="others"')
+    assert beyond < page.index('id="stations-verdict"') < page.index("tbl-model_brier")
+    assert page.count(f'id="tbl-{STATIONS_VERDICT_TABLE}"') == 1
