@@ -237,10 +237,16 @@ def build_ledger(store: CohortStore, params) -> Ledger:
 
 
 def ledger_for(store: CohortStore, params) -> Ledger:
-    """The ledger 03_partition wrote when it matches ``params``, else the same decision
-    built now (:func:`build_ledger`: without 03's own partition failures). For the
+    """The ledger 03_partition wrote when it matches ``params`` and is newer than 01's
+    and 02's tables, else the same decision built now (:func:`build_ledger`: without
+    03's own partition failures). For the
     steps that need the analysed set outside 03-07: 02_segment's station exports (which
     run before 03) and ``make export``; 03's agreement with the reference maps."""
+    ledger_file = store.root / f"{LEDGER_TABLE}.parquet"
+    inputs = [store.root / f"{t}.parquet" for t in ("cohort", "screening", SEGMENT_QC_TABLE)]
+    if ledger_file.is_file() and any(f.is_file() and f.stat().st_mtime > ledger_file.stat()
+                                     .st_mtime for f in inputs):
+        return build_ledger(store, params)  # 01 or 02 ran again since 03 wrote it
     try:
         return read_ledger(store, params)
     except LedgerError:

@@ -11,6 +11,7 @@ fails; P1 and P6 are analysed. Every screened patient is counted exactly once:
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -220,3 +221,16 @@ def test_scorecard_says_why_a_skipped_steps_headline_is_missing(tmp_path):
     assert n.why == f"no table 05_outcome in this run: 05_survival {why}"
     auc = next(r for r in rows if r.quantity.startswith("Table 7 AUC"))
     assert auc.why == "no table table7_metrics in this run"  # 07 not skipped, only absent
+
+
+def test_ledger_for_prefers_a_current_written_ledger(tmp_path):
+    """ledger_for: 03's written ledger (with its partition failure P5) while current; the
+    decision rebuilt (P5 analysed again: no partition ran) once 02's QC table is newer,
+    e.g. 02 rerun before its station exports."""
+    store = make_store(tmp_path / "s")
+    _run(store, _params())
+    assert L.ledger_for(store, _params()).analysed == ["P1", "P6"]
+    qc = store.root / "segment_qc.parquet"
+    later = (store.root / "analysis_ledger.parquet").stat().st_mtime + 10
+    os.utime(qc, (later, later))
+    assert L.ledger_for(store, _params()).analysed == ["P1", "P5", "P6"]
