@@ -196,7 +196,9 @@ def build_ledger(store: CohortStore, params) -> Ledger:
     t.loc[ing, "reason_code"] = codes[ing.to_numpy()].fillna("error").astype(str).to_numpy()
     cohort = store.cohort()
     cohort.index = cohort.index.astype(str)
-    inc = [p for p in pids if t.at[p, "included"]]
+    # by position: a duplicated record number gives one pid two screening rows (both
+    # excluded at ingest), so the table's index is unique only among the included
+    inc = [p for p, ok in zip(pids, t["included"].to_numpy(), strict=True) if ok]
     qc = _segment_qc(store) if imaging else None
     volume = STATION_VOLUME[ap.stations]
     for p in inc:

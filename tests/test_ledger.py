@@ -234,3 +234,23 @@ def test_ledger_for_prefers_a_current_written_ledger(tmp_path):
     later = (store.root / "analysis_ledger.parquet").stat().st_mtime + 10
     os.utime(qc, (later, later))
     assert L.ledger_for(store, _params()).analysed == ["P1", "P5", "P6"]
+
+
+def test_a_duplicated_record_number_is_screened_twice_and_counted_twice(tmp_path):
+    """01 excludes both rows of a duplicated record number under one pid (the ci
+    phantom has one): the ledger keeps both rows, Figure 1 counts 9 screened, 3 at
+    ingest. Before the fix: ValueError (truth value of a Series is ambiguous), 02's
+    station export in the ci chain."""
+    store = make_store(tmp_path / "s")
+    scr = store.read_table("screening")
+    dup = pd.DataFrame({"pid": ["X1"], "included": [False], "reason": ["duplicate_id: x"],
+                        "reason_code": ["duplicate_id"]})
+    store.write_table("screening", pd.concat([scr, dup], ignore_index=True))
+    table = _run(store, _params())
+    assert table.ledger.analysed == ["P1", "P6"]
+    got = {(s, r): n for s, r, n in P.figure1_after_qc(table).itertuples(index=False)}
+    assert got[("screened", "")] == 9
+    assert got[(L.STEP_LABELS["01_ingest"], "duplicate patient ID")] == 1
+    assert got[(L.STEP_LABELS["01_ingest"], "total")] == 3
+    assert L.read_ledger(store, _params()).step_counts()["n"].sum() == 9
+    assert L.ledger_for(store, _params()).analysed == ["P1", "P6"]
