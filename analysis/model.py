@@ -369,10 +369,40 @@ class ModelInputs:
                 f"features**; {len(self.excluded)} excluded.")
 
 
-def inputs_from_store(store, model_params) -> ModelInputs:
-    """:func:`model_inputs` on a cohort store's ``partition_features`` and cohort tables."""
-    return ModelInputs(*model_inputs(store.partition_features(), store.cohort(),
-                                     model_params))
+def inputs_from_store(store, model_params, ledger=None) -> ModelInputs:
+    """:func:`model_inputs` on a cohort store's ``partition_features`` and cohort tables,
+    restricted to the analysis ledger's analysed patients (``ledger``, an
+    :class:`analysis.ledger.Ledger`; None: every patient of both tables), so that the
+    features and the labels describe the same patients whatever failed before 06."""
+    features, cohort = store.partition_features(), store.cohort()
+    if ledger is not None:
+        keep = set(ledger.analysed)
+        features = features.loc[features.index.astype(str).isin(keep)]
+        cohort = cohort.loc[cohort.index.astype(str).isin(keep)]
+    return ModelInputs(*model_inputs(features, cohort, model_params))
+
+
+def class_counts(store, model_params, ledger) -> pd.Series:
+    """Patients per outcome class (0/1) among the ledger's analysed patients, with the
+    model's label (:func:`make_labels`)."""
+    cohort = store.cohort()
+    cohort = cohort.loc[cohort.index.astype(str).isin(set(ledger.analysed))]
+    y, _ = make_labels(cohort, model_params.label, model_params.horizon_months)
+    return y.value_counts().reindex([0, 1], fill_value=0)
+
+
+def skip_reason(store, params, ledger) -> str | None:
+    """Why 06_model / 07_model_eval cannot run on the ledger's analysed patients: an
+    outcome class with fewer patients than ``analysis.min_per_class`` (and than
+    ``model.cv_folds``, which stratified CV needs); None when they can."""
+    need = max(params.analysis.min_per_class, params.model.cv_folds)
+    counts = class_counts(store, params.model, ledger)
+    if int(counts.min()) >= need:
+        return None
+    return (f"too few analysed patients per outcome class for the model: {int(counts[1])} "
+            f"recurred, {int(counts[0])} did not (of {ledger.n_analysed} analysed), at "
+            f"least {need} of each needed (analysis.min_per_class "
+            f"{params.analysis.min_per_class}, model.cv_folds {params.model.cv_folds})")
 
 
 # --------------------------------------------------------------------------------------

@@ -188,6 +188,11 @@ class SegmentParams(_Strict):
     #: train at the median voxel spacing of the training patients (nnU-Net) instead of
     #: target_spacing_mm (store training; the checkpoint records the spacing used)
     target_spacing_from_data: bool = False
+    #: a model trained on the synthetic phantom (train_source: phantom) applied to a
+    #: cohort that is not the phantom makes every prediction unusable (segmentation QC,
+    #: reason phantom_model, with the command that trains on your own delineations);
+    #: true keeps its predictions, with the same reason shown as a warning
+    accept_phantom_model: bool = False
     #: 02_segment writes every analysed patient's stations (RTSTRUCT, DICOM-SEG, NIfTI +
     #: Slicer colour table) into data/exports/<run>/ (also: make export)
     export: bool = True
@@ -202,20 +207,33 @@ class PartitionParams(_Strict):
 
     #: "union": GTV means GTV ∪ GTVnd in the ratio features (SPEC); "primary": GTV only
     gtv_definition: Literal["union", "primary"] = "union"
-    #: station maps to use: reference (from the export), predicted (by DiUNet), or cv
-    #: (out-of-fold predictions of 02_segment's cross-validation, segment.cv_folds)
+
+
+class AnalysisParams(_Strict):
+    """Which patients and which station maps every step after 02_segment analyses: the
+    analysis ledger (analysis.ledger), built once by 03_partition and read by 04-07,
+    Figure 1, the scorecard and the index."""
+
+    #: station maps of the whole analysis (03's features, 04's sites): reference (from
+    #: the export), predicted (by DiUNet, 02_segment), or cv (out-of-fold predictions of
+    #: 02_segment's cross-validation, segment.cv_folds)
     stations: Literal["reference", "predicted", "cv"] = "predicted"
     #: false: patients whose predicted stations failed segmentation QC (store table
-    #: segment_qc) are left out and counted in figure1_after_qc; true: kept
+    #: segment_qc) are left out (ledger step 02_segment); true: kept, and counted on
+    #: Figure 1's line "kept despite QC flag"
     include_qc_failed: bool = False
+    #: 06_model and 07_model_eval are skipped (reason stated) when either outcome class
+    #: of the analysed patients has fewer patients than this (and than model.cv_folds)
+    min_per_class: int = Field(5, ge=1)
+    #: 05_survival is skipped (reason stated) with fewer analysed patients than this, or
+    #: with no event among them
+    min_patients_survival: int = Field(10, ge=2)
 
 
 class RecurrenceParams(_Strict):
     """Mapping recurrence sites to stations (analysis.recurrence)."""
 
     tolerance_mm: float = Field(10.0, ge=0)
-    #: station maps: "auto" = predicted (02_segment) where present, else reference
-    stations: Literal["auto", "predicted", "reference"] = "auto"
 
 
 class AgreementParams(_Strict):
@@ -364,6 +382,7 @@ class Params(_Strict):
     ingest: IngestParams = IngestParams()
     segment: SegmentParams = SegmentParams()
     partition: PartitionParams = PartitionParams()
+    analysis: AnalysisParams = AnalysisParams()
     recurrence: RecurrenceParams = RecurrenceParams()
     survival: SurvivalParams = SurvivalParams()
     model: ModelParams = ModelParams()

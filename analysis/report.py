@@ -14,7 +14,10 @@
    ``true``) are skipped with a stated
    reason when the cohort store holds no images (a clinical-only cohort:
    :meth:`analysis.store.CohortStore.has_imaging`); the skip and its reason are
-   recorded in ``outputs/<notebook>.json``, the manifest and the index's run table. A failing
+   recorded in ``outputs/<notebook>.json``, the manifest and the index's run table. The
+   steps after 03 are skipped the same way, with the reason, when the analysis ledger
+   leaves too few patients for them (:func:`analysis.report_inputs.ledger_skip_reason`:
+   ``analysis.min_patients_survival``, ``analysis.min_per_class``). A failing
    notebook stops the chain with a message naming the notebook and the cell; the
    executed notebook, with the error, stays in ``reports/<run>/notebooks/``.
 2. **Up-to-date steps are not rerun.** Instead of make's file timestamps (fragile under
@@ -81,6 +84,7 @@ from analysis.report_inputs import (  # noqa: F401 - part of the runner's API
     imaging_skip_reason,
     input_content_digest,
     input_hashes,
+    ledger_skip_reason,
     needs_imaging,
     params_without_paths,
     phantom_dir,
@@ -461,6 +465,7 @@ def _run_chain(params: Params, params_file, params_arg: str, nb_dir: Path, run_d
                                       outputs=_recorded_outputs(run_dir, name)))
             continue
         skip = imaging_skip_reason(params, data_root) if needs_imaging(name, src) else None
+        skip = skip or ledger_skip_reason(name, params, data_root)
         if skip is not None:
             echo(f"[report] {name}: {skip}")
             atomic_write_text(run_dir / "outputs" / f"{name}.json",

@@ -17,8 +17,10 @@ import pandas as pd
 
 from analysis import browser, paper, paths
 from analysis.fsutil import atomic_write_text
+from analysis.ledger import read_ledger
 from analysis.output_names import STATIONS_VERDICT_TABLE
 from analysis.outputs import PHANTOM_MARK
+from analysis.store import CohortStore
 
 #: rows of a table shown in the index (the CSV beside it holds them all)
 MAX_INDEX_ROWS = 300
@@ -356,6 +358,17 @@ def _toc(paper_items: Sequence, other_notebooks: Sequence[str], pages) -> str:
     return '<nav id="toc">' + "".join(links) + "</nav>"
 
 
+def _ledger_line(params, store_dir: Path | None) -> str:
+    """The analysis ledger in one sentence (who 03-07 analysed, on which maps, who left
+    at which step), or why there is none."""
+    if store_dir is None:
+        return "Analysis ledger: no cohort store given."
+    try:
+        return read_ledger(CohortStore(store_dir), params).describe()
+    except Exception as err:  # noqa: BLE001 - shown in the index, never fatal
+        return f"Analysis ledger: not available ({type(err).__name__}: {err})."
+
+
 def write_index(run_dir: Path, params, results: Sequence, paper_items: Sequence, *,
                 store_dir: Path | None = None, truth_file: Path | None = None) -> Path:
     """Write ``index.html``: the headline scorecard, the paper's items in order, the other
@@ -413,6 +426,7 @@ def write_index(run_dir: Path, params, results: Sequence, paper_items: Sequence,
             planted_hr=getattr(params.phantom, "planted_hr_diameter", None)),
             params.is_phantom) + "</div>",
         '<h2 id="runs">Notebooks</h2>', _runs_table(results, run_dir),
+        f'<p class="files" id="ledger">{html.escape(_ledger_line(params, store_dir))}</p>',
     ]
     parts += [f'<div class="failed">{html.escape(r.message)}</div>'
               for r in results if r.status == "failed"]

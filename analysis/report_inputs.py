@@ -17,7 +17,10 @@ from pathlib import Path
 
 from analysis import paths
 from analysis.fsutil import sha256_bytes, sha256_file, sha256_tree
+from analysis.ledger import read_ledger, recurrence_skip_reason, survival_skip_reason
+from analysis.model import skip_reason as model_skip_reason
 from analysis.params import Params
+from analysis.store import CohortStore, StoreError
 
 
 def _read_json(path: Path) -> dict | None:
@@ -83,13 +86,43 @@ def needs_imaging(name: str, src: Path) -> bool:
 
 def imaging_skip_reason(params: Params, data_root: Path | None) -> str | None:
     """Why the imaging notebooks are skipped (a store without images), else None."""
-    from analysis.store import CohortStore
-
     store = CohortStore(store_dir(params, data_root))
     if store.completion() is None or store.has_imaging():
         return None
     return (f"skipped: the cohort store holds no images (cohort.source "
             f"{params.cohort.source}); this notebook needs them")
+
+
+#: the notebooks the analysis ledger may skip (too few analysed patients), with a reason
+LEDGER_NOTEBOOKS: tuple[str, ...] = ("04_recurrence", "05_survival", "06_model",
+                                     "07_model_eval")
+
+
+def ledger_skip_reason(name: str, params: Params, data_root: Path | None) -> str | None:
+    """Why notebook ``name`` is skipped on the analysis ledger's analysed patients (none
+    with images for 04; fewer than ``analysis.min_patients_survival`` or no event for
+    05; an outcome class smaller than ``analysis.min_per_class`` for 06 and 07), else
+    None. None too when the store or the ledger cannot be read: the notebook then runs
+    and names what is missing."""
+    if name not in LEDGER_NOTEBOOKS:
+        return None
+    store = CohortStore(store_dir(params, data_root))
+    if store.completion() is None:
+        return None
+    try:
+        ledger = read_ledger(store, params)
+    except StoreError:
+        return None
+    if name == "04_recurrence":
+        why = recurrence_skip_reason(ledger) if ledger.imaging else None
+    elif name == "05_survival":
+        why = survival_skip_reason(ledger, store, params)
+    else:
+        try:
+            why = model_skip_reason(store, params, ledger)
+        except ValueError as err:  # labels that cannot be made: the notebook says why
+            why = f"no model labels ({err})"
+    return None if why is None else f"skipped: {why}"
 
 
 def folder_digest(root: Path) -> dict:

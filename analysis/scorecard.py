@@ -28,7 +28,9 @@ station DSC                 ``segment_dice_hd95``                  mean +- 1.96 
 
 from __future__ import annotations
 
+import dataclasses
 import html
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,14 +139,19 @@ def _cox_row(t: Path) -> Headline:
     df = _read(t, on.PRESPECIFIED_COX_TABLE)
     if df is None:
         return _missing(q, ptxt, on.PRESPECIFIED_COX_TABLE)
+    if "variable" not in df.columns:  # no model: the table is a note saying why
+        why = str(df["note"].iloc[0]) if "note" in df.columns and len(df) else \
+            "the table has no variable column"
+        return Headline(q, ptxt, "-", "-", NOT_COMPARABLE,
+                        f"no multivariable Cox model in this run: {why}")
     sel = _read(t, on.COX_TABLE)
-    sel_hit = None if sel is None else sel[sel.get("variable", pd.Series(dtype=str))
-                                           == "diameter_ge_5cm"]
+    sel_hit = (None if sel is None or "variable" not in sel.columns
+               else sel[sel["variable"] == "diameter_ge_5cm"])
     sel_note = ("the model selected on this data (univariate p) gives "
                 f"{_fmt(sel_hit.iloc[0]['hr'])}, its CI optimistic"
                 if sel_hit is not None and not sel_hit.empty
                 and _num(sel_hit.iloc[0].get("hr")) is not None else "")
-    hit = df[df.get("variable", pd.Series(dtype=str)) == "diameter_ge_5cm"]
+    hit = df[df["variable"] == "diameter_ge_5cm"]
     if hit.empty:
         return Headline(q, ptxt, "-", "-", NOT_COMPARABLE,
                         "diameter is not in this run's pre-specified multivariable model "
@@ -221,11 +228,50 @@ def _dsc_rows(t: Path) -> list[Headline]:
     return out
 
 
+#: each headline's row builder, in the paper's order, and the quantity it reports
+_ROWS = ((lambda t: _outcome_rows(t), "patients, events, median follow-up",
+          on.OUTCOME_TABLE),
+         (lambda t: [_cox_row(t)], "diameter >= 5 cm: Cox HR", on.PRESPECIFIED_COX_TABLE),
+         (lambda t: _lc_rows(t), "3-year local control by diameter", on.LANDMARK_TABLE),
+         (lambda t: [_top4_row(t)], "share of recurrences in the top 4 stations",
+          on.TOP4_TABLE),
+         (lambda t: _auc_rows(t), "Table 7 AUC", on.TABLE7_TABLE),
+         (lambda t: _dsc_rows(t), "DSC", on.DICE_TABLE))
+
+
+def _skip_reason(run_dir: Path, name: str) -> str | None:
+    """Why the notebook that writes table ``name`` was skipped in this run (its
+    ``outputs/<notebook>.json``), or None."""
+    entry = on.lookup(name)
+    f = Path(run_dir) / "outputs" / f"{entry.notebook}.json" if entry else None
+    if f is None or not f.is_file():
+        return None
+    try:
+        why = json.loads(f.read_text()).get("skipped")
+    except ValueError:
+        return None
+    return f"{entry.notebook} {why}" if why else None
+
+
 def headlines(run_dir: Path) -> list[Headline]:
-    """The scorecard rows of a run, in the paper's order of the headlines."""
+    """The scorecard rows of a run, in the paper's order of the headlines. A table that
+    is missing because its notebook was skipped says why (the skip reason: too few
+    analysed patients in the analysis ledger, no images, ...); a degenerate table (a
+    small cohort's note instead of estimates, a missing column) gives "not comparable"
+    with the reason, never an error: the index is always written."""
     t = Path(run_dir) / "tables"
-    return [*_outcome_rows(t), _cox_row(t), *_lc_rows(t), _top4_row(t), *_auc_rows(t),
-            *_dsc_rows(t)]
+    rows: list[Headline] = []
+    for build, quantity, name in _ROWS:
+        try:
+            got = build(t)
+        except (KeyError, IndexError, ValueError, TypeError, pd.errors.IndexingError) as err:
+            got = [Headline(quantity, "-", "-", "-", NOT_COMPARABLE,
+                            f"table {name} is degenerate in this run "
+                            f"({type(err).__name__}: {err})")]
+        skipped = _skip_reason(run_dir, name)
+        rows += [dataclasses.replace(r, why=f"{r.why}: {skipped}")
+                 if skipped and r.why.startswith("no table") else r for r in got]
+    return rows
 
 
 def scorecard_html(rows: list[Headline], phantom: bool) -> str:

@@ -5,6 +5,7 @@ Layout (docs/data_layout.md)::
     <root>/cohort.parquet        canonical columns, one row per included patient, index pid
     <root>/screening.parquet     pid, included, reason (every screened patient)
     <root>/recurrences.parquet   pid, site_no, x_mm, y_mm, z_mm
+    <root>/analysis_ledger.parquet  which patients and maps 03-07 analyse (03_partition)
     <root>/patients/<pid>/<name>.nii.gz   ct, gtv, gtvnd, ctv, stations_ref, stations_pred,
                                           stations_cv
     <root>/patients/<pid>/meta.json       grid, input hash
@@ -56,6 +57,18 @@ VOLUMES: dict[str, type] = {
     "stations_cv": np.uint8,  # out-of-fold prediction of segment.cv_folds
 }
 
+
+#: every table of the store: name -> the step that writes it, and what it holds
+TABLES: dict[str, str] = {
+    "cohort": "01_ingest: canonical columns, one row per included patient, index pid",
+    "screening": "01_ingest: pid, included, reason, reason_code (every screened patient)",
+    "recurrences": "01_ingest: pid, site_no, x_mm, y_mm, z_mm",
+    "segment_qc": "02_segment: index pid; usable, reasons, reason_codes and the numbers",
+    "partition_features": "03_partition: index pid, the 110 features of SPEC Table 2",
+    "analysis_ledger": "03_partition: index pid; included, step, reason, stations, "
+                       "station_volume, qc, qc_reasons, kept_by (analysis.ledger): which "
+                       "patients and station maps every step after 02 analyses",
+}
 
 #: the tables 01_ingest writes as one set (their digests are in COMPLETE.json)
 INGEST_TABLES: tuple[str, ...] = ("cohort", "screening", "recurrences")

@@ -63,6 +63,7 @@ from analysis.stats.survdata import (
     prepare_survival_data,
     validate_survival,
 )
+from analysis.survival_inputs import SurvivalInputs, survival_inputs  # noqa: F401 - 05's API
 
 #: the estimators live in analysis.stats; they are re-exported here for the notebook
 __all__ = [
@@ -387,56 +388,6 @@ def landmark_table(df: pd.DataFrame, group_col: str, time_col: str, event_col: s
 # --------------------------------------------------------------------------------------
 # what the notebook shows: one function per section, each returning its results
 # --------------------------------------------------------------------------------------
-@dataclass
-class SurvivalInputs:
-    """The rows 05_survival analyses, and those it leaves out (with reasons)."""
-
-    #: analysable rows (time and event clean)
-    data: pd.DataFrame
-    #: rows excluded from the survival analysis: ``row`` (position), ``reason``
-    excluded: pd.DataFrame
-    #: variables with missing values (left out of that variable only)
-    missing: pd.DataFrame
-    #: patients excluded at ingest, by reason (a ``note`` row without a screening table)
-    ingest_exclusions: pd.DataFrame
-    #: one-line summary of the counts
-    summary: str
-
-
-def survival_inputs(store, sp) -> SurvivalInputs:
-    """Read the cohort store and clean it for the survival analysis.
-
-    Parameters
-    ----------
-    store : analysis.store.CohortStore
-    sp : analysis.params.SurvivalParams
-
-    Returns
-    -------
-    SurvivalInputs
-    """
-    from analysis.store import StoreError
-
-    lines = []
-    try:
-        screening = store.screening()
-    except StoreError as err:
-        ingest_excl = pd.DataFrame([{"note": f"no screening table ({err})"}])
-        lines.append("No screening table.")
-    else:
-        ingest_excl = (screening.loc[~screening["included"].astype(bool), "reason"]
-                       .fillna("(no reason recorded)").value_counts().rename("patients")
-                       .rename_axis("reason").reset_index())
-        lines.append(f"Ingest: {int(screening['included'].sum())} of {len(screening)} "
-                     "screened patients included.")
-    cohort = store.cohort()
-    data, excluded = prepare_survival_data(cohort, sp.time_col, sp.event_col)
-    lines.append(f"{len(cohort)} patients in the cohort store; {len(data)} analysable; "
-                 f"{len(excluded)} excluded{'' if len(excluded) else ' (none)'}.")
-    return SurvivalInputs(data, excluded, missing_group_exclusions(data, sp.variables),
-                          ingest_excl, "\n".join(lines))
-
-
 def partition_features(store) -> pd.DataFrame | None:
     """The store's checked partition feature table (index pid), or None before 03_partition."""
     return store.partition_features() if store.has_table("partition_features") else None
@@ -547,13 +498,23 @@ def multivariable_cox(data: pd.DataFrame, variables: Sequence[str], sp, caveat: 
                                  if absent else "")}])
         return MultivariableResult([], 0, None, note, note.copy(), note.copy(), [], caveat)
     cc = data.dropna(subset=variables)
-    merged, refs, merge_notes = merge_eventless_levels(cc, variables, sp.event_col)
-    X, coding = design_matrix(merged, variables, refs)
-    cox = fit_cox(X, merged[sp.time_col], merged[sp.event_col])
+    try:
+        merged, refs, merge_notes = merge_eventless_levels(cc, variables, sp.event_col)
+        X, coding = design_matrix(merged, variables, refs)
+        cox = fit_cox(X, merged[sp.time_col], merged[sp.event_col])
+        table = cox_table(cox, coding)
+        ph, summary = ph_test_table(cox), model_summary(cox)
+    except (np.linalg.LinAlgError, ValueError, ZeroDivisionError, KeyError) as err:
+        # a small cohort (4 patients: singular, or every column dropped): said, no crash
+        why = f"{type(err).__name__}: {err}"
+        note = pd.DataFrame([{"note": f"the multivariable Cox model on {', '.join(variables)} "
+                              f"could not be fitted on {len(cc)} complete case(s) ({why}): "
+                              "no multivariable model"}])
+        return MultivariableResult(list(variables), len(data) - len(cc), None, note,
+                                   note.copy(), note.copy(), [str(note.iloc[0, 0])], caveat)
     notes = [f"{len(data) - len(cc)} row(s) with a missing value in a model variable "
              "left out.", *merge_notes, *cox.notes,
              *(f"{v}: not in the cohort table, left out" for v in absent)]
-    table = cox_table(cox, coding)
     for note in merge_notes:
         var = note.split(":", 1)[0]
         table.loc[table["variable"] == var, "note"] = [
@@ -561,8 +522,7 @@ def multivariable_cox(data: pd.DataFrame, variables: Sequence[str], sp, caveat: 
             table.loc[table["variable"] == var, "note"].fillna("")]
     table.insert(0, "model", model)
     return MultivariableResult(list(variables), len(data) - len(cc), cox,
-                               _drop_paper(table, sp), ph_test_table(cox), model_summary(cox),
-                               notes, caveat)
+                               _drop_paper(table, sp), ph, summary, notes, caveat)
 
 
 def table4_multivariable(data: pd.DataFrame, univariate: pd.DataFrame, sp,

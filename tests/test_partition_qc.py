@@ -1,6 +1,8 @@
-"""03_partition with 02_segment's QC (issue #16): patients whose predicted stations
-failed QC are left out by default, listed with their reasons, and counted in Figure 1;
-out-of-fold predictions (``partition.stations: cv``) are read from ``stations_cv``."""
+"""03_partition with 02_segment's QC (issues #16, #21): patients whose predicted stations
+failed QC are left out by default (the analysis ledger), listed with their reasons, and
+counted in Figure 1; out-of-fold predictions (``analysis.stations: cv``) are read from
+``stations_cv``; a patient without the chosen map leaves the analysis at 03 with its
+reason instead of stopping the step."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis import ledger as LEDGER
 from analysis import partition as P
 from analysis.grid import Grid
 from analysis.store import CohortStore, StoreError
@@ -71,7 +74,7 @@ def _params(stations: str = "predicted", include: bool = False):
     from analysis.params import load_params
 
     p = load_params("params/ci.yaml")
-    return p.model_copy(update={"scheduler": "serial", "partition": p.partition.model_copy(
+    return p.model_copy(update={"scheduler": "serial", "analysis": p.analysis.model_copy(
         update={"stations": stations, "include_qc_failed": include})})
 
 
@@ -85,9 +88,9 @@ def test_failed_qc_is_left_out_listed_and_counted(tmp_path):
     """P002 fails QC with two reasons, P003 fails with none given and has no predicted
     map at all (a failed segmentation need not write one): both left out, no error.
     Figure 1 by hand: 5 screened, 2 excluded at ingest, 3 included, 2 excluded by QC,
-    0 partition failures, 1 analysed. Fault injected once (qc_exclusions leaving nobody
-    out, i.e. the QC table ignored): FileNotFoundError "1 patient(s) have no
-    stations_pred" for P003, so the test fails."""
+    0 partition failures, 1 analysed. Fault injected once (build_ledger ignoring the QC
+    table): features of ["P001", "P002"] (P003 then leaves at 03 for its missing map),
+    so the test fails."""
     qc = _qc(P002="3 of 16 stations found; CT HU outside the training range", P003="")
     store = make_store(tmp_path / "s", qc=qc, pred_for=("P001", "P002"))
     table = _run(store, _params())
@@ -98,16 +101,23 @@ def test_failed_qc_is_left_out_listed_and_counted(tmp_path):
     assert ex["patient"].tolist() == [1, 2]
     assert ex["reasons"].tolist()[0].startswith("3 of 16 stations found")
     assert not ex.astype(str).apply(lambda c: c.str.contains("P00")).any().any()
-    f1 = P.figure1_after_qc(store.screening(), table)
+    f1 = P.figure1_after_qc(table)
     got = {(s, r): n for s, r, n in f1.itertuples(index=False)}
     assert got[("screened", "")] == 5
-    assert got[("excluded at ingest", "no follow-up")] == 2
-    assert got[("excluded at ingest", "total")] == 2
-    assert got[("included", "")] == 3
-    assert got[("excluded by segmentation QC", "failed segmentation QC")] == 1
-    assert got[("excluded by segmentation QC", "total")] == 2
-    assert got[("partition failed", "total")] == 0
+    assert got[("excluded at ingest (01)", "no follow-up")] == 2
+    assert got[("excluded at ingest (01)", "total")] == 2
+    assert got[("excluded by segmentation QC (02)",
+                "segmentation QC: failed segmentation QC")] == 1
+    assert got[("excluded by segmentation QC (02)", "total")] == 2
+    assert got[("excluded at the partition step (03)", "total")] == 0
     assert got[("analysed", "")] == 1
+    assert ("kept despite QC flag", f"{LEDGER.KEEP_PARAM}: true (counted in analysed)") \
+        not in got
+    # the ledger written once into the store says the same, per patient
+    led = LEDGER.read_ledger(store, _params())
+    assert led.analysed == ["P001"]
+    assert led.table.loc["P002", "step"] == "02_segment"
+    assert led.table.loc["X1", "step"] == "01_ingest"
     # the read-back of the store table holds the analysed patient only
     assert list(store.partition_features().index) == ["P001"]
 
@@ -117,20 +127,27 @@ def test_override_absent_table_and_reference_maps_leave_nobody_out(tmp_path):
     store = make_store(tmp_path / "s", qc=qc)
     kept = _run(store, _params(include=True))
     assert list(kept.features.index) == ["P001", "P002", "P003"] and kept.excluded.empty
+    assert kept.ledger.table.loc["P002", "kept_by"] == LEDGER.KEEP_PARAM
+    f1 = P.figure1_after_qc(kept)
+    got = {(s, r): n for s, r, n in f1.itertuples(index=False)}
+    assert got[("kept despite QC flag", f"{LEDGER.KEEP_PARAM}: true (counted in analysed)")] \
+        == 1 and got[("analysed", "")] == 3
     ref = _run(store, _params(stations="reference"))
     assert len(ref.features) == 3 and ref.excluded.empty
     bare = make_store(tmp_path / "bare", qc=None)
     assert len(_run(bare, _params()).features) == 3
-    # the override with a QC-failed patient lacking its map: the usual clear error
+    # the override with a QC-failed patient lacking its map: it leaves at 03, named
     store2 = make_store(tmp_path / "s2", qc=_qc(P003="no stations"),
                         pred_for=("P001", "P002"))
-    with pytest.raises(FileNotFoundError, match=r"1 patient.*stations_pred"):
-        _run(store2, _params(include=True))
+    t2 = _run(store2, _params(include=True))
+    assert list(t2.features.index) == ["P001", "P002"]
+    assert t2.ledger.table.loc["P003", "step"] == "03_partition"
+    assert "no stations_pred" in t2.ledger.table.loc["P003", "reason"]
     # a QC table without the agreed columns is an error naming them
     make_store(tmp_path / "s3", qc=pd.DataFrame({"ok": [True]}, index=pd.Index(
         ["P001"], name="pid")))
     with pytest.raises(StoreError, match="usable, reasons"):
-        P.qc_exclusions(CohortStore(tmp_path / "s3"), "predicted")
+        LEDGER.build_ledger(CohortStore(tmp_path / "s3"), _params())
 
 
 def test_cv_reads_the_out_of_fold_maps(tmp_path):
@@ -143,5 +160,7 @@ def test_cv_reads_the_out_of_fold_maps(tmp_path):
     pred = _run(store, _params(stations="predicted"))
     assert pred.features.loc["P001", "RctvLN_11"] == 1.0
     store2 = make_store(tmp_path / "s2", qc=None, cv_for=("P001",))
-    with pytest.raises(FileNotFoundError, match=r"2 patient.*stations_cv.*cv_folds"):
-        _run(store2, _params(stations="cv"))
+    t2 = _run(store2, _params(stations="cv"))
+    assert list(t2.features.index) == ["P001"]
+    why = t2.ledger.table.loc[["P002", "P003"], "reason"]
+    assert why.str.contains("no stations_cv").all() and why.str.contains("cv_folds").all()

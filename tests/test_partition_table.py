@@ -130,6 +130,9 @@ def make_store(root, with_pred: tuple[str, ...] = ("P001",)) -> CohortStore:
             store.write(pid, "stations_pred", st, grid)
     store.write_table("cohort", pd.DataFrame({"center": ["x", "x"]},
                                              index=pd.Index(["P001", "P002"], name="pid")))
+    store.write_table("screening", pd.DataFrame({
+        "pid": ["P001", "P002"], "included": [True, True], "reason": ["", ""],
+        "reason_code": ["", ""]}))
     return store
 
 
@@ -157,10 +160,12 @@ def test_for_params_lists_patients_without_the_chosen_map(tmp_path):
     params = load_params("params/ci.yaml")
     params = params.model_copy(update={
         "scheduler": "serial",
-        "partition": params.partition.model_copy(update={"stations": "predicted"})})
+        "analysis": params.analysis.model_copy(update={"stations": "predicted"})})
     store = make_store(tmp_path / "store")
-    with pytest.raises(FileNotFoundError, match=r"1 patient.*stations_pred.*P002"):
-        P.partition_table_for_params(params, store)
+    one = P.partition_table_for_params(params, store)
+    assert list(one.features.index) == ["P001"]
+    assert one.ledger.table.loc["P002", "step"] == "03_partition"
+    assert "no stations_pred" in one.ledger.table.loc["P002", "reason"]
     store2 = make_store(tmp_path / "store2", with_pred=("P001", "P002"))
     table = P.partition_table_for_params(params, store2)
     assert len(table.features) == 2

@@ -142,7 +142,7 @@ def test_qc_flags_the_real_ct_and_03_leaves_it_out(real):
     table = partition_table_for_params(params, store, cache=False, write=False)
     assert list(table.excluded.index) == [pid] and table.features.empty
     assert analysed_patients(store, params) == []
-    kept = params.model_copy(update={"partition": params.partition.model_copy(
+    kept = params.model_copy(update={"analysis": params.analysis.model_copy(
         update={"include_qc_failed": True})})
     table = partition_table_for_params(kept, store, cache=False, write=False)
     assert list(table.features.index) == [pid] and table.features.shape[1] == 110

@@ -9,6 +9,7 @@ import pytest
 from analysis import recurrence as rc
 from analysis.grid import Grid
 from analysis.labels import STATION_LABEL
+from analysis.ledger import LedgerError, build_ledger, write_ledger
 from analysis.parallel import map_patients
 from analysis.store import CohortStore
 
@@ -38,12 +39,6 @@ def store(tmp_path) -> CohortStore:
     s.write_table("cohort", pd.DataFrame({"lc_event": [1, 1]}, index=pd.Index(["A", "B"],
                                                                               name="pid")))
     return s
-
-
-def test_choose_stations(store):
-    name, why = rc.choose_stations(store, ["A", "B"])
-    assert name == "stations_ref" and "1/2" in why
-    assert rc.choose_stations(store, ["A"])[0] == "stations_pred"
 
 
 def test_sites_through_the_store(store):
@@ -100,8 +95,15 @@ def _params(stations: str = "reference"):
     p = load_params("params/ci.yaml")
     return p.model_copy(update={
         "scheduler": "serial",
-        "recurrence": p.recurrence.model_copy(update={"stations": stations,
-                                                      "tolerance_mm": 5.0})})
+        "analysis": p.analysis.model_copy(update={"stations": stations}),
+        "recurrence": p.recurrence.model_copy(update={"tolerance_mm": 5.0})})
+
+
+def _ledger(store, stations: str = "reference"):
+    """Write the analysis ledger 03_partition would write, and return the params."""
+    params = _params(stations)
+    write_ledger(store, build_ledger(store, params))
+    return params
 
 
 def _recurrences() -> pd.DataFrame:
@@ -111,7 +113,7 @@ def _recurrences() -> pd.DataFrame:
 
 
 def test_recurrence_analysis_skips_without_recurrence_table(store):
-    res = rc.recurrence_analysis(store, _params())
+    res = rc.recurrence_analysis(store, _ledger(store))
     assert res.skipped and "No recurrence sites" in res.skip_reason
     assert res.outputs == [] and res.get(rc.cohort.TABLE5) is None
     assert "No recurrence sites" in res.report()
@@ -123,15 +125,19 @@ def test_recurrence_analysis_skips_without_images(tmp_path):
                                                                            name="pid")))
     s.write_table("recurrences", _recurrences().iloc[:1])
     res = rc.recurrence_analysis(s, _params())
-    assert res.skipped and "No patient has images" in res.skip_reason
+    assert res.skipped and "no images in the cohort store" in res.skip_reason
 
 
 def test_recurrence_analysis_on_a_tiny_store(store, tmp_path):
     """Hand check: both sites in 10R; A's gross tumour sits in 10R, B's does not, so
     GTV affected 1, CTV-GTV 1; RctvLN_13 (10R) = 0 from the maps (CTV only in 4R),
-    0.75 once 03's feature table says so; predicted maps: B has none -> a failure."""
+    0.75 once 03's feature table says so; predicted maps: B has none, so the ledger
+    leaves B out and Table 5 holds A's one site only (no site of an excluded patient).
+    Without a ledger (03 not run) the step refuses with a message naming 03."""
     store.write_table("recurrences", _recurrences())
-    res = rc.recurrence_analysis(store, _params())
+    with pytest.raises(LedgerError, match="03_partition"):
+        rc.recurrence_analysis(store, _params())
+    res = rc.recurrence_analysis(store, _ledger(store))
     assert not res.skipped and res.stations_name == "stations_ref"
     names = [o.name for o in res.outputs]
     assert names == [rc.cohort.SITE_ASSIGNMENT, rc.cohort.TABLE5, rc.cohort.TOP4_SHARE,
@@ -150,18 +156,23 @@ def test_recurrence_analysis_on_a_tiny_store(store, tmp_path):
                          columns=list(FEATURE_NAMES))
     feats["RctvLN_13"] = 0.75
     store.write_table("partition_features", feats)
-    res2 = rc.recurrence_analysis(store, _params())
+    res2 = rc.recurrence_analysis(store, _ledger(store))
     assert res2.get(rc.cohort.TABLE5).loc["10R", "rctv_mean"] == 0.75
     assert "from partition_features.parquet" in res2.report()
     # a damaged table is an error, not a silent fallback
     store.write_table("partition_features", feats.drop(columns=["RctvLN_13"]))
     with pytest.raises(Exception, match="RctvLN_13"):
         rc.recurrence_analysis(store, _params())
-    # predicted maps: only A has them -> B is a numbered failure, written first
+    # predicted maps: only A has them -> the ledger leaves B out at 03; A's site alone
     store.write_table("partition_features", feats)
-    res3 = rc.recurrence_analysis(store, _params("predicted"))
-    assert res3.outputs[0].name == rc.cohort.FAILURES
-    assert res3.get(rc.cohort.FAILURES)["patient"].tolist() == [1]
+    with pytest.raises(LedgerError, match="other settings"):
+        rc.recurrence_analysis(store, _params("predicted"))  # the ledger says reference
+    res3 = rc.recurrence_analysis(store, _ledger(store, "predicted"))
+    assert res3.stations_name == "stations_pred"
+    assert rc.cohort.FAILURES not in [o.name for o in res3.outputs]
+    assert res3.get(rc.cohort.TABLE5).loc["10R", "n"] == 1
+    assert res3.sites["pid"].tolist() == ["A"]
+    assert "1 site(s) of 1 patient(s) not analysed" in res3.report()
     # write: every output goes through Outputs, in order
     from analysis.outputs import Outputs
 

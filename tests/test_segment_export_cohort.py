@@ -172,7 +172,7 @@ def test_a_ct_copy_never_says_synthetic(tmp_path):
 
 
 def test_export_cohort_writes_every_analysed_patient_on_its_own_frame(cohort):
-    """Analysed = included and QC usable (today's rule, :func:`analysed_patients`); a
+    """Analysed = included and QC usable (the analysis ledger, :func:`analysed_patients`); a
     DICOM patient's files reference the department's series (SOP UIDs of the export),
     the NIfTI patient's a CT copy; both read back voxel for voxel.
 
@@ -195,7 +195,7 @@ def test_export_cohort_writes_every_analysed_patient_on_its_own_frame(cohort):
                _expected(store, cohort["nifti"]))
     assert (out / "exports.csv").is_file() and (out / "stations_ColorTable.ctbl").is_file()
 
-    kept = params.model_copy(update={"partition": params.partition.model_copy(
+    kept = params.model_copy(update={"analysis": params.analysis.model_copy(
         update={"include_qc_failed": True})})
     table = export_cohort(store, kept, out)
     assert len(table) == 3 and (out / cohort["flagged"]).is_dir()

@@ -200,3 +200,28 @@ def test_check_prediction_counts_and_features_equal_the_whole_volume_definition(
     hu = [check_prediction(x, ct, grid, {"metrics": {}}).image["station_hu_median"]
           for x in (lab, odd)]
     assert hu[0] != hu[1]  # the label 17 counts in the station HU
+
+
+def test_phantom_model_on_another_cohort_is_unusable_unless_accepted():
+    """Issue 21 item 4: the domain check is unconditional. A prediction that passes every
+    other rule (the training patient itself) from a phantom-trained model is usable on the
+    phantom, unusable on any other cohort (code phantom_model, with the training command),
+    and kept with the same reason as a warning under segment.accept_phantom_model.
+    Injected fault (once, by hand): the old condition ``if reasons:`` alone -> the
+    prediction on the other cohort is usable (usable=True), so the test fails there."""
+    ct = np.full(SMALL.shape_zyx, -90, dtype=np.int16)
+    ct[:, :, 18:] = -850
+    lab = _labels_with_cubes({s: 2 for s in STATIONS})
+    stats = training_statistics([{"ct": ct, "label": lab, "spacing_mm": SMALL.spacing_mm}
+                                 for _ in range(3)])
+    ck = {"metrics": {"training_stats": stats, "train_source": "phantom"}}
+    assert check_prediction(lab, ct, SMALL, ck, on_phantom=True).usable
+    other = check_prediction(lab, ct, SMALL, ck, on_phantom=False)
+    assert not other.usable and other.codes == ["phantom_model"]
+    assert TRAIN_COMMAND in other.reasons[0] and "accept_phantom_model" in other.reasons[0]
+    kept = check_prediction(lab, ct, SMALL, ck, on_phantom=False, accept_phantom_model=True)
+    assert kept.usable and kept.codes == []
+    assert any(TRAIN_COMMAND in w and "accept_phantom_model" in w for w in kept.warnings)
+    # a store-trained model is not concerned
+    ck["metrics"]["train_source"] = "store"
+    assert check_prediction(lab, ct, SMALL, ck, on_phantom=False).usable

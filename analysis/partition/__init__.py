@@ -16,7 +16,6 @@ from __future__ import annotations
 from analysis.partition.cohort import (
     FEATURES_CSV,
     FEATURES_PARQUET,
-    SEGMENT_QC_TABLE,
     PartitionJob,
     PartitionTable,
     StationSource,
@@ -43,13 +42,18 @@ from analysis.partition.counting import (
     count_table_reference,
 )
 from analysis.partition.figures import (
+    ML_COLUMNS,
+    VOXEL_COUNT_FEATURES,
+    cohort_spacings,
     coverage_heatmap,
     family_distributions,
     feature_summary,
+    features_with_ml,
     figure1_after_qc,
     issue_summary,
     qc_exclusion_table,
     scalar_distributions,
+    voxel_size_warning,
 )
 from analysis.partition.formulas import (
     BRUTE_FORCE_MAX_POINTS,
@@ -84,7 +88,7 @@ from analysis.partition.formulas import (
 __all__ = [
     "BRUTE_FORCE_MAX_POINTS", "CTV_BIT", "FEATURES_CSV", "FEATURES_PARQUET", "GTVND_BIT",
     "GTV_BIT", "N_CODES", "PARTITION_CODE_VERSION", "Box", "GtvDefinition", "PartitionJob",
-    "PartitionTable", "PartitionWarning", "SEGMENT_QC_TABLE", "StationSource", "bounding_box", "check_inputs",
+    "ML_COLUMNS", "PartitionTable", "VOXEL_COUNT_FEATURES", "cohort_spacings", "features_with_ml", "voxel_size_warning", "PartitionWarning", "StationSource", "bounding_box", "check_inputs",
     "compute_patient", "count_table", "count_table_reference", "coverage_heatmap",
     "ctv_in_stations_vox", "ctv_minus_gtv_in_stations_vox", "ctv_overlaps",
     "ctv_volume_vox", "family_distributions", "feature_summary", "figure1_after_qc", "features_from_counts",

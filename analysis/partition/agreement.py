@@ -41,13 +41,13 @@ import pandas as pd
 from scipy import ndimage
 
 from analysis.labels import FEATURE_NAMES, N_STATIONS, RATIO_FAMILIES, STATIONS
+from analysis.ledger import ledger_for
 from analysis.parallel import map_patients
 from analysis.partition.cohort import (
     PartitionJob,
     StationSource,
     compute_patient,
     partition_table,
-    qc_exclusions,
 )
 from analysis.stats.agreement import KOO_LI_BANDS, bland_altman, icc_a1, lin_ccc
 from analysis.store import CohortStore
@@ -297,22 +297,24 @@ def robustness_table(agreement: pd.DataFrame, observer: pd.DataFrame,
 # the cohort
 # --------------------------------------------------------------------------------------
 def ai_station_source(params) -> StationSource:
-    """Which AI map is compared with the reference: 03's choice when it is an AI map
-    (``predicted`` or ``cv``), else the predicted maps."""
-    choice = params.partition.stations
+    """Which AI map is compared with the reference: the analysis' choice when it is an
+    AI map (``analysis.stations``: ``predicted`` or ``cv``), else the predicted maps."""
+    choice = params.analysis.stations
     return choice if choice in ("predicted", "cv") else "predicted"
 
 
 def agreement_patients(store, params) -> list[str]:
-    """The patients compared: those 03_partition analyses today (the store's patients
-    less those whose AI map failed segmentation QC, :func:`qc_exclusions`) that have
-    both a reference and an AI map. The one place that chooses them (an analysis ledger
-    can replace it)."""
+    """The patients compared: the analysis ledger's analysed patients
+    (:func:`analysis.ledger.ledger_for`) whose AI map did not fail segmentation QC
+    (unless ``analysis.include_qc_failed``) and that have both a reference and an AI map,
+    in store order."""
     source = ai_station_source(params)
     name = {"predicted": "stations_pred", "cv": "stations_cv"}[source]
-    excluded = qc_exclusions(store, source,
-                             include_qc_failed=params.partition.include_qc_failed)
-    return [p for p in store.patient_ids() if p not in excluded.index
+    ledger = ledger_for(store, params)
+    t = ledger.table
+    keep_flagged = params.analysis.include_qc_failed
+    ok = {p for p in ledger.analysed if keep_flagged or t.at[p, "qc"] != "flagged"}
+    return [p for p in store.patient_ids() if p in ok
             and store.has(p, "stations_ref") and store.has(p, name)]
 
 

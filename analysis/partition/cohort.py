@@ -20,6 +20,7 @@ import pandas as pd
 
 from analysis.fsutil import atomic_write
 from analysis.labels import FEATURE_NAMES
+from analysis.ledger import STATION_VOLUME, Ledger, build_ledger, write_ledger
 from analysis.partition.counting import (
     PARTITION_CODE_VERSION,
     GtvDefinition,
@@ -37,10 +38,7 @@ FEATURES_CSV = "partition_features.csv"
 StationSource = Literal["reference", "predicted", "cv"]
 #: store volume of each station source: reference (export), predicted (02_segment), or
 #: out-of-fold predictions of 02_segment's cross-validation (segment.cv_folds)
-_STATION_VOLUME = {"reference": "stations_ref", "predicted": "stations_pred",
-                   "cv": "stations_cv"}
-#: store table written by 02_segment: index pid, ``usable`` (bool), ``reasons`` (str)
-SEGMENT_QC_TABLE = "segment_qc"
+_STATION_VOLUME = STATION_VOLUME
 _INPUTS = ("ctv", "gtv", "gtvnd", "stations")
 
 
@@ -131,8 +129,8 @@ class PartitionTable:
     warnings : DataFrame, columns ``pid, warning``: one row per PartitionWarning
     n_computed, n_loaded : patients computed now, and loaded from the cache
     excluded : DataFrame, index ``pid``, column ``reasons``: patients left out before
-        computing because their segmentation failed QC (:func:`qc_exclusions`); empty
-        when nobody was
+        computing because their segmentation failed QC (:func:`qc_exclusions` of the
+        ledger); empty when nobody was
     """
 
     features: pd.DataFrame
@@ -142,6 +140,8 @@ class PartitionTable:
     n_computed: int = 0
     n_loaded: int = 0
     excluded: pd.DataFrame = field(default_factory=lambda: _no_exclusions())
+    #: the analysis ledger completed with this table's failures (for_params only)
+    ledger: Ledger | None = None
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:
         """Write ``partition_features.parquet`` and ``.csv`` (index pid, 110 columns), and
@@ -258,49 +258,18 @@ def _no_exclusions() -> pd.DataFrame:
                         index=pd.Index([], name="pid", dtype=object))
 
 
-def qc_exclusions(store, stations: StationSource = "predicted", *,
-                  include_qc_failed: bool = False) -> pd.DataFrame:
-    """Patients whose station segmentation failed QC, to be left out of the partition.
-
-    Reads the store table ``segment_qc`` (written by 02_segment: index ``pid``, columns
-    ``usable`` (bool) and ``reasons`` (str, "; "-joined)). Only predicted maps
-    (``stations`` = "predicted" or "cv") are checked: reference maps were delineated,
-    not predicted. Nobody is left out when the table is absent, when
-    ``include_qc_failed`` is true, or for reference maps.
+def qc_exclusions(ledger: Ledger) -> pd.DataFrame:
+    """The patients the ledger leaves out for their segmentation QC (step 02_segment).
 
     Returns
     -------
-    DataFrame, index ``pid`` (included patients only, sorted), column ``reasons``
-    ("failed segmentation QC" when the table gives none).
-
-    Raises
-    ------
-    analysis.store.StoreError
-        When the table exists but lacks ``usable`` or ``reasons``.
+    DataFrame, index ``pid`` (sorted), column ``reasons`` (the QC reasons; "failed
+    segmentation QC" when 02 gave none).
     """
-    from analysis.store import StoreError
-
-    if stations not in _STATION_VOLUME:
-        raise ValueError(f"stations: expected one of {', '.join(map(repr, _STATION_VOLUME))}, "
-                         f"got {stations!r}")
-    if include_qc_failed or stations == "reference":
-        return _no_exclusions()
-    try:
-        qc = store.read_table(SEGMENT_QC_TABLE)
-    except StoreError:
-        return _no_exclusions()
-    if "pid" in qc.columns:
-        qc = qc.set_index("pid")
-    missing = [c for c in ("usable", "reasons") if c not in qc.columns]
-    if missing:
-        raise StoreError(f"{store.root}: table {SEGMENT_QC_TABLE!r} lacks column(s) "
-                         f"{', '.join(missing)} (expected index pid, usable, reasons)")
-    qc.index = qc.index.astype(str)
-    failed = sorted(set(qc.index[~qc["usable"].astype(bool)]) & set(store.patient_ids()))
-    reasons = qc.loc[failed, "reasons"].fillna("").astype(str).str.strip()
-    reasons = reasons.where(reasons != "", "failed segmentation QC")
-    return pd.DataFrame({"reasons": reasons.to_numpy(dtype=object)},
-                        index=pd.Index(failed, name="pid", dtype=object))
+    t = ledger.table
+    out = t[(~t["included"]) & (t["step"] == "02_segment")].sort_index()
+    return pd.DataFrame({"reasons": out["qc_reasons"].astype(str).to_numpy(dtype=object)},
+                        index=pd.Index(out.index.astype(str), name="pid", dtype=object))
 
 
 def missing_station_maps(store, stations: StationSource = "reference",
@@ -315,51 +284,36 @@ def missing_station_maps(store, stations: StationSource = "reference",
     return [p for p in pids if not store.has(p, name)]
 
 
-_MISSING_HINT = {
-    "predicted": "run notebooks/02_segment.ipynb first",
-    "cv": "run notebooks/02_segment.ipynb with segment.cv_folds >= 2 first",
-    "reference": "the export has no reference stations; set partition.stations: predicted",
-}
-
-
 def partition_table_for_params(params, store=None, *, cache: bool = True,
                                write: bool = True) -> PartitionTable:
-    """:func:`partition_table` for a run: the store of ``params``, its station maps and
-    GTV definition, its scheduler; writes ``partition_features.parquet`` into the store
-    root and caches per patient under ``<store>/cache/partition``.
+    """:func:`partition_table` for a run, on the patients and station maps of the
+    analysis ledger (:func:`analysis.ledger.build_ledger`: 01's screening, 02's QC and
+    ``analysis.include_qc_failed``, the maps of ``analysis.stations`` present); its GTV
+    definition and scheduler. A patient whose partition fails leaves the analysis at
+    ``03_partition`` with the message; the completed ledger is the result's ``ledger``
+    and, with ``write``, is written once into the store (:func:`analysis.ledger.
+    write_ledger`) beside ``partition_features.parquet``; per-patient cache under
+    ``<store>/cache/partition``.
 
-    Patients whose segmentation failed QC are left out unless
-    ``params.partition.include_qc_failed`` (:func:`qc_exclusions`); they are listed in
-    the result's ``excluded``.
-
-    Raises
-    ------
-    FileNotFoundError
-        When the chosen station map (``params.partition.stations``) is missing for any
-        patient that is not left out; the message lists them.
+    Never raises for a patient: QC-flagged patients (``excluded``), patients without
+    the chosen map or images, and failures are all in the ledger with their reasons.
     """
     from analysis.store import CohortStore
 
     store = store if store is not None else CohortStore.for_params(params)
-    choice = params.partition.stations
-    excluded = qc_exclusions(store, choice,
-                             include_qc_failed=params.partition.include_qc_failed)
-    pids = [p for p in store.patient_ids() if p not in excluded.index]
-    missing = missing_station_maps(store, choice, pids)
-    if missing:
-        raise FileNotFoundError(
-            f"{store.root}: {len(missing)} patient(s) have no {_STATION_VOLUME[choice]} "
-            f"(partition.stations = {choice!r}; {_MISSING_HINT[choice]}): "
-            f"{', '.join(missing)}")
+    ledger = build_ledger(store, params)
     table = partition_table(
         store,
         gtv_definition=params.partition.gtv_definition,
-        stations=choice,
+        stations=ledger.stations,
         cache_dir=Path(store.root) / "cache" / "partition" if cache else None,
         out_dir=store.root if write else None,
         scheduler=params.scheduler,
         n_workers=params.n_workers,
-        patient_ids=pids,
+        patient_ids=ledger.analysed,
     )
-    table.excluded = excluded
+    table.ledger = ledger.with_failures("03_partition", table.failures["error"])
+    table.excluded = qc_exclusions(table.ledger)
+    if write:
+        write_ledger(store, table.ledger)
     return table

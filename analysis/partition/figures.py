@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.labels import FEATURE_NAMES, N_STATIONS, OVERLAP_STATIONS, RATIO_FAMILIES, STATIONS
+from analysis.ledger import figure1_table
 from analysis.partition.cohort import PartitionTable
 
 
@@ -130,34 +131,65 @@ def qc_exclusion_table(table: PartitionTable) -> pd.DataFrame:
                          "reasons": ex["reasons"].astype(str).to_numpy(dtype=object)})
 
 
-def figure1_after_qc(screening: pd.DataFrame, table: PartitionTable) -> pd.DataFrame:
-    """Figure 1 counted through to the partition: screened, excluded at ingest (by
-    reason, as 01_ingest's ``figure1_table``), included, excluded by segmentation QC (by
-    reason; one row per distinct reason text of a patient, so the rows add up),
-    partition failed, analysed.
+def figure1_after_qc(table: PartitionTable) -> pd.DataFrame:
+    """Figure 1 counted through to the analysis, from the analysis ledger of ``table``
+    (:func:`analysis.ledger.figure1_table`): screened, excluded at each step by reason,
+    analysed, and "kept despite QC flag" when ``analysis.include_qc_failed`` is set.
+    Every screened patient is counted exactly once."""
+    if table.ledger is None:
+        raise ValueError("table: no analysis ledger (use partition_table_for_params)")
+    return figure1_table(table.ledger)
+
+
+#: the features counted in voxels (SPEC rows 97-98): comparable across patients only on
+#: one voxel size
+VOXEL_COUNT_FEATURES: tuple[str, ...] = ("CTV_volume", "GTVnd_volume")
+#: their volumes in ml, shown beside the 110 (from the partition's cm^3 volumes)
+ML_COLUMNS: dict[str, str] = {"CTV_volume_ml": "CTV_cm3", "GTVnd_volume_ml": "GTVnd_cm3"}
+#: voxel volumes differing by more than this factor (max / min) make the voxel counts
+#: not comparable across the cohort
+VOXEL_SIZE_TOLERANCE = 1.10
+
+
+def features_with_ml(table: PartitionTable) -> pd.DataFrame:
+    """The 110 features (SPEC: ``CTV_volume`` and ``GTVnd_volume`` in voxels, as the
+    paper's Table 2) with ``CTV_volume_ml`` and ``GTVnd_volume_ml`` beside them (1 ml =
+    1 cm^3), for the report. The store's feature table keeps exactly the 110."""
+    extra = pd.DataFrame({ml: table.volumes.reindex(table.features.index)[cm3]
+                          if cm3 in table.volumes.columns else np.nan
+                          for ml, cm3 in ML_COLUMNS.items()}, index=table.features.index)
+    return table.features.join(extra)
+
+
+def voxel_size_warning(spacings_mm: pd.DataFrame) -> str | None:
+    """A warning when voxel volumes of the analysed patients differ by more than
+    :data:`VOXEL_SIZE_TOLERANCE` (max / min), naming the columns then not comparable;
+    None otherwise.
 
     Parameters
     ----------
-    screening : DataFrame
-        The store's screening table (``included``, ``reason_code``).
-    table : PartitionTable
-        From :func:`analysis.partition.partition_table_for_params` (its ``excluded``,
-        ``failures`` and ``features``).
+    spacings_mm : DataFrame, one row per analysed patient, three columns (z, y, x) in mm
 
-    Returns
-    -------
-    DataFrame with columns ``step, reason, n``; ``included - QC total - partition failed
-    = analysed``.
+    Examples
+    --------
+    5 x 1 x 1 mm (5 mm^3) beside 3 x 1 x 1 mm (3 mm^3): ratio 1.67 > 1.10 -> a warning;
+    5 x 1 x 1 beside 5 x 1.02 x 1.02 (5.2 mm^3): ratio 1.04 -> None.
     """
-    from analysis.ingest import figure1_table
+    if len(spacings_mm) < 2:
+        return None
+    vox = spacings_mm.to_numpy(dtype=float).prod(axis=1)
+    ratio = float(vox.max() / vox.min())
+    if ratio <= VOXEL_SIZE_TOLERANCE:
+        return None
+    return (f"voxel volumes differ {ratio:.2f}-fold across the {len(vox)} analysed patients "
+            f"({vox.min():.3g} to {vox.max():.3g} mm^3, more than "
+            f"{VOXEL_SIZE_TOLERANCE - 1:.0%}): the voxel counts "
+            f"{', '.join(VOXEL_COUNT_FEATURES)} (SPEC rows 97-98, as the paper) are not "
+            f"comparable across patients; use {', '.join(ML_COLUMNS)} instead")
 
-    f1 = figure1_table(screening)
-    f1["step"] = f1["step"].replace({"excluded": "excluded at ingest"})
-    rows = [tuple(r) for r in f1.itertuples(index=False)]
-    by_reason = table.excluded["reasons"].astype(str).value_counts()
-    rows += [("excluded by segmentation QC", str(r), int(n))
-             for r, n in sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0]))]
-    rows.append(("excluded by segmentation QC", "total", len(table.excluded)))
-    rows.append(("partition failed", "total", len(table.failures)))
-    rows.append(("analysed", "", len(table.features)))
-    return pd.DataFrame(rows, columns=["step", "reason", "n"])
+
+def cohort_spacings(store, pids) -> pd.DataFrame:
+    """Voxel spacing (z, y, x) in mm of each patient of ``pids`` (from the store's grids)."""
+    return pd.DataFrame([list(store.grid(p).spacing_mm) for p in pids],
+                        index=pd.Index(list(pids), name="pid"),
+                        columns=["z_mm", "y_mm", "x_mm"], dtype=float)

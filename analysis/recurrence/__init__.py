@@ -44,7 +44,6 @@ from analysis.recurrence.sites import (
     OUTSIDE,
     assign_sites,
     assignment_summary,
-    choose_stations,
     collect_sites,
     failure_table,
     involved_stations,
@@ -58,7 +57,7 @@ from analysis.recurrence.tables import appendix2, table5, top_share
 
 __all__ = [
     "OUTSIDE", "SCHEMATIC_XY", "OutputItem", "RecurrenceAnalysis", "appendix2",
-    "assign_sites", "assignment_summary", "choose_stations", "collect_sites",
+    "assign_sites", "assignment_summary", "collect_sites",
     "failure_table", "involved_stations", "nearest_station_at", "patient_sites", "rctv_per_station",
     "recurrence_analysis", "site_items", "station_bar_figure", "station_distance_map",
     "station_map_figure", "table5", "top_share",

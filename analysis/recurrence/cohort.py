@@ -17,11 +17,11 @@ from typing import Any, Literal
 import pandas as pd
 
 from analysis import paper
+from analysis.ledger import read_ledger, recurrence_skip_reason
 from analysis.recurrence.figures import station_bar_figure, station_map_figure
 from analysis.recurrence.sites import (
     OUTSIDE,
     assignment_summary,
-    choose_stations,
     collect_sites,
     failure_table,
     patient_sites,
@@ -124,46 +124,49 @@ def recurrence_analysis(store, params) -> RecurrenceAnalysis:
     ----------
     store : analysis.store.CohortStore
     params : analysis.params.Params
-        Uses ``recurrence.tolerance_mm``, ``recurrence.stations``, ``scheduler`` and
-        ``n_workers``. The per-patient step shows a progress bar.
+        Uses ``recurrence.tolerance_mm``, ``scheduler`` and ``n_workers``; the
+        patients and station maps are the analysis ledger's
+        (:func:`analysis.ledger.read_ledger`, written by 03_partition). The per-patient step shows a progress bar.
 
     Returns
     -------
     RecurrenceAnalysis
-        With ``skip_reason`` set (and no outputs) when the store has no recurrence table
-        or no patient with images.
+        With ``skip_reason`` set (and no outputs) when the store has no recurrence table,
+        no images, or no analysed patient.
     """
     from analysis.parallel import map_patients
     from analysis.store import StoreError
 
     result = RecurrenceAnalysis()
     cohort = store.cohort()
-    pids = store.patient_ids()
     try:
         recurrences = store.recurrences()
     except StoreError as err:
         result.skip_reason = (f"No recurrence sites in the cohort store ({err}): Table 5, "
                               "Appendix 2 and the station map are skipped.")
         return result
-    with_images = [p for p in pids if store.has(p, "gtv")]
-    if not with_images:
-        result.skip_reason = ("No patient has images in the cohort store: the sites cannot "
-                              "be placed in stations; the analyses are skipped.")
+    ledger = read_ledger(store, params)
+    skip = recurrence_skip_reason(ledger)
+    if skip is not None:
+        result.skip_reason = f"{skip}."
         return result
+    pids = ledger.analysed
     tol = params.recurrence.tolerance_mm
-    stations_name, why = choose_stations(store, with_images, params.recurrence.stations)
+    stations_name = ledger.station_volume()
     result.stations_name = stations_name
     result.notes += [
-        f"Station maps used: {stations_name} ({why}).",
-        f"{len(with_images)} patients with images, {len(recurrences)} recurrence sites in "
-        f"{recurrences['pid'].nunique()} patients (paper: {paper.N_RECURRENCE_SITES} "
-        f"sites in {paper.N_RECURRED} patients)."]
-    usable = recurrences["pid"].isin(with_images)
+        ledger.describe(),
+        f"Station maps used: {stations_name} (analysis.stations: {ledger.stations}, the "
+        f"ledger's choice for all {len(pids)} analysed patients).",
+        f"{len(pids)} analysed patients, {len(recurrences)} recurrence sites in "
+        f"{recurrences['pid'].nunique()} patients of the cohort store (paper: "
+        f"{paper.N_RECURRENCE_SITES} sites in {paper.N_RECURRED} patients)."]
+    usable = recurrences["pid"].astype(str).isin(pids)
     if (~usable).any():
         result.notes.append(
             f"{int((~usable).sum())} site(s) of {recurrences.loc[~usable, 'pid'].nunique()} "
-            "patient(s) without images in the store cannot be placed: left out.")
-    items = site_items(store.root, recurrences.loc[usable], with_images, stations_name, tol)
+            "patient(s) not analysed (analysis ledger) are left out.")
+    items = site_items(store.root, recurrences.loc[usable], pids, stations_name, tol)
     res = map_patients(patient_sites, items, scheduler=params.scheduler,
                        n_workers=params.n_workers, desc="recurrence sites")
     outs = result.outputs
@@ -176,6 +179,7 @@ def recurrence_analysis(store, params) -> RecurrenceAnalysis:
         "table", SITE_ASSIGNMENT, f"How recurrence sites were assigned to stations "
         f"(tolerance {tol:g} mm; maps: {stations_name})", assignment_summary(sites, tol)))
     rctv, note = _rctv_table(store, rctv_own, stations_name)
+    rctv = rctv.loc[rctv.index.astype(str).isin(pids)]
     result.notes.append(note)
     top = top_share(sites)
     ci = (f"95% CI: Wilson on sites / design effect {top['design_effect']:.2f}, from the "

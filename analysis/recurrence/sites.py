@@ -246,36 +246,6 @@ def patient_sites(item: dict) -> dict:
             "rctv": rctv_per_station(lab, store.read(pid, "ctv"))}
 
 
-def choose_stations(store, pids: Sequence[str], preference: str = "auto") -> tuple[str, str]:
-    """Which station maps to use: ``"stations_pred"`` or ``"stations_ref"``, and why.
-
-    ``preference`` (params.recurrence.stations): "auto" takes the predicted maps
-    (02_segment) when every patient has them, else the reference maps when every
-    patient has those, else whichever more patients have.
-
-    Returns
-    -------
-    (volume name, sentence saying which and why)
-    """
-    n_pred = sum(store.has(p, "stations_pred") for p in pids)
-    n_ref = sum(store.has(p, "stations_ref") for p in pids)
-    n = len(pids)
-    if preference == "predicted":
-        return "stations_pred", f"predicted station maps (params), {n_pred}/{n} patients"
-    if preference == "reference":
-        return "stations_ref", f"reference station maps (params), {n_ref}/{n} patients"
-    if preference != "auto":
-        raise ValueError(f"recurrence.stations: unknown value {preference!r}")
-    if n_pred == n and n:
-        return "stations_pred", f"predicted station maps (02_segment), all {n} patients"
-    if n_ref == n and n:
-        return "stations_ref", (f"reference station maps: predicted maps exist for only "
-                                f"{n_pred}/{n} patients")
-    name = "stations_pred" if n_pred >= n_ref else "stations_ref"
-    return name, (f"{name}: the only maps most patients have (predicted {n_pred}, "
-                  f"reference {n_ref} of {n}); the others are listed as failures")
-
-
 def site_items(store_root, recurrences: pd.DataFrame, pids: Sequence[str],
                stations_name: str, tolerance_mm: float) -> dict[str, dict]:
     """Per-patient inputs of :func:`patient_sites` for every patient in ``pids``

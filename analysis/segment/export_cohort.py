@@ -27,6 +27,7 @@ from analysis.fsutil import atomic_write_bytes
 from analysis.ingest import export_dir_for, record_numbers_by_pid
 from analysis.ingest_layout import resolve_images
 from analysis.io.dicom_scan import files_under
+from analysis.ledger import ledger_for
 from analysis.parallel import map_patients
 from analysis.segment.export import NIFTI_NAME, export_patient, write_color_table
 from analysis.segment.report import QC_TABLE
@@ -46,7 +47,7 @@ README = """Station exports of run {run}: one folder per analysed patient (pid).
                      reference the department's own series: see exports.csv, frame)
 
 exports.csv says, per patient, which station map was exported (stations_pred, or
-stations_cv with partition.stations: cv), its segmentation QC verdict, and whether the
+stations_cv with analysis.stations: cv), its segmentation QC verdict, and whether the
 files reference the department's CT (frame "department CT") or the copy in CT/.
 Every identity field is the pid. Written by 02_segment and `make export PARAMS=...`.
 """
@@ -54,8 +55,8 @@ Every identity field is the pid. Written by 02_segment and `make export PARAMS=.
 
 def export_volume(params) -> str:
     """The store volume exported: the station map the analysis uses (``stations_cv``
-    with ``partition.stations: cv``, else the predicted ``stations_pred``)."""
-    return "stations_cv" if params.partition.stations == "cv" else "stations_pred"
+    with ``analysis.stations: cv``, else the predicted ``stations_pred``)."""
+    return "stations_cv" if params.analysis.stations == "cv" else "stations_pred"
 
 
 def _qc_usable(store: CohortStore) -> dict[str, bool]:
@@ -70,18 +71,12 @@ def _qc_usable(store: CohortStore) -> dict[str, bool]:
 
 
 def analysed_patients(store: CohortStore, params) -> list[str]:
-    """The patients the run analyses, in store order: THE one place the exports ask.
-
-    Today's rule, the one 03_partition applies: every included patient, less those whose
-    predicted stations failed segmentation QC (store table ``segment_qc``) unless
-    ``partition.include_qc_failed`` or the analysis uses reference stations. (When the
-    analysis ledger of issue 21 exists, this function returns its analysed set.)
-    """
-    pids = store.patient_ids()
-    if params.partition.include_qc_failed or params.partition.stations == "reference":
-        return pids
-    usable = _qc_usable(store)
-    return [p for p in pids if usable.get(p, True)]
+    """The patients the run analyses, in store order: the analysis ledger's analysed set
+    (:func:`analysis.ledger.ledger_for`: 03's written ledger, or the same decision built
+    now when 02 exports before 03 has run: included, QC usable or kept by
+    ``analysis.include_qc_failed``, the chosen map present, a usable outcome)."""
+    analysed = set(ledger_for(store, params).analysed)
+    return [p for p in store.patient_ids() if p in analysed]
 
 
 def department_series(params, pids: list[str]) -> dict[str, list[Path]]:

@@ -284,7 +284,8 @@ def _predict_one(args: tuple) -> dict:
     pred, conf = predict_stations(ct, gtv, grid, ck, params, gtvnd=gtvnd, patient=pid,
                                   return_confidence=True)
     store.write(pid, "stations_pred", pred, grid)
-    qc = check_prediction(pred, ct, grid, ck, confidence=conf)
+    qc = check_prediction(pred, ct, grid, ck, confidence=conf, on_phantom=params.is_phantom,
+                          accept_phantom_model=params.segment.accept_phantom_model)
     return {"seconds": time.perf_counter() - t0,
             "stations_present": int(qc.stations_found), "qc": qc.as_row()}
 

@@ -27,7 +27,10 @@ The rules are deliberately wide (4 SD, factor 3): they catch a CT from another d
 not an unusual patient. What cannot be checked (no statistics in the checkpoint, no
 confidence passed) is listed in ``.unchecked``, never silently passed. A model trained
 on the synthetic phantom says so in ``.notes``, and, when it fails, its reasons end with
-the command that trains on the department's own delineations.
+the command that trains on the department's own delineations. Applied to a cohort that
+is not the phantom, such a model makes EVERY prediction unusable (``phantom_model``),
+whatever the other rules say, unless ``segment.accept_phantom_model: true``, which keeps
+them with the same reason and command as a warning.
 """
 
 from __future__ import annotations
@@ -169,7 +172,8 @@ def _union_of_boxes(boxes: Sequence[tuple[slice, ...] | None], ndim: int
 
 
 def check_prediction(labels: np.ndarray, ct: np.ndarray, grid: Grid, checkpoint, *,
-                     confidence: float | None = None) -> PredictionQC:
+                     confidence: float | None = None, on_phantom: bool = True,
+                     accept_phantom_model: bool = False) -> PredictionQC:
     """Check one station prediction against the checkpoint's training statistics.
 
     Parameters
@@ -184,6 +188,14 @@ def check_prediction(labels: np.ndarray, ct: np.ndarray, grid: Grid, checkpoint,
     confidence : float, optional
         Mean softmax confidence of the prediction
         (``predict_stations(..., return_confidence=True)``).
+    on_phantom : bool
+        Whether the CT belongs to the synthetic phantom cohort (``params.is_phantom``).
+        A model trained on phantoms applied to any other cohort makes the prediction
+        unusable (code ``phantom_model``, with the training command), whatever the
+        other rules say, unless ``accept_phantom_model``.
+    accept_phantom_model : bool
+        ``segment.accept_phantom_model``: keep such predictions; the reason and the
+        training command are then given as a warning.
     """
     lab = np.asarray(labels)
     sp = np.asarray(grid.spacing_mm, dtype=float)
@@ -265,9 +277,15 @@ def check_prediction(labels: np.ndarray, ct: np.ndarray, grid: Grid, checkpoint,
     notes = []
     if source == "phantom":
         notes.append("this model was trained on synthetic phantoms only")
-        if reasons:
-            flag("phantom_model", "the model was trained on synthetic phantoms, not on CTs "
-                 f"like this one: {TRAIN_COMMAND}")
+        foreign = not on_phantom
+        why = ("the model was trained on synthetic phantoms, not on CTs like this one"
+               + (" (a cohort that is not the phantom)" if foreign else ""))
+        if foreign and accept_phantom_model:
+            warns.append(f"{why}; kept by segment.accept_phantom_model: true: {TRAIN_COMMAND}")
+        elif foreign or reasons:
+            keep = (" (segment.accept_phantom_model: true keeps the predictions)"
+                    if foreign else "")
+            flag("phantom_model", f"{why}{keep}: {TRAIN_COMMAND}")
     return PredictionQC(usable=not reasons, reasons=reasons, stations_found=len(found),
                         missing_stations=missing, volume_ml=volume, volume_outliers=outliers,
                         components=comps,

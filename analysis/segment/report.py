@@ -73,7 +73,7 @@ def qc_summary(qc: pd.DataFrame) -> pd.DataFrame:
     """Counts: patients checked, usable, flagged, and how often each reason code occurs."""
     rows = [{"item": "patients checked", "n": len(qc)},
             {"item": "usable", "n": int(qc["usable"].sum())},
-            {"item": "flagged (left out of 03_partition by default)",
+            {"item": "flagged (left out of the analysis unless analysis.include_qc_failed)",
              "n": int((~qc["usable"]).sum())}]
     kinds = qc.loc[~qc["usable"], "reason_codes"].str.split().explode().value_counts()
     rows += [{"item": f"reason: {k}", "n": int(v)} for k, v in sorted(kinds.items())]
