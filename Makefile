@@ -48,7 +48,7 @@ phantom: $(STAMP) ## Write the phantom department export: make phantom [PARAMS=.
 	$(HEADLESS) $(PY) -m analysis.phantom --params $(PARAMS)
 
 train: $(STAMP) ## Train the station segmentation model: make train [PARAMS=...]
-	$(HEADLESS) $(PY) -m analysis.segment.train --params $(PARAMS)
+	$(HEADLESS) $(PY) -m analysis.phantom.segmentation train --params $(PARAMS)
 
 bench: $(STAMP) ## Speed and memory benchmarks (medians, side by side)
 	$(HEADLESS) $(PY) -m analysis.bench

@@ -28,7 +28,7 @@ PAPER_LABELS: tuple[str, ...] = (
     "Table 6", "Table 7", "Figure 4", "Segmentation",
 )
 
-#: Table 7's column labels (written by analysis.model_eval, read by the scorecard): the
+#: Table 7's column labels (written by analysis.model.evaluate, read by the scorecard): the
 #: training split scored in-sample, and cross-validated
 TRAIN_APPARENT = "train apparent (in-sample)"
 TRAIN_CV = "train cross-validated"

@@ -23,6 +23,7 @@ it, or whose tables no longer match it, with a message saying to rerun 01_ingest
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +46,44 @@ VOLUMES: dict[str, type] = {
 }
 
 
+@dataclass(frozen=True)
+class StoreTable:
+    """One table of the store: its name, the step that writes it, the steps that read it."""
+
+    name: str
+    writer: str
+    readers: tuple[str, ...]
+    holds: str
+
+
+#: the store's tables, beside :data:`VOLUMES`: the one place a table name is spelled
+#: (steps name a table through the constants below)
+COHORT, SCREENING, RECURRENCES = "cohort", "screening", "recurrences"
+SEGMENT_QC, PARTITION_FEATURES = "segment_qc", "partition_features"
+PARTITION_VOLUMES, PARTITION_FAILURES = "partition_volumes", "partition_failures"
+PARTITION_WARNINGS = "partition_warnings"
+TABLES: dict[str, StoreTable] = {t.name: t for t in (
+    StoreTable(COHORT, "01_ingest", ("02_segment", "03_partition", "04_recurrence",
+                                     "05_survival", "06_model", "07_model_eval", "report"),
+               "canonical clinical columns, one row per included patient, index pid"),
+    StoreTable(SCREENING, "01_ingest", ("01_ingest", "03_partition", "report"),
+               "every screened patient: included, reason"),
+    StoreTable(RECURRENCES, "01_ingest", ("04_recurrence",),
+               "recurrence sites: pid, site_no, x_mm, y_mm, z_mm (LPS)"),
+    StoreTable(SEGMENT_QC, "02_segment", ("03_partition", "report"),
+               "segmentation QC of each prediction: usable, reasons"),
+    StoreTable(PARTITION_FEATURES, "03_partition", ("04_recurrence", "05_survival",
+                                                    "06_model", "07_model_eval"),
+               "the 110 partition parameters (SPEC Table 2), index pid"),
+    StoreTable(PARTITION_VOLUMES, "03_partition", ("03_partition",),
+               "structure and station volumes per patient"),
+    StoreTable(PARTITION_FAILURES, "03_partition", ("03_partition",),
+               "patients whose partition failed, with the reason"),
+    StoreTable(PARTITION_WARNINGS, "03_partition", ("03_partition",),
+               "partition warnings per patient"),
+)}
 #: the tables 01_ingest writes as one set (their digests are in COMPLETE.json)
-INGEST_TABLES: tuple[str, ...] = ("cohort", "screening", "recurrences")
+INGEST_TABLES: tuple[str, ...] = (COHORT, SCREENING, RECURRENCES)
 #: the completion marker, written last by 01_ingest
 COMPLETE = "COMPLETE.json"
 
@@ -119,6 +156,9 @@ class CohortStore:
 
     # --- tables -------------------------------------------------------------------
     def _table_path(self, name: str) -> Path:
+        if name not in TABLES:
+            raise StoreError(f"unknown table {name!r}; known: {', '.join(TABLES)} "
+                             "(analysis.store.TABLES)")
         return self.root / f"{name}.parquet"
 
     def has_table(self, name: str) -> bool:
@@ -136,13 +176,13 @@ class CohortStore:
         return pd.read_parquet(path)
 
     def cohort(self) -> pd.DataFrame:
-        return self.read_table("cohort")
+        return self.read_table(COHORT)
 
     def screening(self) -> pd.DataFrame:
-        return self.read_table("screening")
+        return self.read_table(SCREENING)
 
     def recurrences(self) -> pd.DataFrame:
-        return self.read_table("recurrences")
+        return self.read_table(RECURRENCES)
 
     def partition_features(self) -> pd.DataFrame:
         """The partition feature table (written by 03_partition), checked.
@@ -161,7 +201,7 @@ class CohortStore:
         """
         from analysis.labels import FEATURE_NAMES
 
-        path = self._table_path("partition_features")
+        path = self._table_path(PARTITION_FEATURES)
         if not path.exists():
             raise StoreError(f"{path}: no partition feature table in the cohort store "
                              "(run 03_partition)")

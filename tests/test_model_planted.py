@@ -7,8 +7,8 @@ import pandas.testing as pdt
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from analysis.model_eval import auc_632plus, bootstrap_632plus, nested_cv, nested_summary
-from analysis.model_features import selection_frequency
+from analysis.model.evaluate import auc_632plus, bootstrap_632plus, nested_cv, nested_summary
+from analysis.model.features import selection_frequency
 from analysis.params import ModelParams
 from analysis.phantom.model_checks import ceiling_auc, synthetic_table
 
@@ -93,7 +93,7 @@ def test_nested_cv_same_seed_same_tables():
 def test_632plus_interval_only_from_200_resamples(monkeypatch):
     """B >= 200: the interval is the 2.5/97.5 percentiles of the rule applied to each
     resample's out-of-bag AUC (refits replaced by known AUCs, so it is checked exactly)."""
-    from analysis import model_eval
+    from analysis.model import evaluate as model_eval
 
     oob = np.linspace(0.55, 0.85, 200)
     calls = iter(range(200))

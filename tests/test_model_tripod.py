@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from analysis import paths
-from analysis.model_tripod import TRIPOD_AI, ChecklistItem, tripod_ai_table
+from analysis.model.tripod import TRIPOD_AI, ChecklistItem, tripod_ai_table
 
 #: TRIPOD+AI (Collins et al. 2024): 27 items, several with sub-items a-g
 EXPECTED = ("1 2 3a 3b 3c 4 5a 5b 6a 6b 6c 7 8a 8b 8c 9a 9b 9c 10 11 12a 12b 12c 12d 12e "

@@ -21,7 +21,7 @@ import pytest
 from analysis import output_names, paths
 from analysis.output_names import OTHER, PAPER_LABELS, REGISTRY
 from analysis.outputs import Outputs
-from analysis.report import PAPER_ITEMS
+from analysis.report.runner import PAPER_ITEMS
 
 #: computed names that are checked elsewhere: 04_recurrence's outputs are built as
 #: ``OutputItem`` records (names from module constants) and written in a loop; every name
@@ -117,7 +117,7 @@ def test_no_registered_name_is_stale():
     """Every registered name is written by some notebook or module (literal, template or
     one of 04_recurrence's OutputItem constants). Fault: 'model_optimism_auc' left in the
     registry after 07 renamed it to 'model_632plus_auc' was listed here."""
-    from analysis.recurrence import cohort as recurrence_cohort
+    from analysis.recurrence import run as recurrence_cohort
 
     written = _all_written()
     literal = {n for _, n, t in written if t is False}

@@ -12,7 +12,7 @@ import pytest
 
 from analysis import partition as P
 from analysis.grid import Grid
-from analysis.store import CohortStore, StoreError
+from analysis.store import SEGMENT_QC, CohortStore, StoreError
 
 SPACING = (2.0, 1.5, 1.5)
 GRID = Grid((3, 5, 5), SPACING, (0.0, 0.0, 0.0))
@@ -56,7 +56,7 @@ def make_store(root, *, qc: pd.DataFrame | None, pred_for=("P001", "P002", "P003
         "reason": [""] * 3 + ["no follow-up", "no follow-up"],
         "reason_code": [""] * 3 + ["no_followup", "no_followup"]}))
     if qc is not None:
-        store.write_table("segment_qc", qc)
+        store.write_table(SEGMENT_QC, qc)
     return store
 
 
@@ -130,7 +130,7 @@ def test_override_absent_table_and_reference_maps_leave_nobody_out(tmp_path):
     make_store(tmp_path / "s3", qc=pd.DataFrame({"ok": [True]}, index=pd.Index(
         ["P001"], name="pid")))
     with pytest.raises(StoreError, match="usable, reasons"):
-        P.qc_exclusions(CohortStore(tmp_path / "s3"), "predicted")
+        P.run.qc_exclusions(CohortStore(tmp_path / "s3"), "predicted")
 
 
 def test_cv_reads_the_out_of_fold_maps(tmp_path):

@@ -5,7 +5,7 @@ normally, once with ``--force`` so that every notebook re-executes on a fresh co
 store (ingest, segmentation, partition, ... all recomputed); only the phantom export is
 shared (copied), since generating it twice would add its time for no new check. Every CSV table of the two runs must be
 identical byte for byte. The index, the QC gallery and the 3D pages are then opened in
-headless Chromium with the network off (:mod:`analysis.browser`): every image decodes,
+headless Chromium with the network off (:mod:`analysis.report.browser`): every image decodes,
 every table is in the rendered DOM, each screenshot (kept in the test's temporary
 folder) is not blank and no request fails.
 """
@@ -22,9 +22,10 @@ import sys
 import pandas as pd
 import pytest
 
-from analysis import paths, report
+from analysis import paths
 from analysis.params import load_params
-from analysis.report import PAPER_ITEMS
+from analysis.report import runner as report
+from analysis.report.runner import PAPER_ITEMS
 
 pytestmark = pytest.mark.slow
 
@@ -106,7 +107,7 @@ def test_every_figure_is_shown_in_its_executed_notebook_and_html(runs):
     """Each recorded figure is an image/png output of its notebook (its caption is the
     output's text/plain), and the HTML exports embed the images and load no script from
     the internet (issue 15)."""
-    from analysis.report_html import external_scripts
+    from analysis.report.html import external_scripts
 
     run_dir, _ = runs
     for name in PARAMS.report.notebooks:
@@ -169,7 +170,7 @@ def test_two_runs_give_identical_tables(runs):
 
 
 def _chromium() -> str:
-    from analysis import browser
+    from analysis.report import browser
 
     exe = browser.chromium_path()
     if exe is None:
@@ -185,7 +186,7 @@ def test_index_gallery_and_3d_pages_render_offline(runs, tmp_path):
     (scorecard, contents, every figure decoded, every table in the DOM), the gallery
     (every thumbnail decoded) and each 3D page (both canvases drawn), each screenshot
     non-blank, no request failed or blocked."""
-    from analysis import browser
+    from analysis.report import browser
 
     run_dir, _ = runs
     _chromium()

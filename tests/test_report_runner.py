@@ -14,9 +14,10 @@ import nbformat
 import pandas as pd
 import pytest
 
-from analysis import report, report_html
 from analysis.params import load_params
-from analysis.report import PAPER_ITEMS, ReportError, run_report
+from analysis.report import html as report_html
+from analysis.report import runner as report
+from analysis.report.runner import PAPER_ITEMS, ReportError, run_report
 from analysis.store import CohortStore
 
 SETUP = (

@@ -6,9 +6,10 @@ import pandas as pd
 import pytest
 
 from analysis import output_names as on
-from analysis import paper, scorecard
+from analysis import paper
 from analysis.output_names import TRAIN_APPARENT, TRAIN_CV
-from analysis.scorecard import NOT_COMPARABLE, OUTSIDE, WITHIN
+from analysis.report import scorecard
+from analysis.report.scorecard import NOT_COMPARABLE, OUTSIDE, WITHIN
 
 
 def _write(tables, name, df):

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.labels import FEATURE_NAMES, N_STATIONS, OVERLAP_STATIONS, RATIO_FAMILIES, STATIONS
-from analysis.partition.cohort import PartitionTable
+from analysis.partition.run import PartitionTable
 
 
 def feature_summary(features: pd.DataFrame) -> pd.DataFrame:
@@ -149,7 +149,7 @@ def figure1_after_qc(screening: pd.DataFrame, table: PartitionTable) -> pd.DataF
     DataFrame with columns ``step, reason, n``; ``included - QC total - partition failed
     = analysed``.
     """
-    from analysis.ingest import figure1_table
+    from analysis.ingest.run import figure1_table
 
     f1 = figure1_table(screening)
     f1["step"] = f1["step"].replace({"excluded": "excluded at ingest"})

@@ -4,7 +4,7 @@ Inputs are numpy arrays on one grid, indexed ``(z, y, x)`` (see :mod:`analysis`)
 ``ctv``, ``gtv`` (primary), ``gtvnd`` (involved nodes) are boolean masks and
 ``stations`` is the label map 0..16 (``i`` = ``LN_i`` of :data:`analysis.labels.STATIONS`,
 0 = no station). ``spacing_mm`` is ``(z, y, x)``. Nothing here reads files (the cohort jobs and cache are
-in :mod:`analysis.partition.cohort`, the report's tables and figures in
+in :mod:`analysis.partition.run`, the report's tables and figures in
 :mod:`analysis.partition.figures`; the count table in :mod:`analysis.partition.counting`).
 
 How the counting is done
@@ -42,7 +42,7 @@ Choices where SPEC leaves room (written down here, as SPEC asks)
   single voxel gives 0). Computed exactly: the farthest pair lies on the convex hull, and
   the hull of a voxel set is the hull of the first and last voxel of every (z, y) row;
   so only those points count: all their pairs are compared when there are at most
-  :data:`BRUTE_FORCE_MAX_POINTS`, else the pairs of their Qhull hull's vertices. 0 with a
+  :data:`analysis.geometry.BRUTE_FORCE_MAX_POINTS`, else the pairs of their Qhull hull's vertices. 0 with a
   warning when the primary GTV is empty.
 """
 
@@ -53,6 +53,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from analysis.geometry import gtv_size_cm_from_indices, hull_diameter_mm
 from analysis.labels import (
     FEATURE_NAMES,
     N_CLASSES,
@@ -239,81 +240,8 @@ def image_resolution_mm(spacing_mm) -> float:
 
 
 # --------------------------------------------------------------------------------------
-# the primary GTV: location and size
+# the primary GTV: location (its size lives on the floor, analysis.geometry)
 # --------------------------------------------------------------------------------------
-def _max_pairwise_distance(points: np.ndarray, chunk: int = 2048) -> float:
-    """Greatest Euclidean distance between rows of ``points`` (n, 3), exact: all pairs of
-    the points that can belong to the farthest pair, chunked.
-
-    Pruning (exact): with ``c`` the centroid, ``r_p = |p - c|``, ``R = max r`` and ``lb``
-    a distance reached by some pair, a point of the farthest pair (distance ``D >= lb``)
-    has ``r_p + R >= D >= lb``; points with ``r_p + R < lb`` are dropped before comparing
-    pairs (most of the hull of an elongated tumour at 1.15 mm pixels)."""
-    from scipy.spatial.distance import cdist, pdist
-
-    if len(points) < 2:
-        return 0.0
-    if len(points) > chunk:
-        r = np.linalg.norm(points - points.mean(0), axis=1)
-        far = points[int(np.argmax(r))]
-        lb = float(np.linalg.norm(points - far, axis=1).max())
-        points = points[r + r.max() >= lb]
-    if len(points) <= chunk:
-        return float(pdist(points).max())
-    return max(float(cdist(points[i:i + chunk], points).max())
-               for i in range(0, len(points), chunk))
-
-
-#: up to this many points, all pairs are compared directly (faster than Qhull)
-BRUTE_FORCE_MAX_POINTS = 1500
-
-
-def _hull_diameter(points: np.ndarray) -> float:
-    """Greatest distance among ``points`` (n, 3), exact: all pairs when there are at most
-    :data:`BRUTE_FORCE_MAX_POINTS`, else the pairs of the convex hull's vertices."""
-    if len(points) <= BRUTE_FORCE_MAX_POINTS:
-        return _max_pairwise_distance(points)
-    from scipy.spatial import ConvexHull, QhullError
-
-    try:
-        verts = ConvexHull(points).vertices
-    except QhullError:
-        # flat or collinear set: a joggled hull still keeps every extreme point
-        verts = ConvexHull(points, qhull_options="QJ").vertices
-    return _max_pairwise_distance(points[verts])
-
-
-def _row_extremes(z: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """First and last voxel of every (z, y) row of C-ordered voxel indices -> (n, 3) zyx."""
-    key = z.astype(np.int64) * (int(y.max()) + 1) + y
-    start = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    stop = np.r_[start[1:], len(key)] - 1
-    idx = np.r_[start, stop]  # a one-voxel row appears twice: harmless for a maximum
-    return np.stack([z[idx], y[idx], x[idx]], axis=1)
-
-
-def gtv_size_cm_from_indices(z: np.ndarray, y: np.ndarray, x: np.ndarray,
-                             spacing_mm) -> float:
-    """Greatest 3D diameter (cm) of voxels given by C-ordered indices (as ``np.nonzero``)."""
-    if len(z) == 0:
-        return 0.0
-    pts = _row_extremes(z, y, x) * np.asarray(spacing_mm, dtype=float)
-    return _hull_diameter(pts) / 10.0
-
-
-def gtv_size_cm(gtv: np.ndarray, spacing_mm) -> float:
-    """SPEC row 110: greatest 3D diameter of the primary GTV, in cm.
-
-    .. math:: GTV\\_size = \\max_{p, q \\in GTV} \\lVert (p - q) \\odot s \\rVert / 10
-
-    over voxel centres ``p, q`` (indices) with spacing ``s`` in mm. Example: a 3 x 1 x 1
-    line along x with ``spacing_mm = (1, 1, 2)`` has centres 4 mm apart: 0.4 cm.
-    An empty mask gives 0.
-    """
-    gtv = _as_mask(gtv, "gtv")
-    return gtv_size_cm_from_indices(*np.nonzero(gtv), spacing_mm)
-
-
 def _carina_and_midline(stations: np.ndarray, sbox: Box | None = None
                         ) -> tuple[float, float, list[str]]:
     """(carina z level, midline x) in index units, and the fallbacks used (see module doc)."""
@@ -534,7 +462,7 @@ def partition_parameters_reference(
     else:
         carina_z, midline_x, _ = _carina_and_midline(st)
         values += [lung_location_code((z.mean(), y.mean(), x.mean()), carina_z, midline_x)]
-        size_cm = _hull_diameter(np.stack([z, y, x], axis=1) * np.asarray(sp)) / 10.0
+        size_cm = hull_diameter_mm(np.stack([z, y, x], axis=1) * np.asarray(sp)) / 10.0
     values += [int(ctv_ln[STATION_LABEL[s] - 1] > 0) for s in OVERLAP_STATIONS]
     values.append(size_cm)
     return pd.Series(np.asarray(values, dtype=float), index=list(FEATURE_NAMES),

@@ -4,7 +4,7 @@
 
 1. the clinical table of every screened candidate (:mod:`.clinical`), fake identifiers,
    MRNs, dates, and the screening defects of the surplus candidates;
-2. per patient, on ``params.scheduler`` (:func:`analysis.parallel.map_patients`): the
+2. per patient, on ``params.scheduler`` (:func:`analysis.scheduling.parallel.map_patients`): the
    images (:func:`.make_patient`), the 110 partition features
    (:func:`analysis.partition.partition_parameters`, GTV = GTV ∪ GTVnd, reference
    stations) and the files (DICOM CT + RTSTRUCT, or NIfTI), with the patient's defect
@@ -44,15 +44,15 @@ import numpy as np
 import pandas as pd
 
 from analysis import paper, paths
-from analysis.cohort import DAYS_PER_MONTH
+from analysis.clinical import DAYS_PER_MONTH
 from analysis.grid import Grid
 from analysis.io import write_nifti
 from analysis.io.dicom_write import deterministic_uid, write_ct_series, write_rtstruct
 from analysis.labels import FEATURE_NAMES, STATION_LABEL, STATIONS
-from analysis.parallel import map_patients
 from analysis.phantom import outcomes as O
 from analysis.phantom.clinical import sample_clinical
 from analysis.phantom.disease import make_patient
+from analysis.scheduling.parallel import map_patients
 
 DEFECTS = ("no_followup", "missing_slice", "missing_structure", "unreadable_file")
 SITE_RADIUS_MM = 6.0

@@ -15,3 +15,14 @@ post-processing, cohort), :mod:`~analysis.segment.qc` (domain check of a predict
 """
 
 from __future__ import annotations
+
+from analysis.segment.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from analysis.segment.export import export_patient
+from analysis.segment.infer import predict_cohort, predict_stations
+from analysis.segment.metrics import dice, station_metrics
+from analysis.segment.qc import check_prediction
+from analysis.segment.report import evaluate_cohort, load_or_train, write_qc
+
+__all__ = ["Checkpoint", "check_prediction", "dice", "evaluate_cohort", "export_patient",
+           "load_checkpoint", "load_or_train", "predict_cohort", "predict_stations",
+           "save_checkpoint", "station_metrics", "write_qc"]

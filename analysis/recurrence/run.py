@@ -133,7 +133,7 @@ def recurrence_analysis(store, params) -> RecurrenceAnalysis:
         With ``skip_reason`` set (and no outputs) when the store has no recurrence table
         or no patient with images.
     """
-    from analysis.parallel import map_patients
+    from analysis.scheduling.parallel import map_patients
     from analysis.store import StoreError
 
     result = RecurrenceAnalysis()

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 
 from analysis import paper
-from analysis.model_calibration import CalibrationSummary
-from analysis.model_eval import Bootstrap632Summary, NestedSummary, SplitAUC
+from analysis.model.calibration import CalibrationSummary
+from analysis.model.evaluate import Bootstrap632Summary, NestedSummary, SplitAUC
 
 
 def verdict(split: SplitAUC, nested: NestedSummary, boot: Bootstrap632Summary,

@@ -268,10 +268,11 @@ def write_index(run_dir: Path, params, results: Sequence, paper_items: Sequence,
     outputs, links to the QC gallery and the 3D pages, with a table of contents.
 
     ``store_dir``: the run's cohort store; when given, the gallery and the 3D pages
-    (:mod:`analysis.report_pages`) are written first (a failure there is shown in the
+    (:mod:`analysis.report.pages`) are written first (a failure there is shown in the
     index, not raised, so that the index is always written).
     """
-    from analysis import report_pages, scorecard
+    from analysis.report import pages as report_pages
+    from analysis.report import scorecard
 
     outputs = [(r.notebook, it) for r in results for it in r.outputs]
     by_label, others = assign_outputs(outputs, paper_items)

@@ -13,7 +13,7 @@ import pandas as pd
 from sklearn.inspection import permutation_importance
 
 from analysis import labels, paper
-from analysis.model import ModelInputError, PaperModel
+from analysis.model.fit import ModelInputError, PaperModel
 
 
 def _number(name: str) -> int | None:

@@ -114,14 +114,14 @@ def iter_dask(call: Callable[..., Any], fn: Callable[[Any], Any], items: Mapping
               *, address: str, n_workers: int) -> Iterator[Any]:
     """Run ``call(fn, key, item)`` for every item on the cluster; yield outcomes as they come.
 
-    ``call`` returns an :class:`analysis.parallel.Outcome`. A task lost with more workers
+    ``call`` returns an :class:`analysis.scheduling.parallel.Outcome`. A task lost with more workers
     than ``allowed-failures`` (``KilledWorker``) or failing outside ``call`` yields a
     failed outcome for its patient, so every patient gets exactly one outcome.
     """
     import cloudpickle
     from distributed import as_completed
 
-    from analysis.step_outcome import Outcome
+    from analysis.scheduling.outcome import Outcome
 
     client = get_client(address, n_workers)
     _check_workers_import(client)
@@ -187,7 +187,7 @@ def _run_blob(call: Callable[..., Any], key: str, blob: bytes) -> Any:
     """Inside a worker: unpickle ``(fn, item)`` and run ``call(fn, key, item)``."""
     import pickle
 
-    from analysis.step_outcome import Outcome
+    from analysis.scheduling.outcome import Outcome
 
     try:
         fn, item = pickle.loads(blob)
@@ -205,7 +205,7 @@ def _check_workers_import(client: Any) -> None:
     import importlib
 
     try:
-        client.run(importlib.import_module, "analysis.distributed")
+        client.run(importlib.import_module, "analysis.scheduling.distributed")
     except Exception as err:
         raise RuntimeError(
             f"scheduler: a Dask worker cannot import the analysis package ({err}); install "

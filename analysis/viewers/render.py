@@ -3,9 +3,9 @@
 :func:`station_rgba`, :func:`slice_of`, :func:`overlay_rgba`, :func:`outline` and
 :func:`compose` hold the logic and are tested without a browser; :func:`render` and
 :func:`snapshot_png` draw the three planes with matplotlib; :class:`SnapshotBox` is the
-ipywidgets box of every viewer (:mod:`analysis.viewer`, :mod:`analysis.viewer3d`) that
+ipywidgets box of every viewer (:mod:`analysis.viewers.slices`, :mod:`analysis.viewers.volume`) that
 also carries a static PNG for the HTML exports. Planes and orientation: see
-:mod:`analysis.viewer`.
+:mod:`analysis.viewers.slices`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from scipy import ndimage
 
-from analysis.labels import N_CLASSES, STATIONS
+from analysis.labels import N_CLASSES, STATION_COLORS, STATIONS
 
 PLANES: tuple[str, ...] = ("axial", "coronal", "sagittal")
 #: outline colours (RGB 0..1) of the gross tumour and the CTV
@@ -25,7 +25,6 @@ CTV_RGB = (1.0, 0.9, 0.1)
 
 def station_rgba(alpha: float = 1.0) -> np.ndarray:
     """Colour table (N_CLASSES, 4), RGBA in 0..1; row 0 (background) is transparent."""
-    from analysis.segment.export import STATION_COLORS
 
     lut = np.zeros((N_CLASSES, 4), dtype=np.float32)
     for k, st in enumerate(STATIONS, start=1):

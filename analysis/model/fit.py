@@ -10,7 +10,7 @@ The procedure, in the paper's order (SPEC "Model"):
    chosen by grid search (:class:`~sklearn.model_selection.GridSearchCV`, same CV, AUC).
 
 :func:`build_pipeline` returns these four steps as a single :class:`Pipeline`, so that a
-resampling estimate (``analysis.model_eval``) refits *all* of them inside each loop.
+resampling estimate (``analysis.model.evaluate``) refits *all* of them inside each loop.
 :func:`fit_paper_model` adds the paper's stratified 80/20 split. Everything is seeded
 from ``params.seed``; same params and same tables give the same model.
 

@@ -20,7 +20,7 @@ import sklearn
 
 from analysis import paths
 from analysis.fsutil import atomic_write, sha256_file
-from analysis.model import PaperModel
+from analysis.model.fit import PaperModel
 
 #: file name of the fitted model inside the run's store folder
 ARTEFACT_NAME = "paper_model.joblib"

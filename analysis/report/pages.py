@@ -7,7 +7,7 @@ segmentation domain check (the store table ``segment_qc``: index pid, columns
 ``usable`` (bool) and ``reasons`` (str), when the segment notebook wrote it). The
 gallery sorts by either; a thumbnail links to the patient's 3D page when there is one.
 
-``reports/<run>/3d/<pid>.html`` (:mod:`analysis.viewer3d`) are written for
+``reports/<run>/3d/<pid>.html`` (:mod:`analysis.viewers.volume`) are written for
 ``params.report.n_3d_pages`` patients: with Dice, the best, the median and the worst
 (then the next ones in Dice order); without, the first patients. NiiVue is vendored once
 into ``reports/<run>/assets/``. Every page works from ``file://`` with no network.
@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.fsutil import atomic_write_bytes, atomic_write_text
+from analysis.store import SEGMENT_QC
 
 GALLERY = "gallery.html"
 PAGES_DIR = "3d"
@@ -100,7 +101,7 @@ def _with_qc(store, df: pd.DataFrame) -> pd.DataFrame:
     df["usable"] = pd.Series(pd.NA, index=df.index, dtype="boolean")
     df["reasons"] = ""
     try:
-        qc = store.read_table("segment_qc")
+        qc = store.read_table(SEGMENT_QC)
     except Exception:  # noqa: BLE001 - the table is optional: no QC flag then
         qc = None
     if qc is not None and {"usable", "reasons"} <= set(qc.columns):
@@ -136,7 +137,7 @@ def choose_3d(summary: pd.DataFrame, n: int) -> list[str]:
 def _plane_rgb(ct, stations, gtv, plane, index, spacing_mm) -> np.ndarray:
     from PIL import Image
 
-    from analysis import viewer
+    from analysis.viewers import slices as viewer
 
     rgba = viewer.compose(ct, stations, plane, index, gtv=gtv, opacity=0.45)
     img = Image.fromarray((rgba[..., :3] * 255).astype(np.uint8))
@@ -241,11 +242,11 @@ def write_patient_pages(run_dir: Path, store, n_3d: int, *, banner: str = "",
     """Write the gallery, its thumbnails and the 3D pages of a run; see the module doc.
 
     Each patient's Dice and thumbnail come from one pass over its volumes, through
-    :func:`analysis.parallel.map_patients` on ``scheduler`` (the run's params); a patient
+    :func:`analysis.scheduling.parallel.map_patients` on ``scheduler`` (the run's params); a patient
     whose volumes cannot be read gets no card and is counted in ``skipped``."""
-    from analysis import viewer3d
-    from analysis.parallel import map_patients
+    from analysis.scheduling.parallel import map_patients
     from analysis.store import StoreError
+    from analysis.viewers import volume as viewer3d
 
     run_dir = Path(run_dir)
     try:

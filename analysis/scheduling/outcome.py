@@ -1,6 +1,6 @@
 """One patient's outcome of a per-patient step, shared by every scheduler.
 
-:mod:`analysis.parallel` (serial and process pools) and :mod:`analysis.distributed`
+:mod:`analysis.scheduling.parallel` (serial and process pools) and :mod:`analysis.scheduling.distributed`
 (Dask) both run :func:`call_step` and report :class:`Outcome`; keeping them here lets
 ``parallel`` import ``distributed`` (for the ``dask:*`` schedulers) without
 ``distributed`` importing ``parallel`` back: no import cycle.

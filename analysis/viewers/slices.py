@@ -1,17 +1,17 @@
 """Inspect a CT with its station map: an offline slice viewer and an offline 3D view.
 
-``analysis.viewer.show(ct, stations, gtv=None, ctv=None, grid=None, mode="slices")``
+``analysis.viewers.slices.show(ct, stations, gtv=None, ctv=None, grid=None, mode="slices")``
 returns an ipywidgets viewer (three planes with sliders, station overlay with legend and
 opacity, stations toggled on and off, GTV/CTV outlines) rendered by matplotlib into an
 ``ipywidgets.Output``: it needs no internet. ``mode="3d"`` returns the NiiVue 3D view of
-:mod:`analysis.viewer3d` (offline: NiiVue's code comes from the ipyniivue wheel; pass
+:mod:`analysis.viewers.volume` (offline: NiiVue's code comes from the ipyniivue wheel; pass
 ``reference=`` for the reference stations side by side). ``mode="itk"`` returns an
 itkwidgets view for users who are online (itkwidgets 1.0a55 loads its viewer code from
 the internet when displayed; it is imported only then).
 
 Every viewer is a :class:`SnapshotBox`: besides the live widget it carries a static PNG
 of the three planes, which the executed notebook's HTML export shows where no widget can
-run (:func:`analysis.report_html.static_outputs`).
+run (:func:`analysis.report.html.static_outputs`).
 
 The pure functions (:func:`station_rgba`, :func:`slice_of`, :func:`overlay_rgba`,
 :func:`outline`, :func:`compose`) hold the logic and are tested without a browser.
@@ -27,9 +27,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from analysis import viewer_render
 from analysis.labels import N_CLASSES, STATIONS
-from analysis.viewer_render import (  # noqa: F401 - the viewer's public drawing API
+from analysis.viewers import render as viewer_render
+from analysis.viewers.render import (  # noqa: F401 - the viewer's public drawing API
     CTV_RGB,
     GTV_RGB,
     PLANES,
@@ -152,7 +152,7 @@ def show(ct: np.ndarray, stations: np.ndarray, gtv: np.ndarray | None = None,
     if mode == "slices":
         return _show_slices(ct, np.asarray(stations), gtv, ctv, spacing, window_hu, grid)
     if mode == "3d":
-        from analysis import viewer3d
+        from analysis.viewers import volume as viewer3d
 
         overlays = {k: np.asarray(v, dtype=bool) for k, v in
                     (("gtv", gtv), ("gtvnd", gtvnd), ("ctv", ctv)) if v is not None}

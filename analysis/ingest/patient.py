@@ -1,6 +1,6 @@
 """The per-patient step of 01_ingest: one patient's image folder -> its store folder.
 
-:func:`ingest_patient` runs in a worker process (:func:`analysis.parallel.map_patients`);
+:func:`ingest_patient` runs in a worker process (:func:`analysis.scheduling.parallel.map_patients`);
 every message it returns (exclusion reason, warnings) has passed through the patient's
 :class:`analysis.scrub.Scrubber` (clinical row values, DICOM identifying attributes,
 dates, UIDs, file names shown as ``<export>/images/<pid>/<kind>#<n>``).
@@ -38,8 +38,9 @@ import numpy as np
 import pydicom
 
 from analysis import __version__
-from analysis.cohort import reason
+from analysis.clinical import reason
 from analysis.fsutil import atomic_write_bytes, prefetch, sha256_bytes, sha256_tree
+from analysis.geometry import gtv_size_cm
 from analysis.grid import Grid
 from analysis.io import read_nifti
 from analysis.io.dicom_read import (
@@ -367,8 +368,6 @@ def ingest_patient(task: dict) -> dict:
 
 def _store_patient(store: CohortStore, task: dict, hu, grid, masks, st, rec,
                    input_hash: str, out: dict) -> None:
-    from analysis.partition import gtv_size_cm
-
     pid = task["pid"]
     pdir = store.patient_dir(pid)
     meta_path = pdir / "meta.json"

@@ -1,7 +1,7 @@
 """05_survival's competing-risk section: local failure with death as the competing event.
 
 The estimators are in :mod:`analysis.stats.competing`, the figure in
-:mod:`analysis.plots.survival`; this module assembles the table and figure for the
+:mod:`analysis.survival.plots`; this module assembles the table and figure for the
 notebook from the cohort's canonical columns (``os_event``, ``os_time_months`` from
 followup.csv's Death / DeathDate; docs/data_layout.md).
 """
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.stats.km import survival_at
-from analysis.survival import level_order
+from analysis.survival.tables import level_order
 
 
 @dataclass
@@ -38,8 +38,8 @@ def competing_risks(data: pd.DataFrame, sp, seed: int) -> CompetingRisksResult:
     (:func:`analysis.stats.competing.competing_coding`). When the endpoint is overall
     survival, or the cohort has no death data, the table holds one ``note`` row.
     """
-    from analysis.plots.survival import cif_figure, note_figure
     from analysis.stats import competing as cr
+    from analysis.survival.plots import cif_figure, note_figure
 
     need = ["os_event", "os_time_months", sp.time_col, sp.event_col]
     why = ""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis import cohort
-from analysis.cohort import REASON_LABELS
+from analysis import clinical as cohort
+from analysis.clinical import REASON_LABELS
 from analysis.store import CohortStore
 
 

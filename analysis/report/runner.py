@@ -34,8 +34,8 @@
    table appear as digests of their paths, never as paths) and ``index.html``: every
    table and figure of the paper in the paper's order, beside the paper's value, then
    the other outputs, with a banner on every page when the cohort is the phantom; at its
-   top a headline scorecard (:mod:`analysis.scorecard`) and a sidebar of contents; beside
-   it ``gallery.html`` and ``3d/<pid>.html`` (:mod:`analysis.report_pages`,
+   top a headline scorecard (:mod:`analysis.report.scorecard`) and a sidebar of contents; beside
+   it ``gallery.html`` and ``3d/<pid>.html`` (:mod:`analysis.report.pages`,
    ``params.report.n_3d_pages``). Every page opens from ``file://`` with no network.
 
 Output names
@@ -68,7 +68,7 @@ from pathlib import Path
 from analysis import output_names, paper, paths
 from analysis.fsutil import atomic_write_text, sha256_bytes, sha256_file
 from analysis.params import Params, load_params
-from analysis.report_inputs import (  # noqa: F401 - part of the runner's API
+from analysis.report.inputs import (  # noqa: F401 - part of the runner's API
     IMAGING_NOTEBOOKS,
     folder_digest,
     imaging_skip_reason,
@@ -363,13 +363,16 @@ def _run_chain(params: Params, params_file, params_arg: str, nb_dir: Path, run_d
                chain: list[str], selected: set[str], force: bool, data_root, started,
                echo) -> Path:
     """The body of :func:`run_report`, once the kernels' environment is set."""
-    from analysis import report_html
     from analysis.fsutil import remove_stale_tmp
+    from analysis.report import html as report_html
 
     remove_stale_tmp(run_dir)  # temporary files a killed run left behind
     phantom_seconds = None
     if params.is_phantom and chain and chain[0] in selected:
-        phantom_seconds = _generate_phantom(params, data_root, echo)
+        phantom_seconds = _generate_phantom(params, params_file, data_root, echo)
+    if (params.segment.train and params.segment.train_source == "phantom"
+            and "02_segment" in selected):
+        _train_on_phantom(params_file, echo)
     p_digest, s_digest = params.digest(), source_digest()
     stamps_dir = run_dir / "stamps"
     results: list[StepResult] = []
@@ -446,19 +449,36 @@ def _run_chain(params: Params, params_file, params_arg: str, nb_dir: Path, run_d
     return run_dir
 
 
-def _generate_phantom(params: Params, data_root: Path | None, echo) -> float:
+def _generate_phantom(params: Params, params_file, data_root: Path | None, echo) -> float:
     """Generate the phantom export (a no-op when its stamp is current); return seconds.
 
-    01_ingest never generates it: it reads the export this writes.
+    01_ingest never generates it: it reads the export this writes. The phantom runs as
+    its own command (``python -m analysis.phantom``, as ``make phantom`` runs it), so no
+    step imports the phantom package (docs/architecture.md).
     """
-    from analysis.phantom import generate  # the runner is the one trigger (with make phantom)
-
     t0 = time.perf_counter()
     echo("[report] phantom: generating (skipped at once when up to date) ...")
-    generate(params, out_dir=phantom_dir(params, data_root))
+    cmd = [sys.executable, "-m", "analysis.phantom", "--params",
+           str(paths.resolve(params_file)), "--out", str(phantom_dir(params, data_root))]
+    done = subprocess.run(cmd, cwd=paths.REPO_ROOT, check=False)
+    if done.returncode != 0:
+        raise ReportError(f"phantom: generation failed (exit {done.returncode}, its message "
+                          f"is above); rerun it alone with make phantom PARAMS={params_file}")
     seconds = time.perf_counter() - t0
     echo(f"[report] phantom: ready in {seconds:.1f} s")
     return round(seconds, 2)
+
+
+def _train_on_phantom(params_file, echo) -> None:
+    """``segment.train: true`` on the phantom: train before 02 runs, as ``make train``
+    does (the phantom supplies the patients; 02 then loads the new checkpoint)."""
+    echo("[report] segment: training on phantom patients (make train) ...")
+    cmd = [sys.executable, "-m", "analysis.phantom.segmentation", "train", "--params",
+           str(paths.resolve(params_file))]
+    done = subprocess.run(cmd, cwd=paths.REPO_ROOT, check=False)
+    if done.returncode != 0:
+        raise ReportError(f"segment: training failed (exit {done.returncode}, its message "
+                          f"is above); rerun it alone with make train PARAMS={params_file}")
 
 
 def _now() -> str:
@@ -480,7 +500,7 @@ def _select(chain: list[str], only: list[str] | None) -> set[str]:
 def build_manifest(params: Params, params_file: str | Path, results: list[StepResult],
                    started: datetime, data_root: Path | None = None) -> dict:
     """The run's manifest (no identifier: digests and counts only)."""
-    from analysis.model_artefact import manifest_entry  # 06_model's saved model
+    from analysis.model.artefact import manifest_entry  # 06_model's saved model
 
     return {
         "run_name": params.run_name,

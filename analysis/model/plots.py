@@ -25,7 +25,7 @@ def plot_roc(curves: dict[str, tuple[pd.DataFrame, float]]):
 
 def plot_calibration(cal: pd.DataFrame, brier: float, smooth: pd.DataFrame | None = None):
     """Calibration of the out-of-fold risk: quantile bins (points) and, given ``smooth``
-    (:func:`analysis.model_calibration.smoothed_calibration_by_repeat`), the loess curve
+    (:func:`analysis.model.calibration.smoothed_calibration_by_repeat`), the loess curve
     of each repeat with its bootstrap 95% band; the identity line for reference."""
     import matplotlib.pyplot as plt
 

@@ -5,7 +5,7 @@ Every per-patient step (ingest, station inference, partition parameters) goes th
 error and never silently dropped; the others carry on.
 
 Schedulers (params ``scheduler``): ``serial``; ``processes`` (a local process pool, the
-default); ``dask:local`` (a dask.distributed LocalCluster, see :mod:`analysis.distributed`)
+default); ``dask:local`` (a dask.distributed LocalCluster, see :mod:`analysis.scheduling.distributed`)
 or ``dask:tcp://host:port`` (an existing cluster). The results do not depend on the
 scheduler: they are keyed by patient, in sorted patient order.
 
@@ -63,7 +63,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from analysis.fsutil import atomic_write, remove_stale_tmp, sha256_bytes, sha256_file
-from analysis.step_outcome import Outcome, call_step
+from analysis.scheduling.outcome import Outcome, call_step
 
 log = logging.getLogger(__name__)
 
@@ -437,7 +437,7 @@ def map_patients(
     if not todo:
         stream = ()
     elif scheduler.startswith("dask:"):
-        from analysis.distributed import iter_dask
+        from analysis.scheduling.distributed import iter_dask
 
         stream = iter_dask(_call, fn, {k: items[k] for k in todo},
                            address=scheduler.removeprefix("dask:"), n_workers=n_workers)

@@ -1,12 +1,12 @@
 """The offline 3D station viewer: NiiVue in JupyterLab (ipyniivue) and in report pages.
 
 Both views draw the same scene: the CT in grey, the 16 station labels in the colours of
-:data:`analysis.segment.export.STATION_COLORS` (a legend with one toggle per station),
+:data:`analysis.labels.STATION_COLORS` (a legend with one toggle per station),
 GTV, GTVnd and CTV as translucent overlays (NiiVue refuses outlines on 0/1 masks), and, when a reference map is given, the
 reference stations beside the predicted ones. Clicking a voxel of a station shows its
 name and volume (mL).
 
-- In a notebook, :func:`widget` (``analysis.viewer.show(..., mode="3d")``) returns an
+- In a notebook, :func:`widget` (``analysis.viewers.slices.show(..., mode="3d")``) returns an
   ipywidgets box around two ``ipyniivue.NiiVue`` widgets; NiiVue's code comes from the
   ipyniivue wheel (its ``static/widget.js``), nothing is fetched when it is displayed.
   The box also carries a static PNG snapshot (three planes, matplotlib), which exports
@@ -36,7 +36,7 @@ import numpy as np
 
 from analysis.fsutil import atomic_write_text
 from analysis.grid import Grid
-from analysis.labels import N_CLASSES, STATIONS
+from analysis.labels import N_CLASSES, STATION_COLORS, STATIONS
 
 #: name of the vendored NiiVue script in a report's assets folder
 NIIVUE_ASSET = "niivue.js"
@@ -74,7 +74,6 @@ def label_lut(visible: Sequence[int] | None = None) -> dict:
 
     Entry 0 is the transparent background; entry k is station ``STATIONS[k - 1]``.
     """
-    from analysis.segment.export import STATION_COLORS
 
     show = set(range(1, N_CLASSES)) if visible is None else {int(v) for v in visible}
     rgb = [(0, 0, 0)] + [STATION_COLORS[s] for s in STATIONS]
@@ -125,13 +124,13 @@ def widget(scene: Scene, *, height: int = 420):
 
     Returns
     -------
-    ``analysis.viewer.SnapshotBox``: the NiiVue view(s), a toggle per station present,
+    ``analysis.viewers.slices.SnapshotBox``: the NiiVue view(s), a toggle per station present,
     the click read-out; its static PNG snapshot shows in exports. ``box.niivue`` lists
     the NiiVue widgets (predicted first), ``box.station_toggles`` the checkboxes.
     """
     import ipywidgets as w
 
-    from analysis import viewer_render as viewer
+    from analysis.viewers import render as viewer
 
     labels = np.asarray(scene.stations)
     views = [_niivue(scene, labels, height)]
@@ -194,7 +193,6 @@ def click_text(location: dict, volumes_ml: dict[str, float]) -> str:
 
 def legend_html(present: Sequence[int], sources: dict[str, dict[str, float]]) -> str:
     """A legend table: colour swatch, station, volume (mL) in each source."""
-    from analysis.segment.export import STATION_COLORS
 
     head = "".join(f"<th>{html.escape(s)} (mL)</th>" for s in sources)
     rows = []

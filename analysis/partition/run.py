@@ -1,7 +1,7 @@
 """The cohort: the 110 features of every patient, cached per patient, in parallel.
 
 :func:`partition_table` maps :func:`compute_patient` over a cohort store (or a mapping of
-arrays) with :func:`analysis.parallel.map_patients`, caching each patient under the
+arrays) with :func:`analysis.scheduling.parallel.map_patients`, caching each patient under the
 content hash :func:`job_hash`; :class:`PartitionTable` writes the feature table
 (``partition_features.parquet`` / ``.csv``) and its side tables atomically
 (:func:`analysis.fsutil.atomic_write`).
@@ -28,10 +28,17 @@ from analysis.partition.counting import (
     check_inputs,
 )
 from analysis.partition.formulas import partition_parameters, structure_volumes_cm3
+from analysis.store import (
+    PARTITION_FAILURES,
+    PARTITION_FEATURES,
+    PARTITION_VOLUMES,
+    PARTITION_WARNINGS,
+    SEGMENT_QC,
+)
 
 #: file names in the output folder (the model and recurrence notebooks read the Parquet)
-FEATURES_PARQUET = "partition_features.parquet"
-FEATURES_CSV = "partition_features.csv"
+FEATURES_PARQUET = f"{PARTITION_FEATURES}.parquet"
+FEATURES_CSV = f"{PARTITION_FEATURES}.csv"
 
 
 StationSource = Literal["reference", "predicted", "cv"]
@@ -40,7 +47,6 @@ StationSource = Literal["reference", "predicted", "cv"]
 _STATION_VOLUME = {"reference": "stations_ref", "predicted": "stations_pred",
                    "cv": "stations_cv"}
 #: store table written by 02_segment: index pid, ``usable`` (bool), ``reasons`` (str)
-SEGMENT_QC_TABLE = "segment_qc"
 _INPUTS = ("ctv", "gtv", "gtvnd", "stations")
 
 
@@ -70,7 +76,7 @@ def job_hash(job: PartitionJob) -> str:
     and of the patient's ``meta.json`` (its grid). A missing file hashes as "missing",
     so the patient fails (and is reported) when computed rather than here.
     """
-    from analysis.parallel import input_digest
+    from analysis.scheduling.parallel import input_digest
 
     head = ("partition", PARTITION_CODE_VERSION, job.gtv_definition)
     if job.arrays is not None:
@@ -151,9 +157,9 @@ class PartitionTable:
         return {
             "features": _atomic_df(self.features, out / FEATURES_PARQUET),
             "features_csv": _atomic_df(self.features, out / FEATURES_CSV),
-            "volumes": _atomic_df(self.volumes, out / "partition_volumes.parquet"),
-            "failures": _atomic_df(self.failures, out / "partition_failures.parquet"),
-            "warnings": _atomic_df(self.warnings, out / "partition_warnings.parquet"),
+            "volumes": _atomic_df(self.volumes, out / f"{PARTITION_VOLUMES}.parquet"),
+            "failures": _atomic_df(self.failures, out / f"{PARTITION_FAILURES}.parquet"),
+            "warnings": _atomic_df(self.warnings, out / f"{PARTITION_WARNINGS}.parquet"),
         }
 
 
@@ -197,11 +203,11 @@ def partition_table(
         Station maps of a store: ``stations_ref``, ``stations_pred`` or ``stations_cv``
         (out-of-fold predictions; ignored for a mapping). A patient without the chosen map fails with a clear error.
     cache_dir : path, optional
-        Per-patient cache of :func:`analysis.parallel.map_patients`, keyed by
+        Per-patient cache of :func:`analysis.scheduling.parallel.map_patients`, keyed by
         :func:`job_hash` (content of the inputs, spacing, definition, code version).
     out_dir : path, optional
         Where :meth:`PartitionTable.write` puts ``partition_features.parquet`` / ``.csv``.
-    scheduler, n_workers : see :func:`analysis.parallel.map_patients`.
+    scheduler, n_workers : see :func:`analysis.scheduling.parallel.map_patients`.
     patient_ids : list of str, optional
         Restrict to these patients (default: all).
 
@@ -211,7 +217,7 @@ def partition_table(
         ``features`` has one row per successful patient (index ``pid``, sorted), the 110
         columns in SPEC order; every failed patient is in ``failures``.
     """
-    from analysis.parallel import map_patients
+    from analysis.scheduling.parallel import map_patients
 
     _check_definition(gtv_definition)
     if stations not in _STATION_VOLUME:
@@ -286,14 +292,14 @@ def qc_exclusions(store, stations: StationSource = "predicted", *,
     if include_qc_failed or stations == "reference":
         return _no_exclusions()
     try:
-        qc = store.read_table(SEGMENT_QC_TABLE)
+        qc = store.read_table(SEGMENT_QC)
     except StoreError:
         return _no_exclusions()
     if "pid" in qc.columns:
         qc = qc.set_index("pid")
     missing = [c for c in ("usable", "reasons") if c not in qc.columns]
     if missing:
-        raise StoreError(f"{store.root}: table {SEGMENT_QC_TABLE!r} lacks column(s) "
+        raise StoreError(f"{store.root}: table {SEGMENT_QC!r} lacks column(s) "
                          f"{', '.join(missing)} (expected index pid, usable, reasons)")
     qc.index = qc.index.astype(str)
     failed = sorted(set(qc.index[~qc["usable"].astype(bool)]) & set(store.patient_ids()))

@@ -1,7 +1,7 @@
 """Local control (paper Table 4, Figure 3): the tables assembled from the estimators.
 
 The estimators (Kaplan-Meier, log-rank, chi-square, Cox, PH check) live in
-:mod:`analysis.stats`, the figures in :mod:`analysis.plots.survival`; this module
+:mod:`analysis.stats`, the figures in :mod:`analysis.survival.plots`; this module
 assembles Table 4 and Figure 3 from them for the notebook ``05_survival`` on the cohort
 store (canonical columns, docs/data_layout.md), the paper's numbers
 (:mod:`analysis.paper`) beside ours. It knows nothing of the phantom (planted-truth
@@ -61,6 +61,7 @@ from analysis.stats.survdata import (
     prepare_survival_data,
     validate_survival,
 )
+from analysis.store import PARTITION_FEATURES
 
 #: the estimators live in analysis.stats; they are re-exported here for the notebook
 __all__ = [
@@ -437,7 +438,7 @@ def survival_inputs(store, sp) -> SurvivalInputs:
 
 def partition_features(store) -> pd.DataFrame | None:
     """The store's checked partition feature table (index pid), or None before 03_partition."""
-    return store.partition_features() if store.has_table("partition_features") else None
+    return store.partition_features() if store.has_table(PARTITION_FEATURES) else None
 
 
 def outcome_table(data: pd.DataFrame, sp) -> pd.DataFrame:
@@ -545,7 +546,7 @@ class Figure3Panel:
     group: str
     #: :func:`landmark_table` with ``logrank_p`` (and the paper's p when shown)
     landmarks: pd.DataFrame
-    #: the Kaplan-Meier figure (analysis.plots.survival.km_figure)
+    #: the Kaplan-Meier figure (analysis.survival.plots.km_figure)
     figure: object
     note: str
 
@@ -564,7 +565,7 @@ def figure3(data: pd.DataFrame, sp) -> Figure3Result:
     the diameter panel when ``sp.show_paper``. A group missing from the table, or with
     a single level, is listed in ``skipped`` with the reason.
     """
-    from analysis.plots.survival import km_figure
+    from analysis.survival.plots import km_figure
 
     panels, skipped = [], []
     for group in sp.km_groups:

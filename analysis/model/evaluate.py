@@ -27,9 +27,9 @@ Beyond the paper (SPEC "What a single 80/20 split cannot tell"):
   procedure overfits. Inside every bootstrap refit the inner CV folds are grouped by
   original patient. An interval is given only with >= 200 resamples.
 
-Elsewhere: calibration and decision curves in :mod:`analysis.model_calibration`,
-feature-selection stability and permutation importance in :mod:`analysis.model_features`,
-figures in :mod:`analysis.model_plots`, the verdict in :mod:`analysis.model_verdict`; the
+Elsewhere: calibration and decision curves in :mod:`analysis.model.calibration`,
+feature-selection stability and permutation importance in :mod:`analysis.model.features`,
+figures in :mod:`analysis.model.plots`, the verdict in :mod:`analysis.model.verdict`; the
 planted-truth checks (synthetic tables, ceiling AUC) in :mod:`analysis.phantom.model_checks`.
 
 Summaries are typed (:class:`Estimate`, :class:`NestedSummary`, :class:`Bootstrap632Summary`,
@@ -56,7 +56,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold
 from tqdm.auto import tqdm
 
 from analysis import paper
-from analysis.model import (
+from analysis.model.fit import (
     ModelInputError,
     PaperModel,
     build_pipeline,
