@@ -9,7 +9,7 @@ PARAMS ?= params/default.yaml
 export PYTHONHASHSEED := 0
 # matplotlib: Agg (no display) only for the commands that run no kernel; the kernels of
 # `make lab` and `make report` get the inline backend, so notebooks show their figures
-# (the report runner sets it for the kernels itself, see analysis/report.py).
+# (the report runner sets it for the kernels itself, see analysis/report/runner.py).
 HEADLESS := MPLBACKEND=Agg
 # pytest workers (pytest-xdist): the suite is safe to split; 2 matches CI's two cores
 TEST_WORKERS ?= 2
@@ -40,7 +40,7 @@ report: $(STAMP) ## Regenerate every table and figure: make report [PARAMS=param
 	$(PY) -m analysis.report --params $(PARAMS) $(if $(FORCE),--force)
 
 # One step of the chain, e.g. `make report-05`: reruns it only when its inputs changed
-# (content-hash stamps in reports/<run>/stamps/, see analysis/report.py); FORCE=1 reruns.
+# (content-hash stamps in reports/<run>/stamps/, see analysis/report/runner.py); FORCE=1 reruns.
 report-%: $(STAMP)
 	$(PY) -m analysis.report --params $(PARAMS) --only $* $(if $(FORCE),--force)
 

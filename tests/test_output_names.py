@@ -26,7 +26,7 @@ from analysis.report.runner import PAPER_ITEMS
 #: computed names that are checked elsewhere: 04_recurrence's outputs are built as
 #: ``OutputItem`` records (names from module constants) and written in a loop; every name
 #: a real run records is checked by ``test_report_ci::test_every_recorded_name_is_registered``
-COMPUTED_OK = {("analysis/recurrence/cohort.py", "o.name")}
+COMPUTED_OK = {("analysis/recurrence/run.py", "o.name")}
 
 
 def _written_names(source: str, where: str) -> list[tuple[str, str, bool]]:
@@ -71,7 +71,7 @@ def test_the_scan_finds_names_and_templates():
 
 def test_every_name_the_code_writes_is_registered():
     """Fault injected: ``table3`` removed from the registry -> reported missing here
-    (``01_ingest``'s writer in analysis/ingest.py)."""
+    (``01_ingest``'s writer in analysis/ingest/run.py)."""
     written = _all_written()
     assert len(written) > 40  # the seven notebooks and ingest write about 60 outputs
     computed = [(w, n) for w, n, t in written if t is None and (w, n) not in COMPUTED_OK]

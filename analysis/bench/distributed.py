@@ -146,7 +146,7 @@ def _step_items(params, export: Path, store_root: Path, ck_path: str) -> dict[st
                                     for p in pids.values()}
 
     def partition_items():
-        return P.compute_patient, {p: P.PartitionJob(
+        return P.run.compute_patient, {p: P.PartitionJob(
             gtv_definition="union", pid=p, store_root=str(store_root),
             station_volume="stations_ref") for p in pids.values()}
 
