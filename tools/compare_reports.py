@@ -41,7 +41,7 @@ def compare(a: Path, b: Path) -> dict[str, list[str]]:
             out["pseudonym only"].append(name)
         else:
             ca, cb = _canonical(x.decode()), _canonical(y.decode())
-            first = next((i for i, (p, q) in enumerate(zip(ca, cb)) if p != q),
+            first = next((i for i, (p, q) in enumerate(zip(ca, cb, strict=False)) if p != q),
                          min(len(ca), len(cb)))
             out["DIFFERENT"].append(f"{name} (line {first + 1})")
     return out
