@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from analysis import output_names, paths
-from analysis.output_names import OTHER, PAPER_LABELS, REGISTRY
+from analysis import paths
 from analysis.outputs import Outputs
+from analysis.outputs import names as output_names
+from analysis.outputs.names import OTHER, PAPER_LABELS, REGISTRY
 from analysis.report.runner import PAPER_ITEMS
 
 #: computed names that are checked elsewhere: 04_recurrence's outputs are built as
@@ -77,7 +78,7 @@ def test_every_name_the_code_writes_is_registered():
     computed = [(w, n) for w, n, t in written if t is None and (w, n) not in COMPUTED_OK]
     assert not computed, f"output names that are not a literal or an f-string: {computed}"
     missing = [(w, n) for w, n, t in written if t is False and n not in REGISTRY]
-    assert not missing, f"written but not in analysis.output_names: {missing}"
+    assert not missing, f"written but not in analysis.outputs.names: {missing}"
     unmatched = [(w, n) for w, n, t in written
                  if t and not any(re.fullmatch(n, r) for r in REGISTRY)]
     assert not unmatched, f"templates matching no registered name: {unmatched}"
@@ -107,7 +108,7 @@ def test_an_unregistered_name_is_recorded_with_a_warning(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         out.table(pd.DataFrame({"a": [1]}), "table3", "registered: no warning")
-    with pytest.warns(UserWarning, match="'tabel3' of nb is not in analysis.output_names"):
+    with pytest.warns(UserWarning, match="'tabel3' of nb is not in analysis.outputs.names"):
         out.table(pd.DataFrame({"a": [1]}), "tabel3", "a typo")
     assert [i["name"] for i in out.items] == ["table3", "tabel3"]
     assert Path(tmp_path / "r/tables/tabel3.csv").is_file()

@@ -95,12 +95,12 @@ def test_every_recorded_output_exists_and_is_not_empty(runs):
 
 
 def test_every_recorded_name_is_registered(runs):
-    """The exact names of a real run are in analysis.output_names (issue 12)."""
-    from analysis.output_names import REGISTRY
+    """The exact names of a real run are in analysis.outputs.names (issue 12)."""
+    from analysis.outputs.names import REGISTRY
 
     run_dir, _ = runs
     unregistered = [(nb, it["name"]) for nb, it in _items(run_dir) if it["name"] not in REGISTRY]
-    assert not unregistered, f"register these in analysis/output_names.py: {unregistered}"
+    assert not unregistered, f"register these in analysis/outputs/names.py: {unregistered}"
 
 
 def test_every_figure_is_shown_in_its_executed_notebook_and_html(runs):

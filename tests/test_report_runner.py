@@ -162,7 +162,7 @@ def test_only_rejects_unknown_notebook(tmp_path, chain):
 
 
 def test_assign_outputs_follows_the_paper_and_keeps_the_rest():
-    """Exact names from analysis.output_names; a near miss is not guessed into an item.
+    """Exact names from analysis.outputs.names; a near miss is not guessed into an item.
 
     Fault injected: the old prefix matching puts ``table4_cox`` under Table 4 (Cox) and
     ``figure3_km_sex`` under Figure 3 instead of the other outputs."""

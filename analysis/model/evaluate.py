@@ -64,7 +64,7 @@ from analysis.model.fit import (
     check_labels,
     selected_features,
 )
-from analysis.output_names import TRAIN_APPARENT, TRAIN_CV
+from analysis.outputs.names import TRAIN_APPARENT, TRAIN_CV
 
 _NAN = float("nan")
 

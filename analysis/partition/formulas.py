@@ -99,24 +99,49 @@ _CODES_CTV_MINUS_GROSS = {d: _select(lambda c, d=d: bool(c & CTV_BIT) and not _g
 
 
 def station_volumes_vox(counts: np.ndarray) -> np.ndarray:
-    """``abs(LN_i)`` for i = 1..16 (voxels), shape (16,)."""
+    """``abs(LN_i)`` for i = 1..16 (voxels), shape (16,).
+
+    .. math:: |LN_i| = \\sum_{c} n(i, c)
+
+    The denominator of SPEC rows 1-16, 33-48 and 65-80. Reference: SPEC Table 2 (paper Table 2), the count table of
+    :func:`analysis.partition.counting.count_table`.
+    """
     return counts[1:].sum(axis=1)
 
 
 def ctv_in_stations_vox(counts: np.ndarray) -> np.ndarray:
-    """``abs(CTV ∩ LN_i)`` for i = 1..16 (voxels), shape (16,)."""
+    """``abs(CTV ∩ LN_i)`` for i = 1..16 (voxels), shape (16,).
+
+    .. math:: |CTV \\cap LN_i| = \\sum_{c:\\ c \\ni CTV} n(i, c)
+
+    over the codes ``c`` of the count table ``n`` whose CTV bit is set. The numerator of
+    SPEC rows 1-32. Reference: SPEC Table 2 (paper Table 2), the count table of
+    :func:`analysis.partition.counting.count_table`.
+    """
     return counts[1:, _CODES_CTV].sum(axis=1)
 
 
 def gtv_in_stations_vox(counts: np.ndarray, gtv_definition: GtvDefinition = "union"
                         ) -> np.ndarray:
-    """``abs(GTV ∩ LN_i)`` (GTV = GTV ∪ GTVnd, or the primary only), shape (16,)."""
+    """``abs(GTV ∩ LN_i)`` (GTV = GTV ∪ GTVnd, or the primary only), shape (16,).
+
+    .. math:: |GTV \\cap LN_i| = \\sum_{c \\ni GTV} n(i, c)
+
+    The numerator of SPEC rows 33-64. Reference: SPEC Table 2 (paper Table 2), the count table of
+    :func:`analysis.partition.counting.count_table`.
+    """
     return counts[1:, _CODES_GROSS[gtv_definition]].sum(axis=1)
 
 
 def ctv_minus_gtv_in_stations_vox(counts: np.ndarray,
                                   gtv_definition: GtvDefinition = "union") -> np.ndarray:
-    """``abs((CTV - GTV) ∩ LN_i)`` (set difference), shape (16,)."""
+    """``abs((CTV - GTV) ∩ LN_i)`` (set difference), shape (16,).
+
+    .. math:: |(CTV \\setminus GTV) \\cap LN_i| = \\sum_{c:\\ c \\ni CTV,\\ c \\not\\ni GTV} n(i, c)
+
+    The numerator of SPEC rows 65-96. Reference: SPEC Table 2 (paper Table 2), the count table of
+    :func:`analysis.partition.counting.count_table`.
+    """
     return counts[1:, _CODES_CTV_MINUS_GROSS[gtv_definition]].sum(axis=1)
 
 
@@ -126,6 +151,7 @@ def idea_ctv_vox(counts: np.ndarray) -> int:
     .. math:: ideaCTV = \\bigcup_{m:\\ |CTV \\cap LN_m| > 0} LN_m
 
     Stations do not overlap, so ``abs(ideaCTV)`` is the sum of their volumes.
+    Reference: SPEC Table 2 (the denominator of rows 17-32, 49-64, 81-96).
     """
     return int(station_volumes_vox(counts)[ctv_in_stations_vox(counts) > 0].sum())
 
@@ -205,33 +231,63 @@ def ricmg_ln(counts: np.ndarray, gtv_definition: GtvDefinition = "union") -> np.
 
 
 def ctv_volume_vox(counts: np.ndarray) -> int:
-    """SPEC row 97: ``CTV_volume``, voxels of the planning grid."""
+    """SPEC row 97: ``CTV_volume``, voxels of the planning grid.
+
+    .. math:: CTV\\_volume = |CTV| = \\sum_{i=0}^{16} \\sum_{c \\ni CTV} n(i, c)
+
+    Reference: SPEC Table 2, row 97 (voxels, as the paper; ml beside it in 03).
+    """
     return int(counts[:, _CODES_CTV].sum())
 
 
 def gtvnd_volume_vox(counts: np.ndarray) -> int:
-    """SPEC row 98: ``GTVnd_volume``, voxels."""
+    """SPEC row 98: ``GTVnd_volume``, voxels.
+
+    .. math:: GTVnd\\_volume = |GTVnd| = \\sum_{i=0}^{16} \\sum_{c \\ni GTVnd} n(i, c)
+
+    Reference: SPEC Table 2, row 98.
+    """
     return int(counts[:, _CODES_GTVND].sum())
 
 
 def n_ln_ctv(counts: np.ndarray) -> int:
-    """SPEC row 100: number of stations with ``abs(CTV ∩ LN_i) > 0``."""
+    """SPEC row 100: number of stations with ``abs(CTV ∩ LN_i) > 0``.
+
+    .. math:: n\\_LN\\_CTV = \\sum_{i=1}^{16} [\\, |CTV \\cap LN_i| > 0 \\,]
+
+    Reference: SPEC Table 2, row 100.
+    """
     return int(np.count_nonzero(ctv_in_stations_vox(counts)))
 
 
 def n_ln_gtvnd(counts: np.ndarray) -> int:
-    """SPEC row 101: number of stations with ``abs(GTVnd ∩ LN_i) > 0``."""
+    """SPEC row 101: number of stations with ``abs(GTVnd ∩ LN_i) > 0``.
+
+    .. math:: n\\_LN\\_GTVnd = \\sum_{i=1}^{16} [\\, |GTVnd \\cap LN_i| > 0 \\,]
+
+    Reference: SPEC Table 2, row 101.
+    """
     return int(np.count_nonzero(counts[1:, _CODES_GTVND].sum(axis=1)))
 
 
 def ctv_overlaps(counts: np.ndarray) -> np.ndarray:
-    """SPEC rows 103-109: 1 if ``abs(CTV ∩ LN) > 0`` for 4L, 4R, 5, 6, 7, 11L, 11R."""
+    """SPEC rows 103-109: 1 if ``abs(CTV ∩ LN) > 0`` for 4L, 4R, 5, 6, 7, 11L, 11R.
+
+    .. math:: CTV\\_overlaps_s = [\\, |CTV \\cap LN_s| > 0 \\,]
+
+    Reference: SPEC Table 2, rows 103-109.
+    """
     inter = ctv_in_stations_vox(counts)
     return np.array([int(inter[STATION_LABEL[s] - 1] > 0) for s in OVERLAP_STATIONS])
 
 
 def image_resolution_mm(spacing_mm) -> float:
-    """SPEC row 99: in-plane pixel spacing in mm: the row (y) spacing ``spacing_mm[1]``."""
+    """SPEC row 99: in-plane pixel spacing in mm: the row (y) spacing ``spacing_mm[1]``.
+
+    .. math:: image\\_resolution = s_y
+
+    (warns when :math:`s_y \\neq s_x`). Reference: SPEC Table 2, row 99.
+    """
     sp = tuple(float(s) for s in spacing_mm)
     if abs(sp[1] - sp[2]) > 1e-3 * max(sp[1], sp[2]):
         warnings.warn(f"image_resolution: y and x spacings differ ({sp[1]} vs {sp[2]} mm); "
@@ -278,6 +334,10 @@ def lung_location_code(centroid_zyx, carina_z: float, midline_x: float) -> int:
 
     Right = x index below the midline (x runs to the patient's left); upper = z strictly
     above the carina level (z runs superior).
+
+    .. math:: code = 1 + 2\\,[c_x \\ge x_{mid}] + [c_z \\le z_{carina}]
+
+    Reference: SPEC Table 2, row 102 (the lobe coding), module docstring for the levels.
     """
     cz, _, cx = (float(v) for v in centroid_zyx)
     right = cx < midline_x
@@ -288,6 +348,11 @@ def lung_location_code(centroid_zyx, carina_z: float, midline_x: float) -> int:
 
 def gtv_lung_location(gtv: np.ndarray, stations: np.ndarray) -> int:
     """SPEC row 102: lobe of the primary GTV's centroid (1 RU, 2 RL, 3 LU, 4 LL; 0 if empty).
+
+    .. math:: GTV\\_lung\\_location = code(\\bar{p}), \\quad
+              \\bar{p} = \\frac{1}{|GTV|} \\sum_{p \\in GTV} p
+
+    with :func:`lung_location_code`. Reference: SPEC Table 2, row 102.
 
     See the module docstring for the midline and carina levels used.
     """
@@ -305,6 +370,10 @@ def gtv_lung_location(gtv: np.ndarray, stations: np.ndarray) -> int:
 
 def idea_ctv(ctv: np.ndarray, stations: np.ndarray) -> np.ndarray:
     """ideaCTV mask: union of every station ``LN_m`` with ``abs(CTV ∩ LN_m) > 0``.
+
+    .. math:: ideaCTV = \\bigcup_{m:\\ |CTV \\cap LN_m| > 0} LN_m
+
+    Reference: SPEC Table 2 (the denominator of the ``RI*`` families), paper section 2.2.
 
     Parameters
     ----------
@@ -329,6 +398,11 @@ def features_from_counts(counts: np.ndarray, *, spacing_mm, gtv_lung_location: i
                          gtv_size_cm: float, gtv_definition: GtvDefinition = "union"
                          ) -> pd.Series:
     """The 110 features from the (17, 8) count table and the two primary-GTV features.
+
+    .. math:: x = (RctvLN_{1..16}, RIctvLN, RgtvLN, RIgtvLN, RcmgLN, RIcmgLN,
+              CTV\\_volume, \\ldots, GTV\\_size\\_cm)
+
+    each family as in its own function above. Reference: SPEC Table 2, rows 1-110.
 
     Warns (:class:`PartitionWarning`) for absent stations and an empty ideaCTV.
     """
@@ -421,6 +495,10 @@ def partition_parameters_reference(
 ) -> pd.Series:
     """The 110 features the plain way: 96 boolean intersections, written for clarity.
 
+    .. math:: RctvLN_i = |CTV \\cap LN_i| / |LN_i|, \\ldots \\ (each of SPEC rows 1-110)
+
+    Reference: SPEC Table 2; the truth the phantom plants and the fast path is tested on.
+
     Same formulas and choices as :func:`partition_parameters` (module docstring), no
     cropping, no count table; the diameter comes from the hull of ALL voxel centres.
     Slow; kept as the readable reference for tests and the benchmark.
@@ -479,6 +557,10 @@ def structure_volumes_cm3(
     gtv_definition: GtvDefinition = "union",
 ) -> pd.Series:
     """Volumes in cm^3 (extra columns, NOT among the 110): structures, ideaCTV, stations.
+
+    .. math:: V_{cm^3}(S) = |S| \\cdot s_z s_y s_x / 1000
+
+    Reference: the paper's Table 3 reports volumes in ml (= cm^3); SPEC rows 97-98 keep voxels.
 
     Returns a Series with ``CTV_cm3, GTV_cm3, GTVnd_cm3, GTV_gross_cm3`` (GTV per
     ``gtv_definition``), ``ideaCTV_cm3`` and ``LN_<station>_cm3`` for the 16 stations.

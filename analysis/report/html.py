@@ -158,7 +158,7 @@ def assign_outputs(outputs: Sequence[tuple[str, dict]], paper_items: Sequence
         Items as recorded by :class:`analysis.outputs.Outputs`, in notebook order.
     paper_items : sequence of PaperItem
         An output goes to the item whose ``stems`` (exact names, from
-        :mod:`analysis.output_names`) hold its name.
+        :mod:`analysis.outputs.names`) hold its name.
 
     Returns
     -------

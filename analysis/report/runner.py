@@ -41,7 +41,7 @@
 Output names
 ------------
 An output belongs to a paper item when its EXACT name is registered for that item in
-:mod:`analysis.output_names` (the one registry shared by the notebooks, the index and
+:mod:`analysis.outputs.names` (the one registry shared by the notebooks, the index and
 the scorecard; a name that is not registered is recorded with a warning and listed
 under "Other outputs" in notebook order). A paper item that no notebook produced is
 shown as "not produced in this run".
@@ -65,8 +65,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from analysis import output_names, paper, paths
+from analysis import paper, paths
 from analysis.fsutil import atomic_write_text, sha256_bytes, sha256_file
+from analysis.outputs import names as output_names
 from analysis.params import Params, load_params
 from analysis.report.inputs import (  # noqa: F401 - part of the runner's API
     IMAGING_NOTEBOOKS,
@@ -102,7 +103,7 @@ class PaperItem:
     notebook : str
         The notebook expected to produce it (a hint for the reader; matching is by name).
     stems : tuple of str
-        The exact output names of the item (``analysis.output_names.names_of(label)``);
+        The exact output names of the item (``analysis.outputs.names.names_of(label)``);
         the first is the one the index names when the item was not produced.
     paper_value : str
         The paper's headline value, from :mod:`analysis.paper`.

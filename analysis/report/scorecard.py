@@ -7,7 +7,7 @@ count is not an estimate). For the paper's "DSC > 0.85" the verdict is ``within`
 the CI reaches 0.85 or above, ``outside`` when it lies wholly below.
 
 Numbers are read from the tables the notebooks wrote (``reports/<run>/tables``), by the
-exact names of :mod:`analysis.output_names`:
+exact names of :mod:`analysis.outputs.names`:
 
 ==========================  =====================================  ======================
 headline                    table (row)                            CI
@@ -34,8 +34,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import output_names as on
 from analysis import paper
+from analysis.outputs import names as on
 from analysis.stats.intervals import wilson_interval
 
 WITHIN, OUTSIDE, NOT_COMPARABLE = "within", "outside", "not comparable"

@@ -59,11 +59,11 @@ class Outputs:
         return cls(params.run_name, notebook, params.is_phantom)
 
     def _record(self, item: dict) -> None:
-        from analysis import output_names
+        from analysis.outputs import names as output_names
 
         if output_names.lookup(item["name"]) is None:
             warnings.warn(f"output name {item['name']!r} of {self.notebook} is not in "
-                          "analysis.output_names: the report lists it under other "
+                          "analysis.outputs.names: the report lists it under other "
                           "outputs; register it there", stacklevel=3)
         self.items = [i for i in self.items if i["name"] != item["name"]] + [item]
         self._index.parent.mkdir(parents=True, exist_ok=True)
