@@ -40,7 +40,13 @@ BRUTE_FORCE_MAX_POINTS = 1500
 
 def hull_diameter_mm(points: np.ndarray) -> float:
     """Greatest distance among ``points`` (n, 3), exact: all pairs when there are at most
-    :data:`BRUTE_FORCE_MAX_POINTS`, else the pairs of the convex hull's vertices."""
+    :data:`BRUTE_FORCE_MAX_POINTS`, else the pairs of the convex hull's vertices.
+
+    .. math:: D = \\max_{p, q \\in conv(P)} \\lVert p - q \\rVert
+
+    Reference: the diameter of a point set is attained by two hull vertices (Preparata &
+    Shamos, Computational Geometry, 1985, section 4.2.3); SPEC row 110.
+    """
     if len(points) <= BRUTE_FORCE_MAX_POINTS:
         return _max_pairwise_distance(points)
     try:
@@ -62,7 +68,14 @@ def _row_extremes(z: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 def gtv_size_cm_from_indices(z: np.ndarray, y: np.ndarray, x: np.ndarray,
                              spacing_mm) -> float:
-    """Greatest 3D diameter (cm) of voxels given by C-ordered indices (as ``np.nonzero``)."""
+    """Greatest 3D diameter (cm) of voxels given by C-ordered indices (as ``np.nonzero``).
+
+    .. math:: D = \\max_{p, q \\in H} \\lVert (p - q) \\odot s \\rVert / 10
+
+    over ``H``, the first and last voxel of every (z, y) row (the farthest pair lies on
+    the hull of the voxel set, and that hull is the hull of ``H``). Reference: SPEC row
+    110, as :func:`gtv_size_cm`.
+    """
     if len(z) == 0:
         return 0.0
     pts = _row_extremes(z, y, x) * np.asarray(spacing_mm, dtype=float)

@@ -25,6 +25,16 @@ import analysis.stats
 MODULES = sorted(
     [f"analysis.stats.{m.name}" for m in pkgutil.iter_modules(analysis.stats.__path__)]
     + ["analysis.partition.formulas", "analysis.geometry"])
+#: public functions of those modules that compute no statistic (checks, row selection,
+#: coding, table assembly): named here with what they do instead
+PLUMBING = {
+    "analysis.stats.survdata.validate_survival": "input checks",
+    "analysis.stats.survdata.prepare_survival_data": "row selection with reasons",
+    "analysis.stats.survdata.missing_group_exclusions": "row selection with reasons",
+    "analysis.stats.competing.competing_coding": "event coding",
+    "analysis.stats.cox.separating_columns": "a data check (complete separation)",
+    "analysis.stats.ph.ph_test_table": "assembles zph_score_test's rows",
+}
 FORMULA = re.compile(r"\.\. math::|:math:`")
 REFERENCE = re.compile(r"Reference|SPEC (row|Table)|et al\.|\bR\b|survival::|cmprsk|psych::")
 
@@ -33,7 +43,8 @@ def _public_functions():
     for name in MODULES:
         mod = importlib.import_module(name)
         for fname, fn in inspect.getmembers(mod, inspect.isfunction):
-            if not fname.startswith("_") and fn.__module__ == name:
+            if (not fname.startswith("_") and fn.__module__ == name
+                    and f"{name}.{fname}" not in PLUMBING):
                 yield f"{name}.{fname}", inspect.getdoc(fn) or ""
 
 

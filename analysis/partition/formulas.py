@@ -447,6 +447,12 @@ def partition_parameters(
 ) -> pd.Series:
     """The 110 partition parameters of one patient (SPEC Table 2), fast path.
 
+    .. math:: x = features(n), \\quad n(i, c) = |\\{v \\in box: LN(v) = i,\\ code(v) = c\\}|
+
+    one pass over the structures' bounding box builds the (17, 8) count table ``n`` of
+    station label by (CTV, GTV, GTVnd) code, and every family is a ratio of its sums
+    (:func:`features_from_counts`); equal to :func:`partition_parameters_reference`.
+
     Parameters
     ----------
     ctv, gtv, gtvnd : bool ndarray of shape (z, y, x)
