@@ -32,6 +32,7 @@ PLUMBING = {
     "analysis.stats.survdata.prepare_survival_data": "row selection with reasons",
     "analysis.stats.survdata.missing_group_exclusions": "row selection with reasons",
     "analysis.stats.competing.competing_coding": "event coding",
+    "analysis.stats.competing.validate_competing": "input checks",
     "analysis.stats.cox.separating_columns": "a data check (complete separation)",
     "analysis.stats.ph.ph_test_table": "assembles zph_score_test's rows",
 }
