@@ -3,8 +3,8 @@ guards its feature docstrings (``tests/test_docstrings.py`` there).
 
 Walks every public function of :mod:`analysis.stats`, :mod:`analysis.partition.formulas`
 and :mod:`analysis.geometry`: its docstring must hold a ``.. math::`` block (or inline
-``:math:``) and a reference: ``Reference``, a SPEC row or table, an author ``et al.``, or
-R / a named R package.
+``:math:``) and a reference: ``Reference``, a SPEC row or table, an author and year, an author
+``et al.``, or R / a named R package.
 
 Shown to fail: on the tree before issue 20, 33 functions lacked one or the other (for
 example ``stats.group_tests.logrank`` had neither, ``partition.formulas.idea_ctv_vox`` had
@@ -37,7 +37,8 @@ PLUMBING = {
     "analysis.stats.ph.ph_test_table": "assembles zph_score_test's rows",
 }
 FORMULA = re.compile(r"\.\. math::|:math:`")
-REFERENCE = re.compile(r"Reference|SPEC (row|Table)|et al\.|\bR\b|survival::|cmprsk|psych::")
+REFERENCE = re.compile(r"Reference|SPEC (row|Table)|et al\.|\bR\b|survival::|cmprsk|psych::"
+                       r"|[A-Z][a-z]+(?: (?:&|and) [A-Z][a-z]+)?,? \(?(?:1[89]|20)\d\d\b")
 
 
 def _public_functions():
