@@ -62,6 +62,8 @@ COHORT, SCREENING, RECURRENCES = "cohort", "screening", "recurrences"
 SEGMENT_QC, PARTITION_FEATURES = "segment_qc", "partition_features"
 PARTITION_VOLUMES, PARTITION_FAILURES = "partition_volumes", "partition_failures"
 PARTITION_WARNINGS = "partition_warnings"
+AGREEMENT_FEATURES_REF, AGREEMENT_FEATURES_AI = "agreement_features_ref", "agreement_features_ai"
+AGREEMENT_FEATURE_ICC, AGREEMENT_SITES = "agreement_feature_icc", "agreement_sites"
 TABLES: dict[str, StoreTable] = {t.name: t for t in (
     StoreTable(COHORT, "01_ingest", ("02_segment", "03_partition", "04_recurrence",
                                      "05_survival", "06_model", "07_model_eval", "report"),
@@ -81,6 +83,14 @@ TABLES: dict[str, StoreTable] = {t.name: t for t in (
                "patients whose partition failed, with the reason"),
     StoreTable(PARTITION_WARNINGS, "03_partition", ("03_partition",),
                "partition warnings per patient"),
+    StoreTable(AGREEMENT_FEATURES_REF, "03_partition", ("07_model_eval",),
+               "the 110 parameters on the reference stations (AI vs reference, issue 25)"),
+    StoreTable(AGREEMENT_FEATURES_AI, "03_partition", ("07_model_eval",),
+               "the 110 parameters on the AI stations (AI vs reference, issue 25)"),
+    StoreTable(AGREEMENT_FEATURE_ICC, "03_partition", ("07_model_eval",),
+               "ICC of each parameter, AI vs reference and second observers"),
+    StoreTable(AGREEMENT_SITES, "04_recurrence", ("07_model_eval",),
+               "each recurrence site assigned on both maps"),
 )}
 #: the tables 01_ingest writes as one set (their digests are in COMPLETE.json)
 INGEST_TABLES: tuple[str, ...] = (COHORT, SCREENING, RECURRENCES)
