@@ -35,6 +35,7 @@ PLUMBING = {
     "analysis.stats.competing.validate_competing": "input checks",
     "analysis.stats.cox.separating_columns": "a data check (complete separation)",
     "analysis.stats.ph.ph_test_table": "assembles zph_score_test's rows",
+    "analysis.stats.cox.plain_problem": "translates an engine message into a sentence",
 }
 FORMULA = re.compile(r"\.\. math::|:math:`")
 REFERENCE = re.compile(r"Reference|SPEC (row|Table)|et al\.|\bR\b|survival::|cmprsk|psych::"
