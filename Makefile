@@ -9,7 +9,7 @@ PARAMS ?= params/default.yaml
 export PYTHONHASHSEED := 0
 # matplotlib: Agg (no display) only for the commands that run no kernel; the kernels of
 # `make lab` and `make report` get the inline backend, so notebooks show their figures
-# (the report runner sets it for the kernels itself, see analysis/report.py).
+# (the report runner sets it for the kernels itself, see analysis/report/runner.py).
 HEADLESS := MPLBACKEND=Agg
 # pytest workers (pytest-xdist): the suite is safe to split; 2 matches CI's two cores
 TEST_WORKERS ?= 2
@@ -43,7 +43,7 @@ report: $(STAMP) ## Regenerate every table and figure: make report [PARAMS=param
 	$(PY) -m analysis.report --params $(PARAMS) $(if $(FORCE),--force)
 
 # One step of the chain, e.g. `make report-05`: reruns it only when its inputs changed
-# (content-hash stamps in reports/<run>/stamps/, see analysis/report.py); FORCE=1 reruns.
+# (content-hash stamps in reports/<run>/stamps/, see analysis/report/runner.py); FORCE=1 reruns.
 report-%: $(STAMP) ## One step, e.g. make report-05 [PARAMS=...] (when its inputs changed)
 	$(PY) -m analysis.report --params $(PARAMS) --only $* $(if $(FORCE),--force)
 
@@ -51,7 +51,7 @@ phantom: $(STAMP) ## Write the phantom department export: make phantom [PARAMS=.
 	$(HEADLESS) $(PY) -m analysis.phantom --params $(PARAMS)
 
 train: $(STAMP) ## Train the station segmentation model: make train [PARAMS=...]
-	$(HEADLESS) $(PY) -m analysis.segment.train --params $(PARAMS)
+	$(HEADLESS) $(PY) -m analysis.phantom.segmentation train --params $(PARAMS)
 
 export: $(STAMP) ## Each analysed patient's stations as RTSTRUCT, DICOM-SEG, NIfTI: make export [PARAMS=...]
 	$(HEADLESS) $(PY) -m analysis.segment export --params $(PARAMS)
@@ -61,7 +61,7 @@ bench: $(STAMP) ## Speed and memory benchmarks (medians, side by side)
 
 # Lab opens at the repository root (notebooks/, params/, reports/ side by side); the
 # notebooks load the run PARAMS names (SCLC_PARAMS, see analysis/params.py); the project's
-# Jupyter settings in jupyter/ strip outputs on save and fetch no news (analysis/lab.py).
+# Jupyter settings in jupyter/ strip outputs on save and fetch no news (analysis/report/lab.py).
 lab: $(STAMP) ## Open JupyterLab on a run: make lab [PARAMS=params/x.yaml]
 	@test -f $(PARAMS) || { echo "make lab: no params file $(PARAMS) (see params/)"; exit 2; }
 	env -u MPLBACKEND SCLC_PARAMS=$(PARAMS) PYTHONPATH=$(CURDIR) \
@@ -70,7 +70,7 @@ lab: $(STAMP) ## Open JupyterLab on a run: make lab [PARAMS=params/x.yaml]
 	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
 strip: ## Remove outputs from notebooks/*.ipynb (make lab does it on save)
-	$(PY) -m analysis.lab notebooks/*.ipynb
+	$(PY) -m analysis.report.lab notebooks/*.ipynb
 
 lint: $(STAMP) ## ruff on the package and tests
 	$(PY) -m ruff check analysis tests

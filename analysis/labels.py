@@ -81,6 +81,17 @@ _SCALAR_MEANING = {
 }
 
 
+#: RGB display colour of each station: one table for every view (slice viewer, gallery,
+#: 3D pages) and every export (RTSTRUCT, DICOM-SEG)
+STATION_COLORS: dict[str, tuple[int, int, int]] = {
+    s: tuple(int(255 * c) for c in rgb) for s, rgb in zip(STATIONS, (
+        (0.90, 0.10, 0.10), (0.10, 0.45, 0.90), (1.00, 0.50, 0.05), (0.15, 0.75, 0.90),
+        (0.20, 0.70, 0.20), (0.60, 0.30, 0.75), (0.95, 0.80, 0.10), (0.55, 0.35, 0.20),
+        (0.95, 0.45, 0.70), (0.50, 0.50, 0.50), (0.70, 0.85, 0.20), (0.10, 0.80, 0.65),
+        (0.85, 0.25, 0.45), (0.25, 0.30, 0.80), (1.00, 0.70, 0.45), (0.45, 0.60, 1.00)),
+        strict=True)
+}
+
 def feature_number(name: str) -> int:
     """Table 2 row number (1-based) of a partition feature."""
     return FEATURE_NAMES.index(name) + 1

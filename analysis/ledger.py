@@ -15,7 +15,7 @@ One row per screened patient (index ``pid``), columns:
 ``included``        bool: analysed by 03-07
 ``step``            where the patient left the analysis (:data:`STEPS`), "" when included
 ``reason``          why (scrubbed text; no identifier), "" when included
-``reason_code``     01's exclusion code (:data:`analysis.cohort.REASON_LABELS`), else the
+``reason_code``     01's exclusion code (:data:`analysis.clinical.REASON_LABELS`), else the
                     step's: ``segment_qc``, ``no_station_map``, ``partition_failed``,
                     ``no_outcome``
 ``stations``        the station map the patient's analysis uses (``reference`` /
@@ -42,20 +42,20 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis.cohort import REASON_LABELS, reason_code
+from analysis.clinical import REASON_LABELS, reason_code
 from analysis.fsutil import atomic_write_text
 from analysis.stats.survdata import prepare_survival_data
-from analysis.store import CohortStore, StoreError
+from analysis.store import ANALYSIS_LEDGER, CohortStore, StoreError
 
 #: the store table of the ledger (registered in :data:`analysis.store.TABLES`)
-LEDGER_TABLE = "analysis_ledger"
+LEDGER_TABLE = ANALYSIS_LEDGER
 #: the steps at which a patient can leave the analysis, in order
 STEPS: tuple[str, ...] = ("01_ingest", "02_segment", "03_partition", "outcome")
 #: store volume of each station source
 STATION_VOLUME = {"reference": "stations_ref", "predicted": "stations_pred",
                   "cv": "stations_cv"}
 #: store table written by 02_segment: index pid, ``usable`` (bool), ``reasons`` (str)
-SEGMENT_QC_TABLE = "segment_qc"
+SEGMENT_QC = "segment_qc"
 #: the param that keeps a QC-flagged patient
 KEEP_PARAM = "analysis.include_qc_failed"
 #: the inputs of 03 besides the station map
@@ -149,14 +149,14 @@ class Ledger:
 
 def _segment_qc(store: CohortStore) -> pd.DataFrame | None:
     try:
-        qc = store.read_table(SEGMENT_QC_TABLE)
+        qc = store.read_table(SEGMENT_QC)
     except StoreError:
         return None
     if "pid" in qc.columns:
         qc = qc.set_index("pid")
     missing = [c for c in ("usable", "reasons") if c not in qc.columns]
     if missing:
-        raise StoreError(f"{store.root}: table {SEGMENT_QC_TABLE!r} lacks column(s) "
+        raise StoreError(f"{store.root}: table {SEGMENT_QC!r} lacks column(s) "
                          f"{', '.join(missing)} (expected index pid, usable, reasons)")
     qc.index = qc.index.astype(str)
     return qc
@@ -245,7 +245,7 @@ def ledger_for(store: CohortStore, params) -> Ledger:
     steps that need the analysed set outside 03-07: 02_segment's station exports (which
     run before 03) and ``make export``; 03's agreement with the reference maps."""
     ledger_file = store.root / f"{LEDGER_TABLE}.parquet"
-    inputs = [store.root / f"{t}.parquet" for t in ("cohort", "screening", SEGMENT_QC_TABLE)]
+    inputs = [store.root / f"{t}.parquet" for t in ("cohort", "screening", SEGMENT_QC)]
     if ledger_file.is_file() and any(f.is_file() and f.stat().st_mtime > ledger_file.stat()
                                      .st_mtime for f in inputs):
         return build_ledger(store, params)  # 01 or 02 ran again since 03 wrote it

@@ -84,7 +84,7 @@ class CohortParams(_Strict):
     clinical_csv: str | None = None
     #: name of the center, written in the cohort table's `center` column
     center: str = "phantom"
-    #: source column -> canonical column (analysis.cohort.CANONICAL_COLUMNS)
+    #: source column -> canonical column (analysis.clinical.CANONICAL_COLUMNS)
     column_map: dict[str, str] = Field(default_factory=dict)
     #: canonical column -> {source value -> canonical value}
     category_map: dict[str, dict[str, str]] = Field(default_factory=dict)
@@ -238,7 +238,7 @@ class RecurrenceParams(_Strict):
 
 class AgreementParams(_Strict):
     """AI-drawn vs reference stations (issue 25: analysis.partition.agreement,
-    analysis.recurrence.agreement, analysis.model_agreement): how the 110 parameters, the
+    analysis.recurrence.agreement, analysis.model.agreement): how the 110 parameters, the
     recurrence map and the model change when the AI map replaces the reference."""
 
     #: second-observer perturbations of each reference map (dilate / erode / shift)
@@ -371,7 +371,7 @@ class Params(_Strict):
 
     run_name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     seed: int = 20250501
-    #: per-patient steps (analysis.parallel.map_patients, docs/distributed.md):
+    #: per-patient steps (analysis.scheduling.parallel.map_patients, docs/distributed.md):
     #: serial | processes | dask:local | dask:tcp://host:port (an existing Dask cluster)
     scheduler: str = Field(
         "processes", pattern=r"^(serial|processes|dask:(local|(tcp|tls|ucx|ws|wss|inproc)://\S+))$")

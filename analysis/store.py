@@ -35,6 +35,7 @@ import os
 import secrets
 import socket
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -58,20 +59,59 @@ VOLUMES: dict[str, type] = {
 }
 
 
-#: every table of the store: name -> the step that writes it, and what it holds
-TABLES: dict[str, str] = {
-    "cohort": "01_ingest: canonical columns, one row per included patient, index pid",
-    "screening": "01_ingest: pid, included, reason, reason_code (every screened patient)",
-    "recurrences": "01_ingest: pid, site_no, x_mm, y_mm, z_mm",
-    "segment_qc": "02_segment: index pid; usable, reasons, reason_codes and the numbers",
-    "partition_features": "03_partition: index pid, the 110 features of SPEC Table 2",
-    "analysis_ledger": "03_partition: index pid; included, step, reason, stations, "
-                       "station_volume, qc, qc_reasons, kept_by (analysis.ledger): which "
-                       "patients and station maps every step after 02 analyses",
-}
+@dataclass(frozen=True)
+class StoreTable:
+    """One table of the store: its name, the step that writes it, the steps that read it."""
 
+    name: str
+    writer: str
+    readers: tuple[str, ...]
+    holds: str
+
+
+#: the store's tables, beside :data:`VOLUMES`: the one place a table name is spelled
+#: (steps name a table through the constants below)
+COHORT, SCREENING, RECURRENCES = "cohort", "screening", "recurrences"
+SEGMENT_QC, PARTITION_FEATURES = "segment_qc", "partition_features"
+PARTITION_VOLUMES, PARTITION_FAILURES = "partition_volumes", "partition_failures"
+PARTITION_WARNINGS = "partition_warnings"
+AGREEMENT_FEATURES_REF, AGREEMENT_FEATURES_AI = "agreement_features_ref", "agreement_features_ai"
+AGREEMENT_FEATURE_ICC, AGREEMENT_SITES = "agreement_feature_icc", "agreement_sites"
+ANALYSIS_LEDGER = "analysis_ledger"
+TABLES: dict[str, StoreTable] = {t.name: t for t in (
+    StoreTable(COHORT, "01_ingest", ("02_segment", "03_partition", "04_recurrence",
+                                     "05_survival", "06_model", "07_model_eval", "report"),
+               "canonical clinical columns, one row per included patient, index pid"),
+    StoreTable(SCREENING, "01_ingest", ("01_ingest", "03_partition", "report"),
+               "every screened patient: included, reason"),
+    StoreTable(RECURRENCES, "01_ingest", ("04_recurrence",),
+               "recurrence sites: pid, site_no, x_mm, y_mm, z_mm (LPS)"),
+    StoreTable(SEGMENT_QC, "02_segment", ("03_partition", "report"),
+               "segmentation QC of each prediction: usable, reasons"),
+    StoreTable(PARTITION_FEATURES, "03_partition", ("04_recurrence", "05_survival",
+                                                    "06_model", "07_model_eval"),
+               "the 110 partition parameters (SPEC Table 2), index pid"),
+    StoreTable(ANALYSIS_LEDGER, "03_partition", ("02_segment", "04_recurrence", "05_survival",
+                                                 "06_model", "07_model_eval", "report"),
+               "which patients and station maps every step after 02 analyses, with the "
+               "step and reason of each exclusion (analysis.ledger)"),
+    StoreTable(PARTITION_VOLUMES, "03_partition", ("03_partition",),
+               "structure and station volumes per patient"),
+    StoreTable(PARTITION_FAILURES, "03_partition", ("03_partition",),
+               "patients whose partition failed, with the reason"),
+    StoreTable(PARTITION_WARNINGS, "03_partition", ("03_partition",),
+               "partition warnings per patient"),
+    StoreTable(AGREEMENT_FEATURES_REF, "03_partition", ("07_model_eval",),
+               "the 110 parameters on the reference stations (AI vs reference, issue 25)"),
+    StoreTable(AGREEMENT_FEATURES_AI, "03_partition", ("07_model_eval",),
+               "the 110 parameters on the AI stations (AI vs reference, issue 25)"),
+    StoreTable(AGREEMENT_FEATURE_ICC, "03_partition", ("07_model_eval",),
+               "ICC of each parameter, AI vs reference and second observers"),
+    StoreTable(AGREEMENT_SITES, "04_recurrence", ("07_model_eval",),
+               "each recurrence site assigned on both maps"),
+)}
 #: the tables 01_ingest writes as one set (their digests are in COMPLETE.json)
-INGEST_TABLES: tuple[str, ...] = ("cohort", "screening", "recurrences")
+INGEST_TABLES: tuple[str, ...] = (COHORT, SCREENING, RECURRENCES)
 #: the completion marker, written last by 01_ingest
 COMPLETE = "COMPLETE.json"
 
@@ -233,6 +273,9 @@ class CohortStore:
 
     # --- tables -------------------------------------------------------------------
     def _table_path(self, name: str) -> Path:
+        if name not in TABLES:
+            raise StoreError(f"unknown table {name!r}; known: {', '.join(TABLES)} "
+                             "(analysis.store.TABLES)")
         return self.root / f"{name}.parquet"
 
     def has_table(self, name: str) -> bool:
@@ -250,13 +293,13 @@ class CohortStore:
         return pd.read_parquet(path)
 
     def cohort(self) -> pd.DataFrame:
-        return self.read_table("cohort")
+        return self.read_table(COHORT)
 
     def screening(self) -> pd.DataFrame:
-        return self.read_table("screening")
+        return self.read_table(SCREENING)
 
     def recurrences(self) -> pd.DataFrame:
-        return self.read_table("recurrences")
+        return self.read_table(RECURRENCES)
 
     def partition_features(self) -> pd.DataFrame:
         """The partition feature table (written by 03_partition), checked.
@@ -275,7 +318,7 @@ class CohortStore:
         """
         from analysis.labels import FEATURE_NAMES
 
-        path = self._table_path("partition_features")
+        path = self._table_path(PARTITION_FEATURES)
         if not path.exists():
             raise StoreError(f"{path}: no partition feature table in the cohort store "
                              "(run 03_partition)")

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.model_agreement import (
+from analysis.model.agreement import (
     NOT_REPRODUCED,
     REPRODUCED,
     agreement_verdict,

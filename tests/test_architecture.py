@@ -1,15 +1,26 @@
-"""The package's structure rules (issue 12), checked statically on the source.
+"""The package's layout rules (issue 20), checked statically on the source.
 
-- Only :mod:`analysis.phantom` itself, the report runner, segmentation's phantom data
-  source and the benchmarks (which build synthetic inputs) import ``analysis.phantom``:
-  the analysis does not know the phantom exists.
-- No module is over :data:`MAX_LINES` lines.
-- No import cycle between modules, counting imports inside functions too.
+The layout (docs/architecture.md): one package per notebook step, each importing only
+the floor and the steps before it; the floor imports no step; scheduling and the viewers
+sit between the floor and the steps; ``phantom`` and ``bench`` stand apart (no step, no
+floor module and no viewer imports them).
+
+How imports are read: every ``import`` / ``from ... import`` anywhere in a file, inside
+functions too, exempting nothing. ``from analysis.partition import X`` is resolved to the
+submodule that defines ``X`` (following the package's ``__init__``), so an import through
+a package's public face counts as an import of the file behind it.
+
+Shown to fail on the tree before the move (commit 1c1184d, checked by running these
+functions on a worktree of it): 45 top-level parts against at most 26; the part graph had
+the cycles ``ingest -> partition -> ingest`` (``ingest_patient`` took ``gtv_size_cm`` from
+``partition``, ``partition.figures`` took ``figure1_table`` from ``ingest``) and
+``segment <-> viewer``; 8 step packages were missing; ``segment.data`` imported the phantom.
 """
 
 from __future__ import annotations
 
 import ast
+from functools import cache
 from pathlib import Path
 
 from analysis import paths
@@ -17,9 +28,17 @@ from analysis import paths
 PACKAGE = paths.REPO_ROOT / "analysis"
 #: "no module over about 600 lines" (issue 12): a little slack for a docstring
 MAX_LINES = 650
-#: modules allowed to import analysis.phantom, besides the phantom package itself
-PHANTOM_IMPORTERS = {"analysis.report", "analysis.segment.data"}
-PHANTOM_IMPORTER_PACKAGES = ("analysis.phantom", "analysis.bench")
+#: "analysis/ has at most 26 top-level parts" (issue 20), __init__.py not counted
+MAX_PARTS = 26
+#: "about a dozen names" per step's public face (issue 20): a little slack
+MAX_FACE = 24
+
+#: the notebook steps in chain order: a step imports only the floor and earlier steps
+STEPS = ("ingest", "segment", "partition", "recurrence", "survival", "model", "report")
+#: between the floor and the steps: each imports only the floor
+MIDDLE = ("scheduling", "viewers")
+#: stand apart: nothing outside them imports them
+APART = ("phantom", "bench")
 
 
 def _modules() -> dict[str, Path]:
@@ -31,37 +50,102 @@ def _modules() -> dict[str, Path]:
     return out
 
 
-def _imports(name: str, path: Path, known: set[str]) -> set[str]:
-    """Modules of the package that ``name`` imports (anywhere in its body)."""
-    tree = ast.parse(path.read_text())
+@cache
+def _tree(path: Path) -> ast.Module:
+    return ast.parse(path.read_text())
+
+
+def _resolve(module: str, name: str, mods: dict[str, Path], depth: int = 0) -> str:
+    """The module that defines ``name`` imported ``from module``: a submodule of that
+    name, the submodule the package's ``__init__`` takes it from, or ``module`` itself."""
+    if f"{module}.{name}" in mods:
+        return f"{module}.{name}"
+    path = mods.get(module)
+    if path is None or path.name != "__init__.py" or depth > 8:
+        return module
+    lazy = _lazy_face(path)
+    if name in lazy:
+        return f"{module}.{lazy[name]}"
+    for node in _tree(path).body:
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for a in node.names:
+                if (a.asname or a.name) == name and node.module.startswith("analysis"):
+                    return _resolve(node.module, a.name, mods, depth + 1)
+    return module
+
+
+def _lazy_face(init: Path) -> dict[str, str]:
+    """A package face loaded on first use: ``_FACE = {name: submodule}`` in its
+    ``__init__`` (``analysis.segment``, so that its light modules do not import torch)."""
+    for node in _tree(init).body:
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "_FACE" for t in node.targets):
+            return ast.literal_eval(node.value)
+    return {}
+
+
+def _known(t: str, mods: dict[str, Path]) -> str | None:
+    while t and t not in mods:
+        t = t.rpartition(".")[0]
+    return t or None
+
+
+def _imports(name: str, path: Path, mods: dict[str, Path]) -> list[tuple[str, int, bool]]:
+    """(module of the package imported, line, inside a function) for every import."""
     pkg = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            targets = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                up = pkg.split(".")[: len(pkg.split(".")) - node.level + 1]
-                base = ".".join([*up, base] if base else up)
-            targets = [base] + [f"{base}.{a.name}" for a in node.names]
-        else:
-            continue
-        for t in targets:
-            while t and t not in known:
-                t = t.rpartition(".")[0]
-            if t and t != name:
-                found.add(t)
+    found = []
+
+    def visit(node, in_function):
+        for child in ast.iter_child_nodes(node):
+            inner = in_function or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef)
+            if isinstance(child, ast.Import):
+                for a in child.names:
+                    t = _known(a.name, mods)
+                    if t and t != name:
+                        found.append((t, child.lineno, in_function))
+            elif isinstance(child, ast.ImportFrom):
+                base = child.module or ""
+                if child.level:
+                    up = pkg.split(".")[: len(pkg.split(".")) - child.level + 1]
+                    base = ".".join([*up, base] if base else up)
+                if not base.startswith("analysis"):
+                    continue
+                for a in child.names:
+                    t = _known(_resolve(base, a.name, mods), mods)
+                    if t and t != name:
+                        found.append((t, child.lineno, in_function))
+            visit(child, inner)
+
+    visit(_tree(path), False)
     return found
 
 
-def _graph() -> dict[str, set[str]]:
+@cache
+def _graph() -> dict[str, tuple[tuple[str, int, bool], ...]]:
     mods = _modules()
-    return {n: _imports(n, p, set(mods)) for n, p in mods.items()}
+    return {n: tuple(_imports(n, p, mods)) for n, p in mods.items()}
+
+
+def _part(module: str) -> str:
+    return module.split(".")[1] if module.count(".") else "__init__"
+
+
+def _parts() -> list[str]:
+    return sorted(p.stem if p.is_file() else p.name for p in PACKAGE.iterdir()
+                  if (p.suffix == ".py" and p.name != "__init__.py")
+                  or (p.is_dir() and (p / "__init__.py").exists()))
+
+
+def _part_graph(graph) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for mod, deps in graph.items():
+        a = _part(mod)
+        out.setdefault(a, set()).update(_part(d) for d, _, _ in deps if _part(d) != a)
+    return out
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """Strongly connected components of more than one module (Tarjan)."""
+    """Strongly connected components of more than one node (Tarjan)."""
     index, low, stack, on, out, counter = {}, {}, [], set(), [], [0]
 
     def visit(v):
@@ -70,9 +154,6 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
         stack.append(v)
         on.add(v)
         for w in graph.get(v, ()):
-            # a package's __init__ importing its own submodules is not a cycle
-            if w.startswith(v + "."):
-                continue
             if w not in index:
                 visit(w)
                 low[v] = min(low[v], low[w])
@@ -95,16 +176,44 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
-def _phantom_importers(graph: dict[str, set[str]]) -> list[str]:
-    return sorted(n for n, deps in graph.items()
-                  if any(d == "analysis.phantom" or d.startswith("analysis.phantom.")
-                         for d in deps)
-                  and n not in PHANTOM_IMPORTERS
-                  and not n.startswith(PHANTOM_IMPORTER_PACKAGES))
+def _layer_violations(part_graph: dict[str, set[str]]) -> list[str]:
+    """Every part-level import that breaks the layering, as 'a -> b'."""
+    floor = set(part_graph) - set(STEPS) - set(MIDDLE) - set(APART) - {"__init__"}
+    bad = []
+    for a, deps in sorted(part_graph.items()):
+        if a in APART:
+            continue
+        for b in sorted(deps):
+            if b in APART:
+                bad.append(f"{a} -> {b}")
+            elif a in floor and b not in floor:
+                bad.append(f"{a} -> {b}")
+            elif a in MIDDLE and b not in floor:
+                bad.append(f"{a} -> {b}")
+            elif a in STEPS and b in STEPS and STEPS.index(b) > STEPS.index(a):
+                bad.append(f"{a} -> {b}")
+    return bad
 
 
-def test_only_the_runner_and_segmentation_data_import_the_phantom():
-    assert _phantom_importers(_graph()) == []
+def test_at_most_26_top_level_parts_and_a_package_per_step():
+    parts = _parts()
+    assert len(parts) <= MAX_PARTS, parts
+    for step in (*STEPS, *MIDDLE, *APART):
+        assert (PACKAGE / step / "__init__.py").exists(), step
+    assert [p for p in parts if p.startswith(("model_", "report_", "ingest_", "viewer"))
+            and p != "viewers"] == []
+
+
+def test_steps_form_a_chain_on_the_floor():
+    assert _layer_violations(_part_graph(_graph())) == []
+
+
+def test_no_import_cycle_between_parts_or_modules():
+    graph = _graph()
+    assert _cycles(_part_graph(graph)) == []
+    module_graph = {m: {d for d, _, _ in deps if not d.startswith(m + ".")}
+                    for m, deps in graph.items()}
+    assert _cycles(module_graph) == []
 
 
 def test_no_module_is_oversized():
@@ -112,16 +221,43 @@ def test_no_module_is_oversized():
     assert {n: k for n, k in big.items() if k > MAX_LINES} == {}
 
 
-def test_no_import_cycle():
-    assert _cycles(_graph()) == []
+def test_each_step_has_a_public_face_that_resolves():
+    mods = _modules()
+    for step in (*STEPS, *MIDDLE):
+        init = PACKAGE / step / "__init__.py"
+        names = sorted(_lazy_face(init)) or None
+        for node in _tree(init).body:
+            if isinstance(node, ast.Assign) and any(
+                    isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets) \
+                    and not isinstance(node.value, ast.Call):
+                names = ast.literal_eval(node.value)
+        assert names, f"analysis.{step}: no __all__"
+        assert len(names) <= MAX_FACE, (step, len(names))
+        for n in names:
+            assert _resolve(f"analysis.{step}", n, mods) != f"analysis.{step}" or n in {
+                node.name for node in _tree(init).body if hasattr(node, "name")}, (step, n)
 
 
-def test_the_checks_see_a_planted_cycle_and_a_phantom_import():
-    """Faults planted in a copy of the graph: survival imports the phantom, and
-    parallel <-> distributed import each other (the cycle issue 12 found)."""
-    graph = {k: set(v) for k, v in _graph().items()}
-    graph["analysis.survival"].add("analysis.phantom.outcomes")
-    graph["analysis.parallel"].add("analysis.distributed")
-    graph["analysis.distributed"].add("analysis.parallel")
-    assert _phantom_importers(graph) == ["analysis.survival"]
-    assert ["analysis.distributed", "analysis.parallel"] in _cycles(graph)
+def test_the_checks_see_planted_faults():
+    """Faults planted in a copy of the graph, each caught: survival imports the phantom,
+    the floor's store imports partition, partition imports model (a later step),
+    parallel <-> distributed import each other."""
+    graph = {k: list(v) for k, v in _graph().items()}
+    graph["analysis.survival.tables"].append(("analysis.phantom.outcomes", 1, True))
+    graph["analysis.store"].append(("analysis.partition.run", 1, True))
+    graph["analysis.partition.figures"].append(("analysis.model.fit", 1, False))
+    graph["analysis.scheduling.parallel"].append(("analysis.scheduling.distributed", 1, True))
+    graph["analysis.scheduling.distributed"].append(("analysis.scheduling.parallel", 1, True))
+    bad = _layer_violations(_part_graph(graph))
+    assert {"survival -> phantom", "store -> partition", "partition -> model"} <= set(bad)
+    module_graph = {m: {d for d, _, _ in deps if not d.startswith(m + ".")}
+                    for m, deps in graph.items()}
+    assert ["analysis.scheduling.distributed", "analysis.scheduling.parallel"] in \
+        _cycles(module_graph)
+
+
+def test_an_import_through_a_package_face_resolves_to_its_file():
+    mods = _modules()
+    assert _resolve("analysis.partition", "partition_parameters", mods) == \
+        "analysis.partition.formulas"
+    assert _resolve("analysis", "labels", mods) == "analysis.labels"

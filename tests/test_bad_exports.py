@@ -33,8 +33,8 @@ from pydicom.uid import generate_uid
 
 from analysis.deid import load_or_create_key, pseudonym
 from analysis.grid import Grid
-from analysis.ingest import run_ingest
-from analysis.ingest_patient import hu_at, site_key
+from analysis.ingest.patient import hu_at, site_key
+from analysis.ingest.run import run_ingest
 from analysis.io import TableError, write_nifti
 from analysis.store import CohortStore
 

@@ -38,7 +38,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from analysis import paths
 from analysis.deid import load_or_create_key, pseudonym
 from analysis.grid import Grid
-from analysis.ingest import run_ingest
+from analysis.ingest.run import run_ingest
 from analysis.io import read_ct_series, read_rtstruct, write_nifti
 from analysis.store import CohortStore
 

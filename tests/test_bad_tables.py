@@ -18,9 +18,9 @@ import openpyxl
 import pytest
 from _ingest_fixtures import CATEGORY_MAP, COLUMN_MAP, make_export
 
-from analysis.cohort import CATEGORIES
+from analysis.clinical import CATEGORIES
 from analysis.deid import load_or_create_key, pseudonym
-from analysis.ingest import run_ingest
+from analysis.ingest.run import run_ingest
 from analysis.io import TableError
 from analysis.params import parse_params
 from analysis.store import CohortStore

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from _ingest_fixtures import CATEGORY_MAP, COLUMN_MAP
 
-from analysis import cohort
+from analysis import clinical as cohort
 from analysis.paper import TABLE3
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.cohort import DAYS_PER_MONTH, followup_outcomes
+from analysis.clinical import DAYS_PER_MONTH, followup_outcomes
 
 
 def _fu(**extra) -> pd.DataFrame:

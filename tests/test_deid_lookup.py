@@ -2,7 +2,7 @@
 and a key folder that cannot be written (issue #22, item 7).
 
 Injected fault: against deid before issue #22 (main at 1c1184d; normalise_mrn then in
-analysis.cohort), the 7 cases gave 6 failed, 1 passed (spaces and case, which the old
+analysis.clinical), the 7 cases gave 6 failed, 1 passed (spaces and case, which the old
 rule already folded, and nothing else).
 """
 

@@ -13,8 +13,8 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from analysis import distributed as dd  # noqa: E402
-from analysis.parallel import map_patients  # noqa: E402
+from analysis.scheduling import distributed as dd  # noqa: E402
+from analysis.scheduling.parallel import map_patients  # noqa: E402
 
 
 def row_of(item: tuple[int, int]) -> dict[str, float]:
@@ -104,7 +104,7 @@ def test_patient_that_kills_every_worker_is_recorded(address, tmp_path):
     for each; with worker-saturation 1.1 a one-thread worker holds up to 2), so P0 or P2,
     assigned to the worker P1 killed twice, can reach allowed-failures too and come back
     as a second ``KilledWorker``; a killed worker also loses the results it held. Fix
-    (analysis.distributed.iter_dask): every patient whose task failed outside the step is
+    (analysis.scheduling.distributed.iter_dask): every patient whose task failed outside the step is
     rerun alone after the others; a bystander then succeeds, the culprit fails again.
     Honest record: the flake was seen once here (pytest -n 2 on a loaded machine) while
     only ``KilledWorker`` patients were rerun; its message was not captured, so the rerun
@@ -167,7 +167,7 @@ def test_unreachable_scheduler_named():
 
 
 def test_dask_map_compatibility_wrapper(address):
-    from analysis.parallel import _call
+    from analysis.scheduling.parallel import _call
 
     out = dd.dask_map(_call, row_of, {"A": (1, 2), "B": (-1, 2)}, address=address,
                       n_workers=2)

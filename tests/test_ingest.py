@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from _ingest_fixtures import BOXES, GRID, box_mask, make_export, make_params
 
-from analysis.cohort import CANONICAL_COLUMNS, DAYS_PER_MONTH
+from analysis.clinical import CANONICAL_COLUMNS, DAYS_PER_MONTH
 from analysis.deid import load_or_create_key, pseudonym
-from analysis.ingest import figure1_table, run_ingest
+from analysis.ingest.run import figure1_table, run_ingest
 from analysis.store import CohortStore
 
 

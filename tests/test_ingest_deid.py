@@ -10,7 +10,7 @@ from _ingest_fixtures import assert_absent as _assert_absent
 from _ingest_fixtures import make_export, make_params
 from _ingest_fixtures import texts_of as _texts
 
-from analysis.ingest import run_ingest, write_outputs
+from analysis.ingest.run import run_ingest, write_outputs
 from analysis.outputs import Outputs
 from analysis.store import CohortStore
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from _ingest_fixtures import make_export, make_params
 
-from analysis.ingest import IngestError, run_ingest
+from analysis.ingest.run import IngestError, run_ingest
 from analysis.store import COMPLETE, INGEST_TABLES, CohortStore, IncompleteStoreError
 
 

@@ -24,8 +24,8 @@ from _ingest_fixtures import (
 )
 from pydicom.fileset import FileSet
 
-from analysis.ingest import run_ingest
-from analysis.ingest_layout import EXPECTED
+from analysis.ingest.layout import EXPECTED
+from analysis.ingest.run import run_ingest
 from analysis.labels import STATION_LABEL
 from analysis.store import CohortStore
 

@@ -109,7 +109,7 @@ def test_planted_identifiers_reach_no_store_report_notebook_or_log(tmp_path):
                    "column_map": COLUMN_MAP, "category_map": CATEGORY_MAP},
         "ingest": {"pseudonym_key_file": str(tmp_path / "key")},
         "report": {"notebooks": ["01_ingest"]}}))
-    from analysis.report import run_report
+    from analysis.report.runner import run_report
 
     log: list[str] = []
     run_dir = run_report(params, reports_root=tmp_path / "reports",
@@ -136,7 +136,7 @@ def test_planted_identifiers_reach_no_store_report_notebook_or_log(tmp_path):
     # the same export without its header row: a stop that names columns, never values
     clin = exp / "clinical.csv"
     clin.write_text("\n".join(clin.read_text().splitlines()[1:]) + "\n")
-    from analysis.ingest import run_ingest
+    from analysis.ingest.run import run_ingest
     from analysis.params import load_params
 
     with pytest.raises(TableError) as err:

@@ -13,7 +13,7 @@ from _ingest_fixtures import assert_absent as _assert_absent
 
 from analysis import paths
 from analysis.deid import load_or_create_key, pseudonym
-from analysis.ingest import run_ingest, write_outputs
+from analysis.ingest.run import run_ingest, write_outputs
 from analysis.io import read_table
 from analysis.outputs import Outputs
 from analysis.params import parse_params

@@ -26,7 +26,8 @@ import urllib.request
 import nbformat
 import pytest
 
-from analysis import browser, paths
+from analysis import paths
+from analysis.report import browser
 
 pytestmark = pytest.mark.slow
 

@@ -21,11 +21,11 @@ import pytest
 
 from analysis import ledger as L
 from analysis import partition as P
-from analysis import scorecard
 from analysis.grid import Grid
 from analysis.io import write_nifti
-from analysis.model import skip_reason as model_skip_reason
+from analysis.model.fit import skip_reason as model_skip_reason
 from analysis.params import load_params
+from analysis.report import scorecard
 from analysis.store import CohortStore
 
 GRID = Grid((3, 5, 5), (2.0, 1.5, 1.5), (0.0, 0.0, 0.0))

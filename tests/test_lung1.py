@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from analysis import paths
-from analysis.cohort import DAYS_PER_MONTH, table3
-from analysis.ingest import run_ingest
+from analysis.clinical import DAYS_PER_MONTH, table3
+from analysis.ingest.run import run_ingest
 from analysis.params import load_params
 from analysis.store import CohortStore
 
@@ -60,7 +60,7 @@ def test_lung1_whole_chain_runs_to_the_end(tmp_path):
     Before the runner's skip, this chain stopped at 02_segment ("no meta.json in the
     cohort store").
     """
-    from analysis.report import run_report
+    from analysis.report.runner import run_report
 
     key = tmp_path / "key"
     params = tmp_path / "lung1.yaml"

@@ -41,7 +41,7 @@ from analysis import recurrence as rc
 from analysis.io import read_nifti, write_nifti
 from analysis.params import load_params
 from analysis.phantom import generate
-from analysis.report import run_report
+from analysis.report.runner import run_report
 from analysis.store import CohortStore
 
 pytestmark = pytest.mark.slow

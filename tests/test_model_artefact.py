@@ -7,14 +7,14 @@ import pytest
 
 from analysis import paths
 from analysis.fsutil import sha256_file
-from analysis.model import fit_paper_model
-from analysis.model_artefact import (
+from analysis.model.artefact import (
     ModelArtefactError,
     artefact_path,
     load_model,
     manifest_entry,
     save_model,
 )
+from analysis.model.fit import fit_paper_model
 from analysis.params import ModelParams, Params
 from analysis.phantom.model_checks import synthetic_table
 

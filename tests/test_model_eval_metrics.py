@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.model_calibration import (
+from analysis.model.calibration import (
     brier_score,
     calibration_summary,
     calibration_table,
@@ -17,7 +17,7 @@ from analysis.model_calibration import (
     smoothed_calibration,
     threshold_grid,
 )
-from analysis.model_eval import (
+from analysis.model.evaluate import (
     bootstrap_metrics,
     classification_metrics,
     percentile_ci,

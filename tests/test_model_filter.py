@@ -8,7 +8,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from analysis.model import CorrelationFilter, correlation_matrix
+from analysis.model.fit import CorrelationFilter, correlation_matrix
 
 
 def _frame() -> pd.DataFrame:

@@ -8,9 +8,9 @@ import pandas.testing as pdt
 import pytest
 
 from analysis import paper
-from analysis.model import build_pipeline, fit_paper_model, table6, table6_summary
-from analysis.model_eval import TRAIN_APPARENT, TRAIN_CV, classification_metrics, table7
-from analysis.model_features import permutation_table
+from analysis.model.evaluate import TRAIN_APPARENT, TRAIN_CV, classification_metrics, table7
+from analysis.model.features import permutation_table
+from analysis.model.fit import build_pipeline, fit_paper_model, table6, table6_summary
 from analysis.params import ModelParams
 from analysis.phantom.model_checks import synthetic_table
 
@@ -115,7 +115,7 @@ def test_permutation_only_selected(fitted):
 
 
 def test_clinical_columns_optional(table):
-    from analysis.model import model_inputs
+    from analysis.model.fit import model_inputs
 
     cohort = pd.DataFrame({"lc_event": table.y, "age": np.linspace(40, 80, len(table.y)),
                            "sex": ["male", "female"] * (len(table.y) // 2)},

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-from analysis.model import build_pipeline
+from analysis.model.fit import build_pipeline
 from analysis.params import ModelParams
 from analysis.phantom.model_checks import synthetic_table
 

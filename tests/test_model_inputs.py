@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.model import (
+from analysis.model.evaluate import nested_cv
+from analysis.model.fit import (
     ModelInputError,
     align,
     check_features,
@@ -15,7 +16,6 @@ from analysis.model import (
     make_labels,
     model_inputs,
 )
-from analysis.model_eval import nested_cv
 from analysis.params import ModelParams
 from analysis.phantom.model_checks import synthetic_table
 

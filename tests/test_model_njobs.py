@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas.testing as pdt
 
-from analysis.model_eval import bootstrap_632plus, nested_cv
+from analysis.model.evaluate import bootstrap_632plus, nested_cv
 from analysis.params import ModelParams
 from analysis.phantom.model_checks import synthetic_table
 

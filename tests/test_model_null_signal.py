@@ -47,8 +47,8 @@ from sklearn.feature_selection import SelectKBest, f_classif
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from analysis.model import build_pipeline
-from analysis.model_eval import bootstrap_632plus, nested_cv, nested_summary
+from analysis.model.evaluate import bootstrap_632plus, nested_cv, nested_summary
+from analysis.model.fit import build_pipeline
 from analysis.params import ModelParams
 from analysis.phantom.model_checks import synthetic_table
 

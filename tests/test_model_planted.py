@@ -7,14 +7,14 @@ import pandas.testing as pdt
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from analysis.model_eval import (
+from analysis.model.evaluate import (
     auc_632plus,
     bootstrap_632plus,
     mc_se_632plus,
     nested_cv,
     nested_summary,
 )
-from analysis.model_features import selection_frequency
+from analysis.model.features import selection_frequency
 from analysis.params import ModelParams
 from analysis.phantom.model_checks import ceiling_auc, synthetic_table
 
@@ -107,7 +107,7 @@ def test_632plus_mc_se_by_hand(monkeypatch):
     0.632 * SD(b_i) / sqrt(B). Through :func:`bootstrap_632plus` (refits replaced by known
     out-of-bag AUCs), the summary carries the jackknife of its own resamples, and a
     Monte Carlo SE above 0.01 is flagged in the note."""
-    from analysis import model_eval
+    from analysis.model import evaluate as model_eval
 
     v = np.array([0.85, 0.9, 0.8, 0.95, 0.88])
     assert mc_se_632plus(0.8, v) == pytest.approx(0.632 * v.std(ddof=1) / np.sqrt(5),

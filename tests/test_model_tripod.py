@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from analysis import paths
-from analysis.model_tripod import TRIPOD_AI, ChecklistItem, tripod_ai_table
+from analysis.model.tripod import TRIPOD_AI, ChecklistItem, tripod_ai_table
 
 #: TRIPOD+AI (Collins et al. 2024): 27 items, several with sub-items a-g
 EXPECTED = ("1 2 3a 3b 3c 4 5a 5b 6a 6b 6c 7 8a 8b 8c 9a 9b 9c 10 11 12a 12b 12c 12d 12e "
@@ -42,7 +42,7 @@ def test_item10_states_the_minimum_against_the_cohort():
     """Item 10 from pmsampsize's worked example (minimum 662, EPP 4.80,
     tests/test_stats_samplesize.py): a cohort of 180 with 94 events is too small, one
     of 700 with 130 events is enough; the other items are unchanged."""
-    from analysis.model_tripod import with_sample_size
+    from analysis.model.tripod import with_sample_size
     from analysis.stats.samplesize import riley_binary
 
     req = riley_binary(0.174, 24, 0.288)

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from analysis import paper
-from analysis.model_calibration import CalibrationSummary, decision_curve
-from analysis.model_eval import Bootstrap632Summary, Estimate, NestedSummary, SplitAUC
-from analysis.model_verdict import verdict
+from analysis.model.calibration import CalibrationSummary, decision_curve
+from analysis.model.evaluate import Bootstrap632Summary, Estimate, NestedSummary, SplitAUC
+from analysis.model.verdict import verdict
 from analysis.phantom.model_checks import (
     ceiling_table,
     phantom_reference,

@@ -1,7 +1,7 @@
 """Every committed notebook is clean: no outputs, one ``parameters`` cell, no logic.
 
 Static checks on git's version of ``notebooks/*.ipynb`` (fast; no kernel;
-:func:`analysis.lab.committed_notebook`): a Lab session that saved outputs into the
+:func:`analysis.report.lab.committed_notebook`): a Lab session that saved outputs into the
 working copy gets one warning naming the file and the fix (``make strip``), not failures
 (``make lab`` strips outputs on save anyway). Notebooks tell, the package
 computes (STYLE.md 6): the ``parameters`` cell holds exactly :data:`PARAMETERS_SOURCE`
@@ -24,8 +24,9 @@ import warnings
 import nbformat
 import pytest
 
-from analysis import lab, paths
+from analysis import paths
 from analysis.params import ReportParams
+from analysis.report import lab
 
 NOTEBOOKS = sorted(paths.NOTEBOOKS_DIR.glob("*.ipynb"))
 PARAMETERS_SOURCE = ("params_file = None  # the run make lab selected (its PARAMS), else "

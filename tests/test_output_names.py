@@ -18,15 +18,16 @@ from pathlib import Path
 
 import pytest
 
-from analysis import output_names, paths
-from analysis.output_names import OTHER, PAPER_LABELS, REGISTRY
+from analysis import paths
 from analysis.outputs import Outputs
-from analysis.report import PAPER_ITEMS
+from analysis.outputs import names as output_names
+from analysis.outputs.names import OTHER, PAPER_LABELS, REGISTRY
+from analysis.report.runner import PAPER_ITEMS
 
 #: computed names that are checked elsewhere: 04_recurrence's outputs are built as
 #: ``OutputItem`` records (names from module constants) and written in a loop; every name
 #: a real run records is checked by ``test_report_ci::test_every_recorded_name_is_registered``
-COMPUTED_OK = {("analysis/recurrence/cohort.py", "o.name")}
+COMPUTED_OK = {("analysis/recurrence/run.py", "o.name")}
 
 
 def _written_names(source: str, where: str) -> list[tuple[str, str, bool]]:
@@ -71,13 +72,13 @@ def test_the_scan_finds_names_and_templates():
 
 def test_every_name_the_code_writes_is_registered():
     """Fault injected: ``table3`` removed from the registry -> reported missing here
-    (``01_ingest``'s writer in analysis/ingest.py)."""
+    (``01_ingest``'s writer in analysis/ingest/run.py)."""
     written = _all_written()
     assert len(written) > 40  # the seven notebooks and ingest write about 60 outputs
     computed = [(w, n) for w, n, t in written if t is None and (w, n) not in COMPUTED_OK]
     assert not computed, f"output names that are not a literal or an f-string: {computed}"
     missing = [(w, n) for w, n, t in written if t is False and n not in REGISTRY]
-    assert not missing, f"written but not in analysis.output_names: {missing}"
+    assert not missing, f"written but not in analysis.outputs.names: {missing}"
     unmatched = [(w, n) for w, n, t in written
                  if t and not any(re.fullmatch(n, r) for r in REGISTRY)]
     assert not unmatched, f"templates matching no registered name: {unmatched}"
@@ -107,7 +108,7 @@ def test_an_unregistered_name_is_recorded_with_a_warning(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         out.table(pd.DataFrame({"a": [1]}), "table3", "registered: no warning")
-    with pytest.warns(UserWarning, match="'tabel3' of nb is not in analysis.output_names"):
+    with pytest.warns(UserWarning, match="'tabel3' of nb is not in analysis.outputs.names"):
         out.table(pd.DataFrame({"a": [1]}), "tabel3", "a typo")
     assert [i["name"] for i in out.items] == ["table3", "tabel3"]
     assert Path(tmp_path / "r/tables/tabel3.csv").is_file()
@@ -117,7 +118,7 @@ def test_no_registered_name_is_stale():
     """Every registered name is written by some notebook or module (literal, template or
     one of 04_recurrence's OutputItem constants). Fault: 'model_optimism_auc' left in the
     registry after 07 renamed it to 'model_632plus_auc' was listed here."""
-    from analysis.recurrence import cohort as recurrence_cohort
+    from analysis.recurrence import run as recurrence_cohort
 
     written = _all_written()
     literal = {n for _, n, t in written if t is False}

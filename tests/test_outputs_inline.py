@@ -15,8 +15,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import nbformat  # noqa: E402
 import pytest  # noqa: E402
 
-from analysis import outputs, paths, report_html  # noqa: E402
+from analysis import paths
 from analysis.outputs import Outputs  # noqa: E402
+from analysis.outputs import writer as outputs
+from analysis.report import html as report_html  # noqa: E402
 
 
 def test_import_sets_no_matplotlib_backend():

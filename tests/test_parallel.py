@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.parallel import WORKER_DIED, MapResult, map_patients
+from analysis.scheduling.parallel import WORKER_DIED, MapResult, map_patients
 
 
 def cube_stats(item: tuple[int, int]) -> dict[str, float]:

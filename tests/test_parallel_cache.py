@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.parallel import input_digest, map_patients
+from analysis.scheduling.parallel import input_digest, map_patients
 
 
 def scaled(item: tuple[int, str]) -> int:

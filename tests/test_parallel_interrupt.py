@@ -17,7 +17,7 @@ from analysis import paths
 SCRIPT = textwrap.dedent('''
     import os, sys, time
     from pathlib import Path
-    from analysis.parallel import map_patients
+    from analysis.scheduling.parallel import map_patients
 
     OUT = Path(sys.argv[1])
 

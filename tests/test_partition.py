@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis import geometry
 from analysis import partition as P
 from analysis.labels import FEATURE_NAMES, STATION_LABEL
 
@@ -129,19 +130,19 @@ def test_count_table_by_hand():
     # background: CTV x 3 column (z 0-1, y 1-2) = 4 voxels CTV; GTV 3 voxels
     assert counts[0, 4] == 4 and counts[0, 2] == 3
     assert counts.sum() == 3 * 4 * 4
-    assert np.array_equal(counts, P.count_table_reference(*painted()))
+    assert np.array_equal(counts, P.counting.count_table_reference(*painted()))
 
 
 def test_idea_ctv_mask():
     ctv, _, _, st = painted()
-    idea = P.idea_ctv(ctv, st)
+    idea = P.formulas.idea_ctv(ctv, st)
     assert idea.dtype == bool
     assert np.array_equal(idea, (st == L7) | (st == L10L))
     assert idea.sum() == 11
 
 
 def test_structure_volumes_by_hand():
-    vols = P.structure_volumes_cm3(*painted(), SPACING)
+    vols = P.formulas.structure_volumes_cm3(*painted(), SPACING)
     voxel_cm3 = 2.0 * 1.5 * 1.5 / 1000  # 4.5 mm^3
     assert vols["CTV_cm3"] == pytest.approx(13 * voxel_cm3, rel=1e-12)
     assert vols["GTV_cm3"] == pytest.approx(3 * voxel_cm3, rel=1e-12)
@@ -247,42 +248,42 @@ def test_size_of_a_line_along_x():
     gtv = np.zeros((3, 3, 5), bool)
     gtv[1, 1, 1:4] = True  # 3 x 1 x 1 along x
     # centres x 1 and x 3, 2 mm apart each: 4 mm = 0.4 cm
-    assert P.gtv_size_cm(gtv, (1.0, 1.0, 2.0)) == pytest.approx(0.4, abs=ATOL)
+    assert geometry.gtv_size_cm(gtv, (1.0, 1.0, 2.0)) == pytest.approx(0.4, abs=ATOL)
 
 
 def test_size_of_a_box_and_single_voxel():
     gtv = np.zeros((4, 4, 4), bool)
     gtv[1:3, 1:3, 1:3] = True
     # opposite centres differ by one voxel on each axis: sqrt(3^2 + 2^2 + 1^2) = sqrt(14) mm
-    assert P.gtv_size_cm(gtv, (3.0, 2.0, 1.0)) == pytest.approx(np.sqrt(14) / 10, rel=1e-12)
+    assert geometry.gtv_size_cm(gtv, (3.0, 2.0, 1.0)) == pytest.approx(np.sqrt(14) / 10, rel=1e-12)
     one = np.zeros((2, 2, 2), bool)
     one[0, 1, 1] = True
-    assert P.gtv_size_cm(one, (3.0, 2.0, 1.0)) == 0.0
-    assert P.gtv_size_cm(np.zeros((2, 2, 2), bool), (1.0, 1.0, 1.0)) == 0.0
+    assert geometry.gtv_size_cm(one, (3.0, 2.0, 1.0)) == 0.0
+    assert geometry.gtv_size_cm(np.zeros((2, 2, 2), bool), (1.0, 1.0, 1.0)) == 0.0
 
 
-@pytest.mark.parametrize("brute_force_max", [P.BRUTE_FORCE_MAX_POINTS, 8])
+@pytest.mark.parametrize("brute_force_max", [geometry.BRUTE_FORCE_MAX_POINTS, 8])
 def test_size_of_flat_and_collinear_sets(brute_force_max, monkeypatch):
     # with a limit of 8 points the (degenerate) Qhull path runs
-    monkeypatch.setattr(P.formulas, "BRUTE_FORCE_MAX_POINTS", brute_force_max)
+    monkeypatch.setattr(geometry, "BRUTE_FORCE_MAX_POINTS", brute_force_max)
     plate = np.zeros((1, 12, 12), bool)
     plate[0, 1:11, 1:11] = True  # 100 voxels in one slice (a degenerate hull)
     # centres 9 voxels apart in y and in x: sqrt((9*0.8)^2 + (9*0.6)^2) = 9 mm = 0.9 cm
-    assert P.gtv_size_cm(plate, (5.0, 0.8, 0.6)) == pytest.approx(0.9, rel=1e-12)
+    assert geometry.gtv_size_cm(plate, (5.0, 0.8, 0.6)) == pytest.approx(0.9, rel=1e-12)
     line = np.zeros((100, 1, 1), bool)
     line[:, 0, 0] = True  # 100 collinear voxels along z: 99 * 2.5 mm = 24.75 cm
-    assert P.gtv_size_cm(line, (2.5, 1.0, 1.0)) == pytest.approx(24.75, rel=1e-12)
+    assert geometry.gtv_size_cm(line, (2.5, 1.0, 1.0)) == pytest.approx(24.75, rel=1e-12)
 
 
-@pytest.mark.parametrize("brute_force_max", [P.BRUTE_FORCE_MAX_POINTS, 8])
+@pytest.mark.parametrize("brute_force_max", [geometry.BRUTE_FORCE_MAX_POINTS, 8])
 def test_size_of_a_blob_against_brute_force(brute_force_max, monkeypatch):
-    monkeypatch.setattr(P.formulas, "BRUTE_FORCE_MAX_POINTS", brute_force_max)
+    monkeypatch.setattr(geometry, "BRUTE_FORCE_MAX_POINTS", brute_force_max)
     rng = np.random.default_rng(3)
     gtv = rng.random((6, 7, 8)) < 0.4  # ~130 voxels
     sp = np.array([2.5, 0.9, 1.1])
     pts = np.argwhere(gtv) * sp
     d = np.sqrt(((pts[:, None, :] - pts[None, :, :]) ** 2).sum(-1)).max()
-    assert P.gtv_size_cm(gtv, sp) == pytest.approx(d / 10, rel=1e-12)
+    assert geometry.gtv_size_cm(gtv, sp) == pytest.approx(d / 10, rel=1e-12)
 
 
 @pytest.mark.parametrize("kind", ["gaussian", "ellipsoid_shell", "grid"])
@@ -306,7 +307,7 @@ def test_pruned_farthest_pair_equals_all_pairs(kind):
     else:
         pts = rng.integers(0, 50, size=(n, 3)) * np.array([5.0, 1.1543, 1.1543])
     every_pair = max(float(cdist(pts[i:i + 1000], pts).max()) for i in range(0, n, 1000))
-    assert P.formulas._max_pairwise_distance(pts) == every_pair
+    assert geometry._max_pairwise_distance(pts) == every_pair
 
 
 # --- GTV_lung_location --------------------------------------------------------------------
@@ -322,7 +323,7 @@ def test_lung_location_quadrants(z, x, code):
     gtv[z, 3, x] = True
     feats = warned(P.partition_parameters, ctv, gtv, gtvnd, st, SPACING)
     assert feats["GTV_lung_location"] == code
-    assert P.gtv_lung_location(gtv, st) == code
+    assert P.formulas.gtv_lung_location(gtv, st) == code
 
 
 def test_lung_location_without_station_7_uses_4r_4l_and_warns():
@@ -334,11 +335,11 @@ def test_lung_location_without_station_7_uses_4r_4l_and_warns():
     gtv = np.zeros(st.shape, bool)
     gtv[2:4, 0, 0] = True  # centroid z 2.5: not strictly above 2.5 -> lower; x 0: right
     with pytest.warns(P.PartitionWarning, match="station 7 absent"):
-        assert P.gtv_lung_location(gtv, st) == 2
+        assert P.formulas.gtv_lung_location(gtv, st) == 2
     gtv[:] = False
     gtv[3, 0, 4] = True  # z 3 > 2.5 upper, x 4 > 2 left
     with pytest.warns(P.PartitionWarning, match="station 7 absent"):
-        assert P.gtv_lung_location(gtv, st) == 3
+        assert P.formulas.gtv_lung_location(gtv, st) == 3
 
 
 def test_empty_primary_gives_zero_location_and_size():

@@ -87,7 +87,7 @@ def test_cache_by_input_hash(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("recomputed although the inputs did not change")
 
-    monkeypatch.setattr(P.cohort, "partition_parameters", boom)
+    monkeypatch.setattr(P.run, "partition_parameters", boom)
     second = P.partition_table(good, cache_dir=cache)
     assert second.n_loaded == 2 and second.n_computed == 0
     pd.testing.assert_frame_equal(second.features, first.features)
@@ -107,13 +107,13 @@ def test_job_hash_depends_on_content_spacing_definition():
     ctv, gtv, gtvnd, st, sp = patient()
     base = P.PartitionJob("union", "P1", arrays=(ctv, gtv, gtvnd, st, sp))
     same = P.PartitionJob("union", "P1", arrays=(ctv.copy(), gtv, gtvnd, st, list(sp)))
-    assert P.job_hash(base) == P.job_hash(same)
+    assert P.run.job_hash(base) == P.run.job_hash(same)
     other_sp = P.PartitionJob("union", "P1", arrays=(ctv, gtv, gtvnd, st, (2.0, 1.5, 1.4)))
     other_def = P.PartitionJob("primary", "P1", arrays=(ctv, gtv, gtvnd, st, sp))
     st2 = st.copy()
     st2[2, 4, 4] = 1
     other_st = P.PartitionJob("union", "P1", arrays=(ctv, gtv, gtvnd, st2, sp))
-    hashes = {P.job_hash(j) for j in (base, other_sp, other_def, other_st)}
+    hashes = {P.run.job_hash(j) for j in (base, other_sp, other_def, other_st)}
     assert len(hashes) == 4
 
 
@@ -151,7 +151,7 @@ def test_store_source_reference_and_missing_predicted(tmp_path):
         pred = P.partition_table(store, stations="predicted")
     assert list(pred.features.index) == ["P001"]
     assert "stations_pred" in pred.failures.loc["P002", "error"]
-    assert P.missing_station_maps(store, "predicted") == ["P002"]
+    assert P.run.missing_station_maps(store, "predicted") == ["P002"]
 
 
 def test_for_params_lists_patients_without_the_chosen_map(tmp_path):

@@ -28,7 +28,7 @@ from pydicom.sequence import Sequence
 from scipy import ndimage
 
 from analysis import paths
-from analysis.ingest import run_ingest
+from analysis.ingest.run import run_ingest
 from analysis.io import read_ct_series, read_nifti, read_rtstruct, write_nifti
 from analysis.io.dicom_write import mask_contours
 from analysis.params import parse_params
@@ -37,8 +37,8 @@ from analysis.segment.__main__ import main as segment_main
 from analysis.segment.export import labels_from_masks, read_stations_seg
 from analysis.segment.export_cohort import analysed_patients, export_cohort
 from analysis.segment.infer import predict_cohort
-from analysis.segment.report import QC_TABLE, write_qc
-from analysis.store import CohortStore
+from analysis.segment.report import write_qc
+from analysis.store import SEGMENT_QC, CohortStore
 
 REAL = paths.REFERENCE_DATA_DIR / "ibsi-lung-ct" / "dicom"
 MRN = "IBSI0001"
@@ -135,7 +135,7 @@ def test_qc_flags_the_real_ct_and_03_leaves_it_out(real):
     patient."""
     store, params = real["store"], real["params"]
     pid = store.patient_ids()[0]
-    qc = store.read_table(QC_TABLE)
+    qc = store.read_table(SEGMENT_QC)
     assert not bool(qc.loc[pid, "usable"])
     assert "phantom_model" in qc.loc[pid, "reason_codes"].split()
     assert "segment.train_source: store" in qc.loc[pid, "reasons"]

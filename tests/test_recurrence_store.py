@@ -10,7 +10,7 @@ from analysis import recurrence as rc
 from analysis.grid import Grid
 from analysis.labels import STATION_LABEL
 from analysis.ledger import LedgerError, build_ledger, write_ledger
-from analysis.parallel import map_patients
+from analysis.scheduling.parallel import map_patients
 from analysis.store import CohortStore
 
 

@@ -16,10 +16,12 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from analysis import browser, report, report_html  # noqa: E402
 from analysis.grid import Grid  # noqa: E402
 from analysis.outputs import Outputs  # noqa: E402
 from analysis.params import load_params  # noqa: E402
+from analysis.report import browser
+from analysis.report import html as report_html  # noqa: E402
+from analysis.report import runner as report
 from analysis.store import CohortStore  # noqa: E402
 
 pytestmark = pytest.mark.slow

@@ -5,7 +5,7 @@ normally, once with ``--force`` so that every notebook re-executes on a fresh co
 store (ingest, segmentation, partition, ... all recomputed); only the phantom export is
 shared (copied), since generating it twice would add its time for no new check. Every CSV table of the two runs must be
 identical byte for byte. The index, the QC gallery and the 3D pages are then opened in
-headless Chromium with the network off (:mod:`analysis.browser`): every image decodes,
+headless Chromium with the network off (:mod:`analysis.report.browser`): every image decodes,
 every table is in the rendered DOM, each screenshot (kept in the test's temporary
 folder) is not blank and no request fails.
 """
@@ -24,9 +24,10 @@ import _r_oracle
 import pandas as pd
 import pytest
 
-from analysis import paths, report
+from analysis import paths
 from analysis.params import load_params
-from analysis.report import PAPER_ITEMS
+from analysis.report import runner as report
+from analysis.report.runner import PAPER_ITEMS
 
 pytestmark = pytest.mark.slow
 
@@ -96,19 +97,19 @@ def test_every_recorded_output_exists_and_is_not_empty(runs):
 
 
 def test_every_recorded_name_is_registered(runs):
-    """The exact names of a real run are in analysis.output_names (issue 12)."""
-    from analysis.output_names import REGISTRY
+    """The exact names of a real run are in analysis.outputs.names (issue 12)."""
+    from analysis.outputs.names import REGISTRY
 
     run_dir, _ = runs
     unregistered = [(nb, it["name"]) for nb, it in _items(run_dir) if it["name"] not in REGISTRY]
-    assert not unregistered, f"register these in analysis/output_names.py: {unregistered}"
+    assert not unregistered, f"register these in analysis/outputs/names.py: {unregistered}"
 
 
 def test_every_figure_is_shown_in_its_executed_notebook_and_html(runs):
     """Each recorded figure is an image/png output of its notebook (its caption is the
     output's text/plain), and the HTML exports embed the images and load no script from
     the internet (issue 15)."""
-    from analysis.report_html import external_scripts
+    from analysis.report.html import external_scripts
 
     run_dir, _ = runs
     for name in PARAMS.report.notebooks:
@@ -214,7 +215,7 @@ def test_every_survival_number_of_05_matches_r(runs, tmp_path):
 
 
 def _chromium() -> str:
-    from analysis import browser
+    from analysis.report import browser
 
     exe = browser.chromium_path()
     if exe is None:
@@ -230,7 +231,7 @@ def test_index_gallery_and_3d_pages_render_offline(runs, tmp_path):
     (scorecard, contents, every figure decoded, every table in the DOM), the gallery
     (every thumbnail decoded) and each 3D page (both canvases drawn), each screenshot
     non-blank, no request failed or blocked."""
-    from analysis import browser
+    from analysis.report import browser
 
     run_dir, _ = runs
     _chromium()
@@ -279,7 +280,7 @@ def test_index_fits_1400_px_and_every_outside_verdict_says_why(runs, tmp_path):
     The index is printed to index.pdf. Fault injected: ``column_chunks`` with a budget of
     5000 px (no split) -> six tables stick out, Table 4's univariate table 2,223 px wide
     (measured on a ci run), and the assertion on ``too_wide`` fails."""
-    from analysis import browser
+    from analysis.report import browser
 
     run_dir, _ = runs
     _chromium()
@@ -369,7 +370,7 @@ def test_make_lab_opens_02_segment_on_the_ci_run(runs, tmp_path):
     params/default.yaml) -> "IncompleteStoreError: cohort store default has not been
     made; made by params/default.yaml: run make report PARAMS=params/default.yaml ..."
     in the notebook (measured) and the traceback assertion fails."""
-    from analysis import browser
+    from analysis.report import browser
 
     run_dir, _ = runs
     _chromium()

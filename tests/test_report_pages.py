@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import report_pages
 from analysis.grid import Grid
-from analysis.store import CohortStore
+from analysis.report import pages as report_pages
+from analysis.store import SEGMENT_QC, CohortStore
 
 GRID = Grid((10, 24, 24), (3.0, 1.5, 1.5))
 
@@ -35,7 +35,7 @@ def make_store(root, *, qc: bool = True, n: int = 4) -> CohortStore:
                           ("gtv", gtv), ("ctv", gtv)):
             store.write(pid, name, arr, GRID)
     if qc:
-        store.write_table("segment_qc", pd.DataFrame(
+        store.write_table(SEGMENT_QC, pd.DataFrame(
             {"usable": [True, True, False, True][:n],
              "reasons": ["", "", "CT field of view too small", ""][:n]},
             index=pd.Index(pids, name="pid")))

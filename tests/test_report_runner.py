@@ -14,9 +14,10 @@ import nbformat
 import pandas as pd
 import pytest
 
-from analysis import report, report_html
 from analysis.params import load_params
-from analysis.report import PAPER_ITEMS, ReportError, run_report
+from analysis.report import html as report_html
+from analysis.report import runner as report
+from analysis.report.runner import PAPER_ITEMS, ReportError, run_report
 from analysis.store import CohortStore
 
 SETUP = (
@@ -188,7 +189,7 @@ def test_the_runner_shows_cell_progress_with_the_last_runs_estimate():
     """``cell 2/4, 3 s so far, about 5 s left (last run 8 s)``: the estimate is the sum
     of the remaining cells' seconds in the last run (hand-computed: 3 + 2 = 5 of 1 + 2 +
     3 + 2 = 8); lines at most every PRINT_EVERY_S; no estimate without a last run."""
-    from analysis import report_progress as rp
+    from analysis.report import progress as rp
 
     now = [100.0]
     lines = []
@@ -209,7 +210,7 @@ def test_kernels_run_over_ipc_without_the_tcp_warning(tmp_path, chain, capfd):
     warning, and the executed copy records each cell's seconds (the next run's estimate).
     Fault injected: ``IpcKernelManager`` given ``default_value="tcp"`` -> the warning is
     printed once (measured) and the first assertion fails."""
-    from analysis import report_progress as rp
+    from analysis.report import progress as rp
 
     if not rp.IPC:
         pytest.skip("no Unix domain sockets: TCP, explained once (report_progress.TCP_NOTE)")
@@ -229,7 +230,7 @@ def test_only_rejects_unknown_notebook(tmp_path, chain):
 
 
 def test_assign_outputs_follows_the_paper_and_keeps_the_rest():
-    """Exact names from analysis.output_names; a near miss is not guessed into an item.
+    """Exact names from analysis.outputs.names; a near miss is not guessed into an item.
 
     Fault injected: the old prefix matching puts ``table4_cox`` under Table 4 (Cox) and
     ``figure3_km_sex`` under Figure 3 instead of the other outputs."""
@@ -355,7 +356,7 @@ def test_executed_notebooks_keep_no_widget_state(tmp_path, chain):
     ``metadata.widgets`` present and the test fails; nbclient's
     ``store_widget_state=False`` instead -> "KeyError: '<comm id>'" on the Output widget
     (measured, the ci chain's 02_segment)."""
-    from analysis import report_progress as rp
+    from analysis.report import progress as rp
 
     _notebook(chain / "03_w.ipynb", ["import ipywidgets\nfrom IPython.display import "
                                      "display\no = ipywidgets.Output()\nwith o:\n"

@@ -9,8 +9,8 @@ import json
 
 import nbformat
 
-from analysis import report
-from analysis.report import chain_keys, run_report, stale_upstream
+from analysis.report import runner as report
+from analysis.report.runner import chain_keys, run_report, stale_upstream
 
 CHAIN = ["01_ingest", "02_segment", "03_partition", "04_recurrence", "05_survival"]
 

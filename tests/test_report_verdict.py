@@ -6,10 +6,10 @@ from types import SimpleNamespace
 
 import pandas as pd
 
-from analysis import report_html
-from analysis.output_names import STATIONS_VERDICT_TABLE
+from analysis.outputs.names import STATIONS_VERDICT_TABLE
 from analysis.params import load_params
-from analysis.report import PAPER_ITEMS
+from analysis.report import html as report_html
+from analysis.report.runner import PAPER_ITEMS
 
 
 def test_index_puts_the_stations_verdict_first_under_beyond_the_paper(tmp_path):

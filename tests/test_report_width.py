@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis import report_html
-from analysis.report_html import column_chunks, column_width_px, table_html
+from analysis.report import html as report_html
+from analysis.report.html import column_chunks, column_width_px, table_html
 
 
 def test_column_widths_and_chunks_hand_computed():

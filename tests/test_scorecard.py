@@ -5,10 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from analysis import output_names as on
-from analysis import paper, scorecard
-from analysis.output_names import TRAIN_APPARENT, TRAIN_CV
-from analysis.scorecard import NOT_COMPARABLE, OUTSIDE, WITHIN
+from analysis import paper
+from analysis.outputs import names as on
+from analysis.outputs.names import TRAIN_APPARENT, TRAIN_CV
+from analysis.report import scorecard
+from analysis.report.scorecard import NOT_COMPARABLE, OUTSIDE, WITHIN
 
 
 def _write(tables, name, df):

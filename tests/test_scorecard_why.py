@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from analysis import scorecard_why as sw
-from analysis.scorecard import NOT_COMPARABLE, OUTSIDE, WITHIN, Headline
+from analysis.report import why as sw
+from analysis.report.scorecard import NOT_COMPARABLE, OUTSIDE, WITHIN, Headline
 
 TRUTH = {"n_included": 45,
          "model": {"hazard_ratios": {"diameter_ge_5cm": 1.635},

@@ -25,12 +25,12 @@ from _ingest_fixtures import CATEGORY_MAP, COLUMN_MAP, make_export, write_patien
 
 from analysis import paths
 from analysis.grid import Grid
-from analysis.ingest import record_numbers_by_pid, run_ingest
+from analysis.ingest.run import record_numbers_by_pid, run_ingest
 from analysis.io.dicom_read import read_ct_series, read_rtstruct
 from analysis.io.dicom_write import write_ct_series
 from analysis.labels import STATION_LABEL
 from analysis.params import parse_params
-from analysis.report_html import exports_html
+from analysis.report.html import exports_html
 from analysis.segment.export import (
     EXPORT_MANUFACTURER,
     STATION_COLORS,
@@ -40,8 +40,7 @@ from analysis.segment.export import (
     read_stations_seg,
 )
 from analysis.segment.export_cohort import analysed_patients, export_cohort, exports_summary
-from analysis.segment.report import QC_TABLE
-from analysis.store import CohortStore
+from analysis.store import SEGMENT_QC, CohortStore
 
 RUN = "exp"
 
@@ -80,7 +79,7 @@ def cohort(tmp_path):
         store.write(pid, "stations_pred", store.read(pid, "stations_ref"), store.grid(pid))
     pid_of = {m: p for p, m in record_numbers_by_pid(params).items()}
     scanner, nifti, flagged = (pid_of[m] for m in mrns)
-    store.write_table(QC_TABLE, pd.DataFrame(
+    store.write_table(SEGMENT_QC, pd.DataFrame(
         {"usable": [p != flagged for p in store.patient_ids()],
          "reasons": ["" if p != flagged else "lung_volume_ml out of range"
                      for p in store.patient_ids()]},

@@ -10,10 +10,11 @@ import torch
 from analysis.grid import Grid
 from analysis.labels import STATION_LABEL, STATIONS
 from analysis.params import load_params
+from analysis.phantom import make_patient as phantom_make_patient
 from analysis.segment.checkpoint import load_checkpoint
-from analysis.segment.data import phantom_make_patient
 from analysis.segment.infer import predict_stations
 from analysis.segment.qc import TRAIN_COMMAND, check_prediction, training_statistics
+from analysis.store import SEGMENT_QC
 
 SMALL = Grid((10, 20, 20), (2.0, 2.0, 2.0))
 
@@ -96,7 +97,7 @@ def test_shipped_model_passes_phantom_patients_and_flags_foreign_cts(shipped):
     from scipy import ndimage
 
     assert load_checkpoint("models/diunet_default.pt").metrics.get("training_stats")
-    make_patient = phantom_make_patient()
+    make_patient = phantom_make_patient
     grid = Grid((48, 96, 96), (5.0, 4.0, 4.0))
     for i in range(2):
         p = make_patient(np.random.default_rng([99, i]), grid)
@@ -140,14 +141,14 @@ def test_write_qc_table_for_the_store(tmp_path):
     res = SimpleNamespace(results={k: {"qc": v} for k, v in rows.items()},
                           failures={"P2": "boom"})
     shown = write_qc(store, res)
-    t = store.read_table("segment_qc")
+    t = store.read_table(SEGMENT_QC)
     assert t.index.tolist() == ["P1", "P3"] and t["usable"].dtype == bool
     assert t.loc["P3", "reasons"] == "a; b"
     assert shown.index.tolist() == [1, 2] and "P1" not in shown.to_string()
     s = qc_summary(shown)["n"]
     assert s["usable"] == 1 and s["reason: lung_volume_ml"] == 1
     empty = write_qc(store, SimpleNamespace(results={}, failures={}))
-    assert empty.empty and store.read_table("segment_qc").empty
+    assert empty.empty and store.read_table(SEGMENT_QC).empty
 
 
 def _definition_of_counts_and_features(lab, ct, spacing):
@@ -177,7 +178,7 @@ def test_check_prediction_counts_and_features_equal_the_whole_volume_definition(
     """Counts, components and the station HU are taken inside the stations' boxes; they
     equal the whole-volume definition, also with a label outside 1..16 (counted in the HU
     median, not as a station) and with no station at all."""
-    make_patient = phantom_make_patient()
+    make_patient = phantom_make_patient
     grid = Grid((30, 80, 80), (5.0, 4.0, 4.0))
     p = make_patient(np.random.default_rng([7, 1]), grid)
     lab = p["stations"].astype(np.uint8)

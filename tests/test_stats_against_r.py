@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from lifelines.datasets import load_lung
 
-from analysis import survival as sv
 from analysis.stats import cox, group_tests, km
+from analysis.survival import tables as sv
 
 
 @pytest.fixture(scope="module")

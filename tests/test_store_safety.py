@@ -15,8 +15,9 @@ import pandas as pd
 import pytest
 from _ingest_fixtures import make_export, make_params
 
-from analysis import ingest, store
-from analysis.ingest import IngestError, is_store_failure, run_ingest
+from analysis import store
+from analysis.ingest import run as ingest
+from analysis.ingest.run import IngestError, is_store_failure, run_ingest
 from analysis.store import COMPLETE, LOCK, CohortStore, StoreLockedError
 
 
@@ -172,7 +173,7 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
 def test_a_second_make_report_on_a_store_in_use_refuses_before_running(tmp_path):
     """Injected fault: without the lock in ``run_report``, the call below ran the chain
     (DID NOT RAISE ReportError) while another run held the store."""
-    from analysis.report import ReportError, run_report
+    from analysis.report.runner import ReportError, run_report
 
     f = tmp_path / "p.yaml"
     f.write_text("run_name: busy\ncohort: {source: clinical_only}\n"

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import survival as sv
 from analysis.stats.cox import FALLBACK_PENALIZER
+from analysis.survival import tables as sv
 
 
 def _cohort(n: int = 40, seed: int = 0) -> pd.DataFrame:

@@ -7,11 +7,11 @@ import json
 
 from analysis.paths import NOTEBOOKS_DIR, REPO_ROOT
 
-ANALYSIS_FILES = ["analysis/survival.py", "analysis/competing.py",
+ANALYSIS_FILES = ["analysis/survival/tables.py", "analysis/survival/competing.py",
                   *[f"analysis/stats/{m}.py" for m in ("survdata", "km", "group_tests", "cox",
                                                       "ph", "competing", "gray",
                                                       "finegray")],
-                  "analysis/plots/survival.py"]
+                  "analysis/survival/plots.py"]
 
 
 def _imports(path) -> set[str]:

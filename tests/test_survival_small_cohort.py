@@ -7,8 +7,8 @@ import warnings
 
 import pandas as pd
 
-from analysis import survival as sv
 from analysis.params import load_params
+from analysis.survival import tables as sv
 
 
 def test_multivariable_cox_on_four_patients_is_a_note_not_a_crash():

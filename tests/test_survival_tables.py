@@ -8,8 +8,8 @@ import pytest
 from scipy import stats
 
 from analysis import paper
-from analysis import survival as sv
 from analysis.params import SurvivalParams
+from analysis.survival import tables as sv
 
 
 def test_univariate_table_counts_and_paper_columns():

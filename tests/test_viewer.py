@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis import viewer
 from analysis.grid import Grid
+from analysis.viewers import slices as viewer
 
 
 def test_overlay_hand_values_and_toggling():
@@ -69,7 +69,7 @@ def test_show_builds_an_offline_widget():
 # --- the 3D viewer (NiiVue) ---------------------------------------------------------------
 
 def _scene():
-    from analysis import viewer3d
+    from analysis.viewers import volume as viewer3d
 
     grid = Grid((6, 8, 10), (2.0, 1.0, 1.0))
     ct = np.zeros(grid.shape_zyx, np.int16)
@@ -84,7 +84,7 @@ def _scene():
 
 
 def test_station_volumes_and_click_read_out():
-    from analysis import viewer3d
+    from analysis.viewers import volume as viewer3d
 
     sc = _scene()
     assert viewer3d.station_volumes_ml(sc.stations, sc.grid) == {"4R": 0.024, "4L": 0.024}
@@ -97,8 +97,8 @@ def test_station_volumes_and_click_read_out():
 
 
 def test_label_lut_colours_and_toggles():
-    from analysis import viewer3d
-    from analysis.segment.export import STATION_COLORS
+    from analysis.labels import STATION_COLORS
+    from analysis.viewers import volume as viewer3d
 
     lut = viewer3d.label_lut([7])
     assert lut["labels"][7] == "4R" and len(lut["R"]) == 17
@@ -111,7 +111,7 @@ def test_nifti_bytes_hold_the_volume_in_ras():
 
     import nibabel as nib
 
-    from analysis import viewer3d
+    from analysis.viewers import volume as viewer3d
 
     sc = _scene()
     img = nib.Nifti1Image.from_bytes(gzip.decompress(viewer3d.nifti_gz(sc.stations, sc.grid)))
@@ -202,7 +202,7 @@ def test_a_left_sided_gtv_is_on_the_right_of_every_figure():
     import matplotlib.pyplot as plt
     from PIL import Image
 
-    from analysis.report_pages import thumbnail_png
+    from analysis.report.pages import thumbnail_png
     from analysis.segment.report import overlay_figure
 
     grid, ct, st, gtv, ctv = _left_gtv_scene()

@@ -1,7 +1,7 @@
 """The standalone 3D station page renders offline in headless Chromium (issue 15).
 
 The page is opened from ``file://`` with every other request aborted and every host name
-unresolvable (:mod:`analysis.browser`); NiiVue must come from the vendored asset. Both
+unresolvable (:mod:`analysis.report.browser`); NiiVue must come from the vendored asset. Both
 canvases (predicted, reference) must be non-blank, no request may fail, and a click on a
 station (NiiVue's own location event at a 2R voxel) must show its name and volume.
 """
@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis import browser, viewer3d
 from analysis.grid import Grid
+from analysis.report import browser
+from analysis.viewers import volume as viewer3d
 
 pytestmark = pytest.mark.slow
 

@@ -4,7 +4,7 @@ A small phantom department export (DICOM CT series + RTSTRUCT, ``N`` patients on
 grid 48 x 96 x 96 of 5 x 4 x 4 mm) is written once in a temporary folder; then, for
 each scheduler (``serial`` in this process for reference, ``dask:local`` with 1 worker,
 ``dask:local`` with 2 workers; each cluster started and warmed before timing), the three
-real per-patient steps run through :func:`analysis.parallel.map_patients` on a fresh
+real per-patient steps run through :func:`analysis.scheduling.parallel.map_patients` on a fresh
 cohort store:
 
 - ``ingest``: :func:`analysis.ingest.ingest_patient` (read DICOM + RTSTRUCT, check,
@@ -40,8 +40,8 @@ from typing import Any
 
 import psutil
 
-from analysis.parallel import map_patients
 from analysis.params import parse_params
+from analysis.scheduling.parallel import map_patients
 
 CI_GRID = {"shape_zyx": [48, 96, 96], "spacing_mm": [5.0, 4.0, 4.0]}
 _STEP_MODULES = ("analysis.ingest", "analysis.segment.infer", "analysis.partition")
@@ -124,8 +124,8 @@ def _checkpoint(params, out: Path) -> str:
 
 def _step_items(params, export: Path, store_root: Path, ck_path: str) -> dict[str, Callable]:
     """Per step: a function returning (fn, items) for map_patients (built lazily)."""
-    from analysis import ingest
     from analysis import partition as P
+    from analysis.ingest import run as ingest
     from analysis.segment import infer
 
     mrns = sorted(d.name for d in (export / "images").iterdir() if d.is_dir())
@@ -146,7 +146,7 @@ def _step_items(params, export: Path, store_root: Path, ck_path: str) -> dict[st
                                     for p in pids.values()}
 
     def partition_items():
-        return P.compute_patient, {p: P.PartitionJob(
+        return P.run.compute_patient, {p: P.PartitionJob(
             gtv_definition="union", pid=p, store_root=str(store_root),
             station_volume="stations_ref") for p in pids.values()}
 
@@ -213,7 +213,7 @@ def run(quick: bool = False) -> dict:
         ``speedup_2_vs_1`` per step; ``fullres`` (quick=False): one full-resolution
         patient, seconds and peak RSS per step.
     """
-    from analysis import distributed as dd
+    from analysis.scheduling import distributed as dd
 
     n = 4 if quick else 8
     result: dict[str, Any] = {

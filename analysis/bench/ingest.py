@@ -74,7 +74,7 @@ def _params(root: Path):
 
 
 def _measure(tmp: Path, grid: Grid, n: int, fmt: str) -> dict:
-    from analysis import ingest
+    from analysis.ingest import run as ingest
 
     exp = tmp / "export"
     _write_export(exp, grid, n, fmt)

@@ -19,8 +19,8 @@ import os
 import platform
 import time
 
-from analysis.model import fit_paper_model
-from analysis.model_eval import bootstrap_632plus, nested_cv
+from analysis.model.evaluate import bootstrap_632plus, nested_cv
+from analysis.model.fit import fit_paper_model
 from analysis.params import load_params
 from analysis.phantom.model_checks import synthetic_table
 

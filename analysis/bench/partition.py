@@ -127,7 +127,7 @@ def counts_sitk(ctv, gtv, gtvnd, stations, *, statistics: str = "shape") -> np.n
     import SimpleITK as sitk
 
     code = sitk.GetImageFromArray(_combined_code(ctv, gtv, gtvnd, stations))
-    counts = np.zeros(N_CLASSES * P.N_CODES, dtype=np.int64)
+    counts = np.zeros(N_CLASSES * P.counting.N_CODES, dtype=np.int64)
     if statistics == "shape":
         f = sitk.LabelShapeStatisticsImageFilter()
         f.SetBackgroundValue(255)
@@ -141,7 +141,7 @@ def counts_sitk(ctv, gtv, gtvnd, stations, *, statistics: str = "shape") -> np.n
             counts[int(lab)] = f.GetCount(int(lab))
     else:
         raise ValueError(f"statistics: expected 'shape' or 'intensity', got {statistics!r}")
-    return counts.reshape(N_CLASSES, P.N_CODES)
+    return counts.reshape(N_CLASSES, P.counting.N_CODES)
 
 
 def _time(fn, *args) -> tuple[float, float]:
@@ -250,7 +250,7 @@ def run(quick: bool = False) -> dict:
                 cpu[name].append(c)
 
         counts_fast = P.count_table(*arrays)
-        counts_ref = P.count_table_reference(*arrays)
+        counts_ref = P.counting.count_table_reference(*arrays)
         counts_itk = counts_sitk(*arrays)
         feats_fast = fast()
         feats_ref = reference()

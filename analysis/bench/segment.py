@@ -28,6 +28,7 @@ import numpy as np
 from analysis import paths
 from analysis.grid import Grid
 from analysis.paper import CT_PIXEL_MM, CT_SHAPE_YX, CT_SLICE_MM
+from analysis.phantom import make_patient
 
 
 def _rss_mib() -> float:
@@ -96,7 +97,8 @@ def run_train(quick: bool = False, n_train: int = 12) -> dict:
     params = params.model_copy(update={"segment": params.segment.model_copy(
         update={"device": "cpu", "val_every": 100})})
     grid = Grid(params.phantom.grid.shape_zyx, params.phantom.grid.spacing_mm)
-    pts = model_space(generate_patients(params.seed, "train", n_train, grid),
+    pts = model_space(generate_patients(params.seed, "train", n_train, grid,
+                                        make_patient=make_patient),
                       params.segment.target_spacing_mm)
     with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
         r = pool.submit(_train_child, (pts, params, 1 if quick else 2)).result()
@@ -129,11 +131,9 @@ def run(quick: bool = False, checkpoint: str | None = None,
 
     from analysis.params import load_params
     from analysis.segment.checkpoint import load_checkpoint
-    from analysis.segment.data import phantom_make_patient
     from analysis.segment.infer import mediastinal_box
     from analysis.segment.metrics import station_metrics
 
-    make_patient = phantom_make_patient()
     params = load_params(paths.PARAMS_DIR / "default.yaml")
     update = {k: v for k, v in (("checkpoint", checkpoint), ("num_threads", num_threads))
               if v is not None}

@@ -5,7 +5,7 @@ A department export does not always hold one folder per patient. A PACS media ex
 every patient's files, is read by series: :func:`scan_dicom` reads the header of every
 file (no pixel data) and returns the attributes that decide which files form a patient's
 study and series. Which series make a patient is decided at the ingest level
-(:mod:`analysis.ingest_layout`); reading one series is :mod:`analysis.io.dicom_read`'s.
+(:mod:`analysis.ingest.layout`); reading one series is :mod:`analysis.io.dicom_read`'s.
 
 File names are never relied on (``IM00001``, ``CT.1.3.12...``, no suffix): a file is
 DICOM when :func:`analysis.io.dicom_base.is_dicom_file` says so. The ``DICOMDIR`` itself

@@ -42,20 +42,25 @@ from scipy import ndimage
 
 from analysis.labels import FEATURE_NAMES, N_STATIONS, RATIO_FAMILIES, STATIONS
 from analysis.ledger import ledger_for
-from analysis.parallel import map_patients
-from analysis.partition.cohort import (
+from analysis.partition.run import (
     PartitionJob,
     StationSource,
     compute_patient,
     partition_table,
 )
+from analysis.scheduling.parallel import map_patients
 from analysis.stats.agreement import KOO_LI_BANDS, bland_altman, icc_a1, lin_ccc
-from analysis.store import CohortStore
+from analysis.store import (
+    AGREEMENT_FEATURE_ICC,
+    AGREEMENT_FEATURES_AI,
+    AGREEMENT_FEATURES_REF,
+    CohortStore,
+)
 
 #: store tables written by :meth:`StationAgreement.save` (04 and 07 read them)
-REF_FEATURES_TABLE = "agreement_features_ref"
-AI_FEATURES_TABLE = "agreement_features_ai"
-FEATURE_ICC_TABLE = "agreement_feature_icc"
+REF_FEATURES_TABLE = AGREEMENT_FEATURES_REF
+AI_FEATURES_TABLE = AGREEMENT_FEATURES_AI
+FEATURE_ICC_TABLE = AGREEMENT_FEATURE_ICC
 #: family label of the binary CTV-overlap rows and of the scalar rows
 OVERLAP_FAMILY = "CTV_overlaps"
 SCALAR_FAMILY = "scalar"
@@ -234,7 +239,7 @@ def _pid_seed(pid: str) -> int:
 
 
 def perturbed_features(item: dict) -> list[list[float]]:
-    """Per-patient step (:func:`analysis.parallel.map_patients`): the 110 parameters on
+    """Per-patient step (:func:`analysis.scheduling.parallel.map_patients`): the 110 parameters on
     ``n`` second-observer versions of the patient's reference map.
 
     ``item``: ``store_root``, ``pid``, ``gtv_definition``, ``n``, ``seed``,

@@ -7,7 +7,7 @@ import pandas as pd
 
 from analysis.labels import FEATURE_NAMES, N_STATIONS, OVERLAP_STATIONS, RATIO_FAMILIES, STATIONS
 from analysis.ledger import figure1_table
-from analysis.partition.cohort import PartitionTable
+from analysis.partition.run import PartitionTable
 
 
 def feature_summary(features: pd.DataFrame) -> pd.DataFrame:

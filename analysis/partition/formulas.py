@@ -4,7 +4,7 @@ Inputs are numpy arrays on one grid, indexed ``(z, y, x)`` (see :mod:`analysis`)
 ``ctv``, ``gtv`` (primary), ``gtvnd`` (involved nodes) are boolean masks and
 ``stations`` is the label map 0..16 (``i`` = ``LN_i`` of :data:`analysis.labels.STATIONS`,
 0 = no station). ``spacing_mm`` is ``(z, y, x)``. Nothing here reads files (the cohort jobs and cache are
-in :mod:`analysis.partition.cohort`, the report's tables and figures in
+in :mod:`analysis.partition.run`, the report's tables and figures in
 :mod:`analysis.partition.figures`; the count table in :mod:`analysis.partition.counting`).
 
 How the counting is done
@@ -42,7 +42,7 @@ Choices where SPEC leaves room (written down here, as SPEC asks)
   single voxel gives 0). Computed exactly: the farthest pair lies on the convex hull, and
   the hull of a voxel set is the hull of the first and last voxel of every (z, y) row;
   so only those points count: all their pairs are compared when there are at most
-  :data:`BRUTE_FORCE_MAX_POINTS`, else the pairs of their Qhull hull's vertices. 0 with a
+  :data:`analysis.geometry.BRUTE_FORCE_MAX_POINTS`, else the pairs of their Qhull hull's vertices. 0 with a
   warning when the primary GTV is empty.
 """
 
@@ -53,6 +53,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from analysis.geometry import gtv_size_cm_from_indices, hull_diameter_mm
 from analysis.labels import (
     FEATURE_NAMES,
     N_CLASSES,
@@ -98,24 +99,49 @@ _CODES_CTV_MINUS_GROSS = {d: _select(lambda c, d=d: bool(c & CTV_BIT) and not _g
 
 
 def station_volumes_vox(counts: np.ndarray) -> np.ndarray:
-    """``abs(LN_i)`` for i = 1..16 (voxels), shape (16,)."""
+    """``abs(LN_i)`` for i = 1..16 (voxels), shape (16,).
+
+    .. math:: |LN_i| = \\sum_{c} n(i, c)
+
+    The denominator of SPEC rows 1-16, 33-48 and 65-80. Reference: SPEC Table 2 (paper Table 2), the count table of
+    :func:`analysis.partition.counting.count_table`.
+    """
     return counts[1:].sum(axis=1)
 
 
 def ctv_in_stations_vox(counts: np.ndarray) -> np.ndarray:
-    """``abs(CTV ∩ LN_i)`` for i = 1..16 (voxels), shape (16,)."""
+    """``abs(CTV ∩ LN_i)`` for i = 1..16 (voxels), shape (16,).
+
+    .. math:: |CTV \\cap LN_i| = \\sum_{c:\\ c \\ni CTV} n(i, c)
+
+    over the codes ``c`` of the count table ``n`` whose CTV bit is set. The numerator of
+    SPEC rows 1-32. Reference: SPEC Table 2 (paper Table 2), the count table of
+    :func:`analysis.partition.counting.count_table`.
+    """
     return counts[1:, _CODES_CTV].sum(axis=1)
 
 
 def gtv_in_stations_vox(counts: np.ndarray, gtv_definition: GtvDefinition = "union"
                         ) -> np.ndarray:
-    """``abs(GTV ∩ LN_i)`` (GTV = GTV ∪ GTVnd, or the primary only), shape (16,)."""
+    """``abs(GTV ∩ LN_i)`` (GTV = GTV ∪ GTVnd, or the primary only), shape (16,).
+
+    .. math:: |GTV \\cap LN_i| = \\sum_{c \\ni GTV} n(i, c)
+
+    The numerator of SPEC rows 33-64. Reference: SPEC Table 2 (paper Table 2), the count table of
+    :func:`analysis.partition.counting.count_table`.
+    """
     return counts[1:, _CODES_GROSS[gtv_definition]].sum(axis=1)
 
 
 def ctv_minus_gtv_in_stations_vox(counts: np.ndarray,
                                   gtv_definition: GtvDefinition = "union") -> np.ndarray:
-    """``abs((CTV - GTV) ∩ LN_i)`` (set difference), shape (16,)."""
+    """``abs((CTV - GTV) ∩ LN_i)`` (set difference), shape (16,).
+
+    .. math:: |(CTV \\setminus GTV) \\cap LN_i| = \\sum_{c:\\ c \\ni CTV,\\ c \\not\\ni GTV} n(i, c)
+
+    The numerator of SPEC rows 65-96. Reference: SPEC Table 2 (paper Table 2), the count table of
+    :func:`analysis.partition.counting.count_table`.
+    """
     return counts[1:, _CODES_CTV_MINUS_GROSS[gtv_definition]].sum(axis=1)
 
 
@@ -125,6 +151,7 @@ def idea_ctv_vox(counts: np.ndarray) -> int:
     .. math:: ideaCTV = \\bigcup_{m:\\ |CTV \\cap LN_m| > 0} LN_m
 
     Stations do not overlap, so ``abs(ideaCTV)`` is the sum of their volumes.
+    Reference: SPEC Table 2 (the denominator of rows 17-32, 49-64, 81-96).
     """
     return int(station_volumes_vox(counts)[ctv_in_stations_vox(counts) > 0].sum())
 
@@ -204,33 +231,63 @@ def ricmg_ln(counts: np.ndarray, gtv_definition: GtvDefinition = "union") -> np.
 
 
 def ctv_volume_vox(counts: np.ndarray) -> int:
-    """SPEC row 97: ``CTV_volume``, voxels of the planning grid."""
+    """SPEC row 97: ``CTV_volume``, voxels of the planning grid.
+
+    .. math:: CTV\\_volume = |CTV| = \\sum_{i=0}^{16} \\sum_{c \\ni CTV} n(i, c)
+
+    Reference: SPEC Table 2, row 97 (voxels, as the paper; ml beside it in 03).
+    """
     return int(counts[:, _CODES_CTV].sum())
 
 
 def gtvnd_volume_vox(counts: np.ndarray) -> int:
-    """SPEC row 98: ``GTVnd_volume``, voxels."""
+    """SPEC row 98: ``GTVnd_volume``, voxels.
+
+    .. math:: GTVnd\\_volume = |GTVnd| = \\sum_{i=0}^{16} \\sum_{c \\ni GTVnd} n(i, c)
+
+    Reference: SPEC Table 2, row 98.
+    """
     return int(counts[:, _CODES_GTVND].sum())
 
 
 def n_ln_ctv(counts: np.ndarray) -> int:
-    """SPEC row 100: number of stations with ``abs(CTV ∩ LN_i) > 0``."""
+    """SPEC row 100: number of stations with ``abs(CTV ∩ LN_i) > 0``.
+
+    .. math:: n\\_LN\\_CTV = \\sum_{i=1}^{16} [\\, |CTV \\cap LN_i| > 0 \\,]
+
+    Reference: SPEC Table 2, row 100.
+    """
     return int(np.count_nonzero(ctv_in_stations_vox(counts)))
 
 
 def n_ln_gtvnd(counts: np.ndarray) -> int:
-    """SPEC row 101: number of stations with ``abs(GTVnd ∩ LN_i) > 0``."""
+    """SPEC row 101: number of stations with ``abs(GTVnd ∩ LN_i) > 0``.
+
+    .. math:: n\\_LN\\_GTVnd = \\sum_{i=1}^{16} [\\, |GTVnd \\cap LN_i| > 0 \\,]
+
+    Reference: SPEC Table 2, row 101.
+    """
     return int(np.count_nonzero(counts[1:, _CODES_GTVND].sum(axis=1)))
 
 
 def ctv_overlaps(counts: np.ndarray) -> np.ndarray:
-    """SPEC rows 103-109: 1 if ``abs(CTV ∩ LN) > 0`` for 4L, 4R, 5, 6, 7, 11L, 11R."""
+    """SPEC rows 103-109: 1 if ``abs(CTV ∩ LN) > 0`` for 4L, 4R, 5, 6, 7, 11L, 11R.
+
+    .. math:: CTV\\_overlaps_s = [\\, |CTV \\cap LN_s| > 0 \\,]
+
+    Reference: SPEC Table 2, rows 103-109.
+    """
     inter = ctv_in_stations_vox(counts)
     return np.array([int(inter[STATION_LABEL[s] - 1] > 0) for s in OVERLAP_STATIONS])
 
 
 def image_resolution_mm(spacing_mm) -> float:
-    """SPEC row 99: in-plane pixel spacing in mm: the row (y) spacing ``spacing_mm[1]``."""
+    """SPEC row 99: in-plane pixel spacing in mm: the row (y) spacing ``spacing_mm[1]``.
+
+    .. math:: image\\_resolution = s_y
+
+    (warns when :math:`s_y \\neq s_x`). Reference: SPEC Table 2, row 99.
+    """
     sp = tuple(float(s) for s in spacing_mm)
     if abs(sp[1] - sp[2]) > 1e-3 * max(sp[1], sp[2]):
         warnings.warn(f"image_resolution: y and x spacings differ ({sp[1]} vs {sp[2]} mm); "
@@ -239,81 +296,8 @@ def image_resolution_mm(spacing_mm) -> float:
 
 
 # --------------------------------------------------------------------------------------
-# the primary GTV: location and size
+# the primary GTV: location (its size lives on the floor, analysis.geometry)
 # --------------------------------------------------------------------------------------
-def _max_pairwise_distance(points: np.ndarray, chunk: int = 2048) -> float:
-    """Greatest Euclidean distance between rows of ``points`` (n, 3), exact: all pairs of
-    the points that can belong to the farthest pair, chunked.
-
-    Pruning (exact): with ``c`` the centroid, ``r_p = |p - c|``, ``R = max r`` and ``lb``
-    a distance reached by some pair, a point of the farthest pair (distance ``D >= lb``)
-    has ``r_p + R >= D >= lb``; points with ``r_p + R < lb`` are dropped before comparing
-    pairs (most of the hull of an elongated tumour at 1.15 mm pixels)."""
-    from scipy.spatial.distance import cdist, pdist
-
-    if len(points) < 2:
-        return 0.0
-    if len(points) > chunk:
-        r = np.linalg.norm(points - points.mean(0), axis=1)
-        far = points[int(np.argmax(r))]
-        lb = float(np.linalg.norm(points - far, axis=1).max())
-        points = points[r + r.max() >= lb]
-    if len(points) <= chunk:
-        return float(pdist(points).max())
-    return max(float(cdist(points[i:i + chunk], points).max())
-               for i in range(0, len(points), chunk))
-
-
-#: up to this many points, all pairs are compared directly (faster than Qhull)
-BRUTE_FORCE_MAX_POINTS = 1500
-
-
-def _hull_diameter(points: np.ndarray) -> float:
-    """Greatest distance among ``points`` (n, 3), exact: all pairs when there are at most
-    :data:`BRUTE_FORCE_MAX_POINTS`, else the pairs of the convex hull's vertices."""
-    if len(points) <= BRUTE_FORCE_MAX_POINTS:
-        return _max_pairwise_distance(points)
-    from scipy.spatial import ConvexHull, QhullError
-
-    try:
-        verts = ConvexHull(points).vertices
-    except QhullError:
-        # flat or collinear set: a joggled hull still keeps every extreme point
-        verts = ConvexHull(points, qhull_options="QJ").vertices
-    return _max_pairwise_distance(points[verts])
-
-
-def _row_extremes(z: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """First and last voxel of every (z, y) row of C-ordered voxel indices -> (n, 3) zyx."""
-    key = z.astype(np.int64) * (int(y.max()) + 1) + y
-    start = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    stop = np.r_[start[1:], len(key)] - 1
-    idx = np.r_[start, stop]  # a one-voxel row appears twice: harmless for a maximum
-    return np.stack([z[idx], y[idx], x[idx]], axis=1)
-
-
-def gtv_size_cm_from_indices(z: np.ndarray, y: np.ndarray, x: np.ndarray,
-                             spacing_mm) -> float:
-    """Greatest 3D diameter (cm) of voxels given by C-ordered indices (as ``np.nonzero``)."""
-    if len(z) == 0:
-        return 0.0
-    pts = _row_extremes(z, y, x) * np.asarray(spacing_mm, dtype=float)
-    return _hull_diameter(pts) / 10.0
-
-
-def gtv_size_cm(gtv: np.ndarray, spacing_mm) -> float:
-    """SPEC row 110: greatest 3D diameter of the primary GTV, in cm.
-
-    .. math:: GTV\\_size = \\max_{p, q \\in GTV} \\lVert (p - q) \\odot s \\rVert / 10
-
-    over voxel centres ``p, q`` (indices) with spacing ``s`` in mm. Example: a 3 x 1 x 1
-    line along x with ``spacing_mm = (1, 1, 2)`` has centres 4 mm apart: 0.4 cm.
-    An empty mask gives 0.
-    """
-    gtv = _as_mask(gtv, "gtv")
-    return gtv_size_cm_from_indices(*np.nonzero(gtv), spacing_mm)
-
-
 def _carina_and_midline(stations: np.ndarray, sbox: Box | None = None
                         ) -> tuple[float, float, list[str]]:
     """(carina z level, midline x) in index units, and the fallbacks used (see module doc)."""
@@ -350,6 +334,10 @@ def lung_location_code(centroid_zyx, carina_z: float, midline_x: float) -> int:
 
     Right = x index below the midline (x runs to the patient's left); upper = z strictly
     above the carina level (z runs superior).
+
+    .. math:: code = 1 + 2\\,[c_x \\ge x_{mid}] + [c_z \\le z_{carina}]
+
+    Reference: SPEC Table 2, row 102 (the lobe coding), module docstring for the levels.
     """
     cz, _, cx = (float(v) for v in centroid_zyx)
     right = cx < midline_x
@@ -360,6 +348,11 @@ def lung_location_code(centroid_zyx, carina_z: float, midline_x: float) -> int:
 
 def gtv_lung_location(gtv: np.ndarray, stations: np.ndarray) -> int:
     """SPEC row 102: lobe of the primary GTV's centroid (1 RU, 2 RL, 3 LU, 4 LL; 0 if empty).
+
+    .. math:: GTV\\_lung\\_location = code(\\bar{p}), \\quad
+              \\bar{p} = \\frac{1}{|GTV|} \\sum_{p \\in GTV} p
+
+    with :func:`lung_location_code`. Reference: SPEC Table 2, row 102.
 
     See the module docstring for the midline and carina levels used.
     """
@@ -377,6 +370,10 @@ def gtv_lung_location(gtv: np.ndarray, stations: np.ndarray) -> int:
 
 def idea_ctv(ctv: np.ndarray, stations: np.ndarray) -> np.ndarray:
     """ideaCTV mask: union of every station ``LN_m`` with ``abs(CTV ∩ LN_m) > 0``.
+
+    .. math:: ideaCTV = \\bigcup_{m:\\ |CTV \\cap LN_m| > 0} LN_m
+
+    Reference: SPEC Table 2 (the denominator of the ``RI*`` families), paper section 2.2.
 
     Parameters
     ----------
@@ -401,6 +398,11 @@ def features_from_counts(counts: np.ndarray, *, spacing_mm, gtv_lung_location: i
                          gtv_size_cm: float, gtv_definition: GtvDefinition = "union"
                          ) -> pd.Series:
     """The 110 features from the (17, 8) count table and the two primary-GTV features.
+
+    .. math:: x = (RctvLN_{1..16}, RIctvLN, RgtvLN, RIgtvLN, RcmgLN, RIcmgLN,
+              CTV\\_volume, \\ldots, GTV\\_size\\_cm)
+
+    each family as in its own function above. Reference: SPEC Table 2, rows 1-110.
 
     Warns (:class:`PartitionWarning`) for absent stations and an empty ideaCTV.
     """
@@ -444,6 +446,12 @@ def partition_parameters(
     gtv_definition: GtvDefinition = "union",
 ) -> pd.Series:
     """The 110 partition parameters of one patient (SPEC Table 2), fast path.
+
+    .. math:: x = features(n), \\quad n(i, c) = |\\{v \\in box: LN(v) = i,\\ code(v) = c\\}|
+
+    one pass over the structures' bounding box builds the (17, 8) count table ``n`` of
+    station label by (CTV, GTV, GTVnd) code, and every family is a ratio of its sums
+    (:func:`features_from_counts`); equal to :func:`partition_parameters_reference`.
 
     Parameters
     ----------
@@ -493,6 +501,10 @@ def partition_parameters_reference(
 ) -> pd.Series:
     """The 110 features the plain way: 96 boolean intersections, written for clarity.
 
+    .. math:: RctvLN_i = |CTV \\cap LN_i| / |LN_i|, \\ldots \\ (each of SPEC rows 1-110)
+
+    Reference: SPEC Table 2; the truth the phantom plants and the fast path is tested on.
+
     Same formulas and choices as :func:`partition_parameters` (module docstring), no
     cropping, no count table; the diameter comes from the hull of ALL voxel centres.
     Slow; kept as the readable reference for tests and the benchmark.
@@ -534,7 +546,7 @@ def partition_parameters_reference(
     else:
         carina_z, midline_x, _ = _carina_and_midline(st)
         values += [lung_location_code((z.mean(), y.mean(), x.mean()), carina_z, midline_x)]
-        size_cm = _hull_diameter(np.stack([z, y, x], axis=1) * np.asarray(sp)) / 10.0
+        size_cm = hull_diameter_mm(np.stack([z, y, x], axis=1) * np.asarray(sp)) / 10.0
     values += [int(ctv_ln[STATION_LABEL[s] - 1] > 0) for s in OVERLAP_STATIONS]
     values.append(size_cm)
     return pd.Series(np.asarray(values, dtype=float), index=list(FEATURE_NAMES),
@@ -551,6 +563,10 @@ def structure_volumes_cm3(
     gtv_definition: GtvDefinition = "union",
 ) -> pd.Series:
     """Volumes in cm^3 (extra columns, NOT among the 110): structures, ideaCTV, stations.
+
+    .. math:: V_{cm^3}(S) = |S| \\cdot s_z s_y s_x / 1000
+
+    Reference: the paper's Table 3 reports volumes in ml (= cm^3); SPEC rows 97-98 keep voxels.
 
     Returns a Series with ``CTV_cm3, GTV_cm3, GTVnd_cm3, GTV_gross_cm3`` (GTV per
     ``gtv_definition``), ``ideaCTV_cm3`` and ``LN_<station>_cm3`` for the 16 stations.

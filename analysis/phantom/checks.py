@@ -200,7 +200,7 @@ class PlantedTruthReport:
     coverage: pd.DataFrame
     #: the replicate CIs (empty when not run)
     per_replicate: pd.DataFrame
-    #: the zip plot (:func:`analysis.plots.survival.coverage_figure`) or a note
+    #: the zip plot (:func:`analysis.survival.plots.coverage_figure`) or a note
     figure: object
     #: replicate cohort size
     n_replicate: int
@@ -227,7 +227,7 @@ def planted_truth_report(params, data: pd.DataFrame, partition_features: pd.Data
     PlantedTruthReport
     """
     from analysis.phantom.export import load_truth
-    from analysis.plots.survival import coverage_figure, note_figure
+    from analysis.survival.plots import coverage_figure, note_figure
 
     sp = params.survival
     n_rep = sp.coverage_n or params.phantom.n_included

@@ -25,7 +25,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis import cohort, paper
+from analysis import clinical as cohort
+from analysis import paper
 
 GE5_CM = (5.3, 11.7)
 LT5_MAX_CM = 4.6

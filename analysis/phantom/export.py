@@ -4,7 +4,7 @@
 
 1. the clinical table of every screened candidate (:mod:`.clinical`), fake identifiers,
    MRNs, dates, and the screening defects of the surplus candidates;
-2. per patient, on ``params.scheduler`` (:func:`analysis.parallel.map_patients`): the
+2. per patient, on ``params.scheduler`` (:func:`analysis.scheduling.parallel.map_patients`): the
    images (:func:`.make_patient`), the 110 partition features
    (:func:`analysis.partition.partition_parameters`, GTV = GTV ∪ GTVnd, reference
    stations) and the files (DICOM CT + RTSTRUCT, or NIfTI), with the patient's defect
@@ -44,15 +44,17 @@ import numpy as np
 import pandas as pd
 
 from analysis import paper, paths
-from analysis.cohort import DAYS_PER_MONTH
+from analysis.clinical import DAYS_PER_MONTH
 from analysis.grid import Grid
 from analysis.io import write_nifti
 from analysis.io.dicom_write import deterministic_uid, write_ct_series, write_rtstruct
 from analysis.labels import FEATURE_NAMES, STATION_LABEL, STATIONS
-from analysis.parallel import map_patients
+from analysis.partition.counting import PartitionWarning
+from analysis.partition.formulas import partition_parameters_reference
 from analysis.phantom import outcomes as O
 from analysis.phantom.clinical import sample_clinical
 from analysis.phantom.disease import make_patient
+from analysis.scheduling.parallel import map_patients
 
 DEFECTS = ("no_followup", "missing_slice", "missing_structure", "unreadable_file")
 SITE_RADIUS_MM = 6.0
@@ -184,9 +186,11 @@ def _truncate(path: Path, n_bytes: int) -> None:
 
 
 def build_patient(item: dict) -> dict:
-    """Step 2 for one patient (module-level so the process pool can pickle it)."""
-    from analysis.partition import PartitionWarning, partition_parameters
+    """Step 2 for one patient (module-level so the process pool can pickle it).
 
+    The planted features come from the plain reference implementation of the formulas
+    (:func:`analysis.partition.formulas.partition_parameters_reference`), never from the
+    fast path that 03_partition runs and the checks test."""
     grid = Grid.from_dict(item["grid"])
     ss = np.random.SeedSequence(item["entropy"])
     s_img, s_sites = ss.spawn(2)
@@ -194,8 +198,8 @@ def build_patient(item: dict) -> dict:
                        mass_effect=item.get("mass_effect", False), **item["overrides"])
     with warnings.catch_warnings():  # e.g. an N0 CTV touching no station: expected here
         warnings.simplefilter("ignore", PartitionWarning)
-        feats = partition_parameters(pat["ctv"], pat["gtv"], pat["gtvnd"], pat["stations"],
-                                     grid.spacing_mm, gtv_definition="union")
+        feats = partition_parameters_reference(pat["ctv"], pat["gtv"], pat["gtvnd"], pat["stations"],
+                                               grid.spacing_mm, gtv_definition="union")
     st = pat["stations"]
     n_st = np.bincount(st.ravel(), minlength=17)
     gross = pat["gtv"] | pat["gtvnd"]

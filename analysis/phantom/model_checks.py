@@ -1,7 +1,7 @@
 """Planted truth for the recurrence model: synthetic tables, the ceiling AUC, the phantom's
 planted references (07_model_eval, tests and ``make bench``).
 
-The analysis modules (:mod:`analysis.model`, :mod:`analysis.model_eval`) know nothing of
+The analysis modules (:mod:`analysis.model`, :mod:`analysis.model.evaluate`) know nothing of
 the phantom; these checks compare their results with what was planted:
 
 - :func:`synthetic_table` plants a logistic outcome on named features (tests, bench);
@@ -22,7 +22,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from analysis import labels, paper
-from analysis.model_eval import percentile_ci
+from analysis.model.evaluate import percentile_ci
 
 
 @dataclass

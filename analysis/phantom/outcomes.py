@@ -102,7 +102,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from analysis import cohort, paper
+from analysis import clinical as cohort
+from analysis import paper
 
 WEIBULL_SHAPE = 1.2
 CENSOR_MONTHS = (12.0, 60.0)

@@ -7,7 +7,7 @@ and DataFrames, one concept per module:
   per-patient wrapper on the cohort store;
 - :mod:`analysis.recurrence.tables`: Table 5, the top-4 share, Appendix 2;
 - :mod:`analysis.recurrence.figures`: the schematic station map and the bar chart;
-- :mod:`analysis.recurrence.cohort`: :func:`recurrence_analysis`, the whole of
+- :mod:`analysis.recurrence.run`: :func:`recurrence_analysis`, the whole of
   ``04_recurrence`` as one call returning tables, figures and a skip reason.
 
 Choices (SPEC is silent on them)
@@ -30,15 +30,15 @@ Choices (SPEC is silent on them)
 
 from __future__ import annotations
 
-from analysis.recurrence.cohort import (
-    OutputItem,
-    RecurrenceAnalysis,
-    recurrence_analysis,
-)
 from analysis.recurrence.figures import (
     SCHEMATIC_XY,
     station_bar_figure,
     station_map_figure,
+)
+from analysis.recurrence.run import (
+    OutputItem,
+    RecurrenceAnalysis,
+    recurrence_analysis,
 )
 from analysis.recurrence.sites import (
     OUTSIDE,

@@ -24,15 +24,15 @@ import pandas as pd
 
 from analysis import paper
 from analysis.labels import STATIONS
-from analysis.parallel import map_patients
 from analysis.partition.agreement import agreement_patients, ai_station_source
 from analysis.recurrence.sites import OUTSIDE, collect_sites, patient_sites, site_items
 from analysis.recurrence.tables import appendix2
+from analysis.scheduling.parallel import map_patients
 from analysis.stats.agreement import cohen_kappa
-from analysis.store import StoreError
+from analysis.store import AGREEMENT_SITES, StoreError
 
 #: store table of both assignments (``pid, site_no, station_ref, station_ai``), read by 07
-SITES_TABLE = "agreement_sites"
+SITES_TABLE = AGREEMENT_SITES
 _AI_VOLUME = {"predicted": "stations_pred", "cv": "stations_cv"}
 
 

@@ -3,7 +3,7 @@
 Arrays are station label maps ``(z, y, x)``; points are LPS mm ``(x, y, z)``. The choices
 (nearest station within a tolerance, "GTV affected") are written in
 :mod:`analysis.recurrence`. :func:`patient_sites` is the thin per-patient wrapper on the
-cohort store that :func:`analysis.recurrence.cohort.recurrence_analysis` maps over the
+cohort store that :func:`analysis.recurrence.run.recurrence_analysis` maps over the
 cohort.
 """
 
@@ -216,7 +216,7 @@ def rctv_per_station(stations: np.ndarray, ctv: np.ndarray) -> dict[str, float]:
 
 
 def patient_sites(item: dict) -> dict:
-    """Per-patient step for :func:`analysis.parallel.map_patients`.
+    """Per-patient step for :func:`analysis.scheduling.parallel.map_patients`.
 
     Parameters
     ----------

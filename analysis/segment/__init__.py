@@ -15,3 +15,22 @@ post-processing, cohort), :mod:`~analysis.segment.qc` (domain check of a predict
 """
 
 from __future__ import annotations
+
+import importlib
+
+#: the public face, loaded on first use: importing one light module of this package
+#: (``segment.metrics``, ``segment.export``) must not import torch and MONAI
+_FACE = {
+    "Checkpoint": "checkpoint", "load_checkpoint": "checkpoint",
+    "save_checkpoint": "checkpoint", "export_patient": "export",
+    "predict_cohort": "infer", "predict_stations": "infer", "dice": "metrics",
+    "station_metrics": "metrics", "check_prediction": "qc", "evaluate_cohort": "report",
+    "load_or_train": "report", "write_qc": "report",
+}
+__all__ = sorted(_FACE)
+
+
+def __getattr__(name: str):
+    if name in _FACE:
+        return getattr(importlib.import_module(f"analysis.segment.{_FACE[name]}"), name)
+    raise AttributeError(f"module 'analysis.segment' has no attribute {name!r}")

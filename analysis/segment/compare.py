@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -82,7 +82,7 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, n_boot: int, seed: int) -> di
             "ci_high": float(hi)}
 
 
-def compare(params, n_patients: int = 16, n_boot: int = 2000,
+def compare(params, make_patient: Callable, n_patients: int = 16, n_boot: int = 2000,
             near_mm: float = NEAR_MM) -> dict:
     """Run the comparison on ``n_patients`` held-out phantoms of ``phantom.grid``."""
     from analysis.segment.data import heldout_with_ceiling
@@ -91,7 +91,8 @@ def compare(params, n_patients: int = 16, n_boot: int = 2000,
     grid = Grid(params.phantom.grid.shape_zyx, params.phantom.grid.spacing_mm)
     cks = {a: load_checkpoint(p) for a, p in _checkpoints(params).items() if p.exists()}
     mass = bool(params.phantom.mass_effect)
-    pts = heldout_with_ceiling(params.seed, n_patients, grid, mass_effect=mass)
+    pts = heldout_with_ceiling(params.seed, n_patients, grid, make_patient,
+                               mass_effect=mass)
     rows = []
     for i, p in enumerate(tqdm(pts, desc="compare")):
         preds = {a: predict_stations(p["ct"], p["mask"], grid, ck, params,
@@ -126,7 +127,7 @@ def summarise(long: pd.DataFrame, models: Sequence[str], n_boot: int, seed: int,
     return out
 
 
-def geometry_eval(params, grids: dict[str, Grid], n_patients: int,
+def geometry_eval(params, make_patient: Callable, grids: dict[str, Grid], n_patients: int,
                   architecture: str = "diunet") -> dict:
     """One checkpoint on held-out phantoms drawn on each of ``grids`` (name -> grid):
     mean over patients of the mean station Dice and HD95 (mm), and per station."""
@@ -139,7 +140,8 @@ def geometry_eval(params, grids: dict[str, Grid], n_patients: int,
     for name, grid in grids.items():
         frames = []
         for i, p in enumerate(generate_patients(params.seed, "heldout", n_patients, grid,
-                                                desc=f"geometry {name}")):
+                                                desc=f"geometry {name}",
+                                                make_patient=make_patient)):
             pred = predict_stations(p["ct"], p["mask"], grid, ck, params,
                                     patient=f"heldout{i}")
             frames.append(station_metrics(pred, p["label"], grid.spacing_mm)
@@ -207,7 +209,9 @@ def verdict(result: dict) -> str:
             f"{v['n']} held-out phantom patients, paired bootstrap).")
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None, make_patient: Callable) -> None:
+    """``python -m analysis.phantom.segmentation compare ...`` (the phantom supplies the
+    held-out patients)."""
     from analysis.params import load_params
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -227,7 +231,7 @@ def main(argv: list[str] | None = None) -> None:
 
         grids = {"default": Grid(params.phantom.grid.shape_zyx, params.phantom.grid.spacing_mm),
                  "paper": Grid((93, *CT_SHAPE_YX), (CT_SLICE_MM, CT_PIXEL_MM, CT_PIXEL_MM))}
-        res = geometry_eval(params, grids, args.geometry)
+        res = geometry_eval(params, make_patient, grids, args.geometry)
         path = result_path(params, "geometry")
         atomic_write_text(path, json.dumps(res, indent=1, sort_keys=True) + "\n")
         print(f"[compare] {path}\n{geometry_table(res).iloc[:, :6].to_string()}")
@@ -235,11 +239,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.mass_effect:
         params = params.model_copy(update={"phantom": params.phantom.model_copy(
             update={"mass_effect": True})})
-    res = compare(params, args.n_patients, args.n_boot)
+    res = compare(params, make_patient, args.n_patients, args.n_boot)
     path = result_path(params, "comparison_mass" if args.mass_effect else "comparison")
     atomic_write_text(path, json.dumps(res, indent=1, sort_keys=True) + "\n")
     print(f"[compare] {path}\n{verdict(res)}")
 
-
-if __name__ == "__main__":
-    main()

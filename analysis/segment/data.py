@@ -1,7 +1,9 @@
 """Training data for station segmentation: phantom patients generated in memory, or
 the patients of a cohort store that carry reference stations (:func:`store_patients`).
 
-Phantom patients are drawn with ``analysis.phantom.make_patient(rng, grid)`` from seeds derived
+Phantom patients are drawn with a ``make_patient(rng, grid)`` the caller passes (the
+phantom's, from its commands in :mod:`analysis.phantom.segmentation`: no step imports the
+phantom) from seeds derived
 from ``params.seed`` and a split code, so that training, validation and held-out
 patients never share a seed and every run with the same params sees the same data:
 
@@ -39,20 +41,8 @@ def patient_rng(seed: int, split: str, index: int) -> np.random.Generator:
                                                          int(index)]))
 
 
-def phantom_make_patient() -> Callable:
-    """:func:`analysis.phantom.make_patient`: the one place outside ``analysis.phantom``
-    and the report runner that imports the phantom (segmentation's phantom data source)."""
-    try:
-        from analysis.phantom import make_patient
-    except ImportError as err:  # pragma: no cover - depends on the phantom package
-        raise ImportError("analysis.phantom.make_patient is needed to generate training "
-                          f"patients ({err})") from None
-    return make_patient
-
-
 def _one_patient(args: tuple) -> dict:
     seed, split, index, grid, make_patient = args
-    make_patient = make_patient or phantom_make_patient()
     p = make_patient(patient_rng(seed, split, index), grid)
     return model_arrays(p["ct"], p["gtv"], p.get("gtvnd"), p["stations"], p["grid"])
 
@@ -86,16 +76,17 @@ def model_arrays(ct_hu: np.ndarray, gtv: np.ndarray, gtvnd: np.ndarray | None,
 
 
 def generate_patients(seed: int, split: str, n: int, grid: Grid, *,
+                      make_patient: Callable,
                       target_spacing_mm: Sequence[float] | None = None,
-                      make_patient: Callable | None = None,
                       scheduler: str = "serial", n_workers: int = 1,
                       desc: str | None = None) -> list[dict]:
     """Generate ``n`` phantom patients of ``split`` on ``grid`` (see :func:`model_arrays`).
 
-    ``make_patient`` defaults to :func:`analysis.phantom.make_patient`; a failing patient
-    raises (training data must be complete).
+    ``make_patient(rng, grid)`` draws one patient (the phantom's
+    ``analysis.phantom.make_patient``, or a test's stand-in); a failing patient raises
+    (training data must be complete).
     """
-    from analysis.parallel import map_patients
+    from analysis.scheduling.parallel import map_patients
 
     items = {f"{split}{i:04d}": (seed, split, i, grid, make_patient) for i in range(n)}
     res = map_patients(_one_patient, items, scheduler=scheduler, n_workers=n_workers,
@@ -171,8 +162,8 @@ def median_spacing(patients: Sequence[dict]) -> tuple[float, float, float]:
     return tuple(float(v) for v in np.median(sp, axis=0))
 
 
-def heldout_with_ceiling(seed: int, n: int, grid: Grid, progress: bool = True,
-                         mass_effect: bool = False) -> list[dict]:
+def heldout_with_ceiling(seed: int, n: int, grid: Grid, make_patient: Callable,
+                         progress: bool = True, mass_effect: bool = False) -> list[dict]:
     """``n`` held-out phantom patients (split ``"heldout"``) with what the comparison of
     models needs: ``ct``, ``mask`` (GTV ∪ GTVnd), ``label`` (reference stations),
     ``spacing_mm`` and ``nominal`` (the phantom's ceiling prediction,
@@ -182,7 +173,6 @@ def heldout_with_ceiling(seed: int, n: int, grid: Grid, progress: bool = True,
     are visible, so the ceiling knows them)."""
     from tqdm.auto import tqdm
 
-    make_patient = phantom_make_patient()
     out = []
     for i in tqdm(range(n), desc="held-out + ceiling", disable=not progress, leave=False):
         p = make_patient(patient_rng(seed, "heldout", i), grid, mass_effect=mass_effect,

@@ -37,18 +37,7 @@ import pydicom
 from analysis.fsutil import atomic_write_bytes
 from analysis.grid import Grid
 from analysis.io.dicom_scan import files_under, scan_dicom
-from analysis.labels import STATIONS
-
-#: RGB display colour of each station in the RTSTRUCT (and the viewer's legend)
-STATION_COLORS: dict[str, tuple[int, int, int]] = {
-    s: tuple(int(255 * c) for c in rgb) for s, rgb in zip(STATIONS, (
-        (0.90, 0.10, 0.10), (0.10, 0.45, 0.90), (1.00, 0.50, 0.05), (0.15, 0.75, 0.90),
-        (0.20, 0.70, 0.20), (0.60, 0.30, 0.75), (0.95, 0.80, 0.10), (0.55, 0.35, 0.20),
-        (0.95, 0.45, 0.70), (0.50, 0.50, 0.50), (0.70, 0.85, 0.20), (0.10, 0.80, 0.65),
-        (0.85, 0.25, 0.45), (0.25, 0.30, 0.80), (1.00, 0.70, 0.45), (0.45, 0.60, 1.00)),
-        strict=True)
-}
-
+from analysis.labels import STATION_COLORS, STATIONS
 
 #: what the exported files say they hold (no patient information)
 STATIONS_DESCRIPTION = "Lymph node stations predicted by DiUNet"

@@ -24,14 +24,13 @@ import pandas as pd
 
 from analysis import paths
 from analysis.fsutil import atomic_write_bytes
-from analysis.ingest import export_dir_for, record_numbers_by_pid
-from analysis.ingest_layout import resolve_images
+from analysis.ingest.layout import resolve_images
+from analysis.ingest.run import export_dir_for, record_numbers_by_pid
 from analysis.io.dicom_scan import files_under
 from analysis.ledger import ledger_for
-from analysis.parallel import map_patients
+from analysis.scheduling.parallel import map_patients
 from analysis.segment.export import NIFTI_NAME, export_patient, write_color_table
-from analysis.segment.report import QC_TABLE
-from analysis.store import CohortStore, StoreError
+from analysis.store import SEGMENT_QC, CohortStore, StoreError
 
 #: the export folder's index
 EXPORT_TABLE = "exports.csv"
@@ -62,7 +61,7 @@ def export_volume(params) -> str:
 def _qc_usable(store: CohortStore) -> dict[str, bool]:
     """pid -> segmentation QC verdict (store table ``segment_qc``); empty without it."""
     try:
-        qc = store.read_table(QC_TABLE)
+        qc = store.read_table(SEGMENT_QC)
     except StoreError:
         return {}
     if "pid" in qc.columns:
@@ -81,7 +80,7 @@ def analysed_patients(store: CohortStore, params) -> list[str]:
 
 def department_series(params, pids: list[str]) -> dict[str, list[Path]]:
     """pid -> the files of its DICOM CT folder or series, as ingest found them
-    (:func:`analysis.ingest_layout.resolve_images`); patients read from NIfTI, or whose
+    (:func:`analysis.ingest.layout.resolve_images`); patients read from NIfTI, or whose
     files are gone, are absent (they are exported with a CT copy), and so is everyone
     when the pseudonym key is missing (no record number can then be matched)."""
     export = export_dir_for(params)

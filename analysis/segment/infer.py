@@ -1,7 +1,7 @@
 """Station inference on any CT grid: resample, sliding window, resample back, clean up.
 
 :func:`predict_stations` is the array function; :func:`predict_cohort` runs it over
-every patient of a cohort store (through :func:`analysis.parallel.map_patients`) and
+every patient of a cohort store (through :func:`analysis.scheduling.parallel.map_patients`) and
 writes ``stations_pred``.
 
 Steps for one CT (``ct`` int16 HU, ``gtv`` bool, both (z, y, x) on ``grid``):
@@ -294,14 +294,14 @@ def predict_cohort(store, params, *, checkpoint: str | None = None,
                    scheduler: str | None = None, n_workers: int | None = None):
     """Predict and write ``stations_pred`` for every patient of ``store``.
 
-    Runs through :func:`analysis.parallel.map_patients` (``params.scheduler`` by default).
+    Runs through :func:`analysis.scheduling.parallel.map_patients` (``params.scheduler`` by default).
     With processes, each worker loads the checkpoint once and uses
     ``num_threads // n_workers`` torch threads. Returns the :class:`MapResult`
     (per patient: seconds, number of stations present, and ``qc``: the domain check's
     row, :meth:`analysis.segment.qc.PredictionQC.as_row`; failures by patient).
     """
     from analysis import paths
-    from analysis.parallel import map_patients
+    from analysis.scheduling.parallel import map_patients
 
     ck_path = str(paths.resolve(checkpoint or params.segment.checkpoint))
     load_checkpoint(ck_path)  # fail early, with the file's name, before any worker starts

@@ -15,12 +15,15 @@ from analysis.labels import STATIONS
 from analysis.paper import DSC, DSC_VALUE
 from analysis.segment.checkpoint import Checkpoint, load_checkpoint
 from analysis.segment.metrics import station_metrics
+from analysis.store import SEGMENT_QC
 
 
 def load_or_train(params) -> Checkpoint:
-    """Train (``segment.train: true``) with :func:`analysis.segment.train.train`, or load
-    the committed checkpoint ``segment.checkpoint``."""
-    if params.segment.train:
+    """Train on the store (``segment.train: true`` with ``train_source: store``) with
+    :func:`analysis.segment.train.train`, then load ``segment.checkpoint``. Training on the
+    phantom (``train_source: phantom``) is the report runner's, before 02 runs (the
+    phantom supplies the patients: ``make train``)."""
+    if params.segment.train and params.segment.train_source == "store":
         from analysis.segment.train import train
 
         train(params)
@@ -42,9 +45,6 @@ def checkpoint_summary(ck: Checkpoint) -> pd.DataFrame:
     }]).set_index("architecture")
 
 
-#: the store table of the domain check (index pid; read by partition and the gallery)
-QC_TABLE = "segment_qc"
-
 
 def failures_table(result) -> pd.DataFrame:
     """Patients whose inference failed (numbered in store order, no identifier) and why."""
@@ -63,7 +63,7 @@ def write_qc(store, result) -> pd.DataFrame:
                       index=pd.Index(pids, name="pid"),
                       columns=None if pids else ["usable", "reasons", "reason_codes"])
     df["usable"] = df["usable"].astype(bool)
-    store.write_table(QC_TABLE, df)
+    store.write_table(SEGMENT_QC, df)
     shown = df.reset_index(drop=True)
     shown.index = pd.RangeIndex(1, len(shown) + 1, name="patient")
     return shown
@@ -113,7 +113,7 @@ def evaluate_cohort(store, params) -> pd.DataFrame:
     Returns a long DataFrame: patient (1..n in store order, no identifier), station,
     dice, hd95_mm, ref_voxels, pred_voxels.
     """
-    from analysis.parallel import map_patients
+    from analysis.scheduling.parallel import map_patients
 
     pids = store.patient_ids()
     res = map_patients(_evaluate_one, {p: (str(store.root), p) for p in pids},
@@ -181,7 +181,7 @@ def overlay_figure(ct, stations_pred, grid, *, stations_ref=None, gtv=None, ctv=
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    from analysis.viewer import PLANES, compose, mark_edges, plane_aspect, station_rgba
+    from analysis.viewers.slices import PLANES, compose, mark_edges, plane_aspect, station_rgba
 
     lab = np.asarray(stations_pred)
     fg = np.argwhere(lab > 0) if (lab > 0).any() else np.argwhere(np.ones_like(lab))

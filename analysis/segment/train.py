@@ -1,6 +1,8 @@
 """Train a station segmentation network: ``make train PARAMS=...``.
 
-``python -m analysis.segment.train --params params/default.yaml [--architecture A]``
+``python -m analysis.phantom.segmentation train --params params/default.yaml [--architecture A]``
+(``make train``: the phantom supplies the patients for ``train_source: phantom``; for
+``train_source: store``, ``python -m analysis.segment.train`` alone also works)
 
 * data (``segment.train_source``): ``phantom``: ``segment.n_train_patients`` phantom
   patients generated in memory (:mod:`analysis.segment.data`), the last ``val_fraction``
@@ -73,21 +75,21 @@ def phantom_code_hash() -> str:
 
 
 def _cached_patients(params, split: str, n: int, grid: Grid,
-                     make_patient: Callable | None) -> list[dict]:
+                     make_patient: Callable, cache_data: bool) -> list[dict]:
     """Generate (or load from data/cache/segment) ``n`` patients of ``split``."""
     seg = params.segment
     key = hashlib.sha256(json.dumps(
         [params.seed, split, n, grid.to_dict(), list(seg.target_spacing_mm),
          phantom_code_hash()]).encode()).hexdigest()[:16]
     cache = paths.DATA_DIR / "cache" / "segment" / f"{split}_{key}.npz"
-    if make_patient is None and cache.exists():
+    if cache_data and cache.exists():
         z = np.load(cache)
         return [{"ct": z[f"ct{i}"], "mask": z[f"mask{i}"], "label": z[f"label{i}"],
                  "spacing_mm": tuple(z[f"spacing{i}"])} for i in range(n)]
     pts = generate_patients(params.seed, split, n, grid, make_patient=make_patient,
-                            scheduler=params.scheduler if make_patient is None else "serial",
+                            scheduler=params.scheduler if cache_data else "serial",
                             n_workers=params.n_workers)
-    if make_patient is None:
+    if cache_data:
         cache.parent.mkdir(parents=True, exist_ok=True)
         arrays = {}
         for i, p in enumerate(pts):
@@ -100,7 +102,8 @@ def _cached_patients(params, split: str, n: int, grid: Grid,
 
 
 def train(params, *, architecture: str | None = None, out_path: str | Path | None = None,
-          make_patient: Callable | None = None, max_epochs: int | None = None,
+          make_patient: Callable | None = None, cache_data: bool = False,
+          max_epochs: int | None = None,
           max_minutes: float | None = None, store=None,
           log: Callable[[str], None] = print) -> dict:
     """Train ``architecture`` (default ``segment.architecture``) and save the checkpoint.
@@ -111,7 +114,11 @@ def train(params, *, architecture: str | None = None, out_path: str | Path | Non
         ``segment`` (``train_source`` picks the data) and, for phantom training,
         ``phantom.grid`` (the grid patients are drawn on).
     make_patient : callable, optional
-        Replaces :func:`analysis.phantom.make_patient` (tests); disables the data cache.
+        Draws one phantom patient (``analysis.phantom.make_patient``, passed by
+        :mod:`analysis.phantom.segmentation`, or a test's stand-in); needed for
+        ``train_source: phantom``.
+    cache_data : bool
+        Keep the generated patients under ``data/cache/segment/`` (the phantom's command).
     max_epochs, max_minutes : optional overrides of ``segment.max_epochs`` /
         ``segment.max_train_minutes``.
     store : CohortStore, optional
@@ -130,13 +137,18 @@ def train(params, *, architecture: str | None = None, out_path: str | Path | Non
     if seg.train_source == "store":
         return train_from_store(params, arch, out, store=store, max_epochs=epochs,
                                 max_minutes=minutes, log=log)
+    if make_patient is None:
+        raise ValueError("segment.train_source: phantom: the phantom supplies the training "
+                         "patients; run make train PARAMS=... (python -m "
+                         "analysis.phantom.segmentation train)")
     if params.phantom is None:
         raise ValueError("params.phantom: training generates phantom patients and needs "
                          "phantom.grid")
     grid = Grid(params.phantom.grid.shape_zyx, params.phantom.grid.spacing_mm)
 
     t_data = time.perf_counter()
-    raw = _cached_patients(params, "train", seg.n_train_patients, grid, make_patient)
+    raw = _cached_patients(params, "train", seg.n_train_patients, grid, make_patient,
+                           cache_data)
     patients = model_space(raw, seg.target_spacing_mm)
     n_val = max(1, int(round(seg.val_fraction * len(patients))))
     if n_val >= len(patients):
@@ -161,7 +173,8 @@ def train(params, *, architecture: str | None = None, out_path: str | Path | Non
     ck = Checkpoint(network=net, architecture=arch, channels=tuple(seg.channels),
                     n_classes=N_CLASSES, segment_params=seg_dump,
                     seed=params.seed, data_hash=dhash)
-    held_raw = _cached_patients(params, "heldout", seg.n_heldout_patients, grid, make_patient)
+    held_raw = _cached_patients(params, "heldout", seg.n_heldout_patients, grid,
+                                make_patient, cache_data)
     confs: list[float] = []
     long = heldout_metrics(ck, held_raw, params, confs)
     metrics["heldout"] = summarise_metrics(long)
@@ -175,7 +188,7 @@ def train(params, *, architecture: str | None = None, out_path: str | Path | Non
     return metrics
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, make_patient: Callable | None = None) -> None:
     from analysis.params import ParamsError, load_params
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -198,7 +211,8 @@ def main(argv: list[str] | None = None) -> None:
             update={"num_threads": args.threads})})
     if not args.card:
         train(params, architecture=args.architecture, out_path=args.out,
-              max_epochs=args.max_epochs, max_minutes=args.max_minutes)
+              max_epochs=args.max_epochs, max_minutes=args.max_minutes,
+              make_patient=make_patient, cache_data=make_patient is not None)
     print(f"[train] model card: {write_model_card(params)}")
 
 

@@ -16,6 +16,12 @@ from analysis.stats.survdata import SurvivalInputError, validate_survival
 def logrank(time_months, event, groups) -> dict:
     """Log-rank test across the levels of ``groups`` (lifelines multivariate_logrank_test).
 
+    .. math:: \\chi^2 = (O - E)^\\top V^{-1} (O - E) \\sim \\chi^2_{k-1}
+
+    with :math:`O_g, E_g` the observed and expected events of level g summed over the
+    distinct event times and :math:`V` their hypergeometric covariance (k - 1 levels).
+    Reference: Mantel (1966); R ``survival::survdiff`` (tested against R).
+
     Returns
     -------
     dict with ``chi2``, ``df``, ``p``, ``note``. A variable with one level, or no event at
@@ -45,6 +51,12 @@ def logrank(time_months, event, groups) -> dict:
 
 def chi2_relapse(counts: np.ndarray) -> dict:
     """Pearson chi-square of relapse vs level on a (levels, 2) table of counts.
+
+    .. math:: \\chi^2 = \\sum_{g,j} (|O_{gj} - E_{gj}| - c)^2 / E_{gj}, \\quad
+              E_{gj} = O_{g\\cdot} O_{\\cdot j} / N
+
+    with ``c = 0.5`` on 2 x 2 tables (Yates), else 0. Reference: R ``chisq.test``
+    (scipy ``chi2_contingency`` computes the same).
 
     Yates' continuity correction on 2 x 2 tables (scipy's default). Levels with no
     patient are dropped first.
