@@ -39,7 +39,7 @@ PLUMBING = {
 }
 FORMULA = re.compile(r"\.\. math::|:math:`")
 REFERENCE = re.compile(r"Reference|SPEC (row|Table)|et al\.|\bR\b|survival::|cmprsk|psych::"
-                       r"|[A-Z][a-z]+(?: (?:&|and) [A-Z][a-z]+)?,? \(?(?:1[89]|20)\d\d\b")
+                       r"|[A-Z][a-z]+(?:\s+(?:&|and)\s+[A-Z][a-z]+)?,?\s+\(?(?:1[89]|20)\d\d\b")
 
 
 def _public_functions():

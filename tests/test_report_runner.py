@@ -77,7 +77,7 @@ def test_chain_order_stamps_only_force(tmp_path, chain, monkeypatch):
     # the package's sources are part of every stamp; hold them fixed here
     monkeypatch.setattr(report, "source_digest", lambda: "fixed")
     # the dummy params name a phantom only for the banner; generating it is not tested here
-    monkeypatch.setattr(report, "_generate_phantom", lambda *_: 0.0)
+    monkeypatch.setattr(report, "generate_phantom", lambda *_: 0.0)
     params = _params(tmp_path, ["01_a", "02_b", "03_missing"], phantom=True)
     root = tmp_path / "reports"
     kw = {"notebooks_dir": chain, "reports_root": root, "data_root": tmp_path / "data",
@@ -144,7 +144,8 @@ def test_failing_notebook_is_named_and_stops_the_chain(tmp_path, chain):
     # In [1] parameters, [2] papermill's injected parameters, [3] setup, [4] the failure
     with pytest.raises(ReportError,
                        match=r"notebook 01_a failed in code cell In \[4\].*planted failure"):
-        run_report(params, notebooks_dir=chain, reports_root=root, echo=lambda *_: None)
+        run_report(params, notebooks_dir=chain, reports_root=root, echo=lambda *_: None,
+                   data_root=tmp_path / "data")
     run_dir = root / "dummy"
     executed = nbformat.read(run_dir / "notebooks/01_a.ipynb", as_version=4)
     assert any(o.get("ename") == "ValueError" for c in executed.cells
@@ -226,7 +227,8 @@ def test_kernels_run_over_ipc_without_the_tcp_warning(tmp_path, chain, capfd):
 def test_only_rejects_unknown_notebook(tmp_path, chain):
     params = _params(tmp_path, ["01_a"], phantom=False)
     with pytest.raises(ReportError, match="--only 09"):
-        run_report(params, only=["09"], notebooks_dir=chain, reports_root=tmp_path)
+        run_report(params, only=["09"], notebooks_dir=chain, reports_root=tmp_path,
+                   data_root=tmp_path / "data")
 
 
 def test_assign_outputs_follows_the_paper_and_keeps_the_rest():

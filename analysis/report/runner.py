@@ -81,6 +81,7 @@ from analysis.outputs import names as output_names
 from analysis.params import Params, ParamsError, load_params
 from analysis.report import browser
 from analysis.report import progress as report_progress
+from analysis.report.commands import ReportError, generate_phantom, train_on_phantom
 from analysis.report.inputs import (  # noqa: F401 - part of the runner's API
     IMAGING_NOTEBOOKS,
     folder_digest,
@@ -208,10 +209,6 @@ PAPER_ITEMS: tuple[PaperItem, ...] = (
 #: the kernels' matplotlib backend: inline, so that every figure is an image/png output
 #: (a caller's MPLBACKEND=Agg would otherwise reach the kernels and hide them)
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
-
-
-class ReportError(RuntimeError):
-    """A notebook of the chain failed, or the report cannot be assembled."""
 
 
 # --- stamps ---------------------------------------------------------------------------
@@ -442,17 +439,17 @@ def _run_chain(params: Params, params_file, params_arg: str, nb_dir: Path, run_d
     phantom_seconds = None
     first_selected = bool(chain) and chain[0] in selected
     if params.is_phantom and first_selected:
-        phantom_seconds = _generate_phantom(params, params_file, data_root, echo)
+        phantom_seconds = generate_phantom(params, params_file, data_root, echo)
     keys, stale, selected = _plan(params, data_root, run_dir, chain, present, selected,
                                   p_digest, s_digest, echo)
     if params.is_phantom and not first_selected and chain and chain[0] in selected:
         # 01 was stale and is rerun: its input, the phantom, first, then plan again
-        phantom_seconds = _generate_phantom(params, params_file, data_root, echo)
+        phantom_seconds = generate_phantom(params, params_file, data_root, echo)
         keys, stale, selected = _plan(params, data_root, run_dir, chain, present, selected,
                                       p_digest, s_digest, lambda *_: None)
     if (params.segment.train and params.segment.train_source == "phantom"
             and "02_segment" in selected):
-        _train_on_phantom(params_file, echo)
+        train_on_phantom(params_file, echo)
     results: list[StepResult] = []
     failure: str | None = None
     for name in chain:
@@ -556,38 +553,6 @@ def _print_index(run_dir: Path, echo) -> None:
         return
     echo(f"[report] {pdf}" if pdf else "[report] index.pdf not written: no Chromium "
          "(make browser)")
-
-
-def _generate_phantom(params: Params, params_file, data_root: Path | None, echo) -> float:
-    """Generate the phantom export (a no-op when its stamp is current); return seconds.
-
-    01_ingest never generates it: it reads the export this writes. The phantom runs as
-    its own command (``python -m analysis.phantom``, as ``make phantom`` runs it), so no
-    step imports the phantom package (docs/architecture.md).
-    """
-    t0 = time.perf_counter()
-    echo("[report] phantom: generating (skipped at once when up to date) ...")
-    cmd = [sys.executable, "-m", "analysis.phantom", "--params",
-           str(paths.resolve(params_file)), "--out", str(phantom_dir(params, data_root))]
-    done = subprocess.run(cmd, cwd=paths.REPO_ROOT, check=False)
-    if done.returncode != 0:
-        raise ReportError(f"phantom: generation failed (exit {done.returncode}, its message "
-                          f"is above); rerun it alone with make phantom PARAMS={params_file}")
-    seconds = time.perf_counter() - t0
-    echo(f"[report] phantom: ready in {seconds:.1f} s")
-    return round(seconds, 2)
-
-
-def _train_on_phantom(params_file, echo) -> None:
-    """``segment.train: true`` on the phantom: train before 02 runs, as ``make train``
-    does (the phantom supplies the patients; 02 then loads the new checkpoint)."""
-    echo("[report] segment: training on phantom patients (make train) ...")
-    cmd = [sys.executable, "-m", "analysis.phantom.segmentation", "train", "--params",
-           str(paths.resolve(params_file))]
-    done = subprocess.run(cmd, cwd=paths.REPO_ROOT, check=False)
-    if done.returncode != 0:
-        raise ReportError(f"segment: training failed (exit {done.returncode}, its message "
-                          f"is above); rerun it alone with make train PARAMS={params_file}")
 
 
 def _now() -> str:
