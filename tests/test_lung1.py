@@ -76,7 +76,9 @@ def test_lung1_whole_chain_runs_to_the_end(tmp_path):
     assert {"02_segment", "03_partition", "04_recurrence"} <= set(skipped)
     assert set(st) == {"01_ingest", "05_survival", *skipped}
     index = (run_dir / "index.html").read_text()
-    assert index.count("skipped: the cohort store holds no images") == len(skipped)
+    # the runs table names each skipped notebook's reason; the scorecard's rows of those
+    # notebooks repeat it (issue 21: a headline whose step was skipped says why)
+    assert index.count("skipped: the cohort store holds no images") >= len(skipped)
     out = pd.read_csv(run_dir / "tables" / "05_outcome.csv").set_index("quantity")["ours"]
     assert (out["patients"], out["events"]) == (413, 239)
     assert out["median overall survival time, months"] == pytest.approx(18.89, abs=0.005)

@@ -26,7 +26,9 @@ def branch_count(sources: list[str]) -> int:
 def _setup_lines(sources: list[str], n: int = 20) -> list[str]:
     """First ``n`` code lines after the parameters and load-params cells, minus imports."""
     lines = [ln.strip() for s in sources[2:] for ln in s.splitlines()]
-    lines = [ln for ln in lines if ln and not ln.startswith(("import ", "from ", "#"))]
+    # every notebook opens its store and its outputs: that is no work of 06 repeated
+    opening = ("import ", "from ", "#", "store = CohortStore.for_params(", "out = Outputs.for_params(")
+    lines = [ln for ln in lines if ln and not ln.startswith(opening)]
     return lines[:n]
 
 

@@ -115,7 +115,7 @@ def _recurrences() -> pd.DataFrame:
 def test_recurrence_analysis_skips_without_recurrence_table(store):
     res = rc.recurrence_analysis(store, _ledger(store))
     assert res.skipped and "No recurrence sites" in res.skip_reason
-    assert res.outputs == [] and res.get(rc.cohort.TABLE5) is None
+    assert res.outputs == [] and res.get(rc.run.TABLE5) is None
     assert "No recurrence sites" in res.report()
 
 
@@ -140,14 +140,14 @@ def test_recurrence_analysis_on_a_tiny_store(store, tmp_path):
     res = rc.recurrence_analysis(store, _ledger(store))
     assert not res.skipped and res.stations_name == "stations_ref"
     names = [o.name for o in res.outputs]
-    assert names == [rc.cohort.SITE_ASSIGNMENT, rc.cohort.TABLE5, rc.cohort.TOP4_SHARE,
-                     rc.cohort.STATION_MAP, rc.cohort.STATION_BARS, rc.cohort.APPENDIX2]
-    t5 = res.get(rc.cohort.TABLE5)
+    assert names == [rc.run.SITE_ASSIGNMENT, rc.run.TABLE5, rc.run.TOP4_SHARE,
+                     rc.run.STATION_MAP, rc.run.STATION_BARS, rc.run.APPENDIX2]
+    t5 = res.get(rc.run.TABLE5)
     assert (t5.loc["10R", "n"], t5.loc["10R", "gtv_affected"], t5.loc["10R", "ctv_gtv"]) \
         == (2, 1, 1)
     assert t5.loc["10R", "rctv_mean"] == 0.0
     assert "computed here from stations_ref" in res.report()
-    a2 = res.get(rc.cohort.APPENDIX2)
+    a2 = res.get(rc.run.APPENDIX2)
     assert (a2.loc["10R", "n_involved"], a2.loc["10R", "n_same"]) == (1, 1)
     # with 03's table, RctvLN_i is read from it (checked reader)
     from analysis.labels import FEATURE_NAMES
@@ -157,7 +157,7 @@ def test_recurrence_analysis_on_a_tiny_store(store, tmp_path):
     feats["RctvLN_13"] = 0.75
     store.write_table("partition_features", feats)
     res2 = rc.recurrence_analysis(store, _ledger(store))
-    assert res2.get(rc.cohort.TABLE5).loc["10R", "rctv_mean"] == 0.75
+    assert res2.get(rc.run.TABLE5).loc["10R", "rctv_mean"] == 0.75
     assert "from partition_features.parquet" in res2.report()
     # a damaged table is an error, not a silent fallback
     store.write_table("partition_features", feats.drop(columns=["RctvLN_13"]))
@@ -169,8 +169,8 @@ def test_recurrence_analysis_on_a_tiny_store(store, tmp_path):
         rc.recurrence_analysis(store, _params("predicted"))  # the ledger says reference
     res3 = rc.recurrence_analysis(store, _ledger(store, "predicted"))
     assert res3.stations_name == "stations_pred"
-    assert rc.cohort.FAILURES not in [o.name for o in res3.outputs]
-    assert res3.get(rc.cohort.TABLE5).loc["10R", "n"] == 1
+    assert rc.run.FAILURES not in [o.name for o in res3.outputs]
+    assert res3.get(rc.run.TABLE5).loc["10R", "n"] == 1
     assert res3.sites["pid"].tolist() == ["A"]
     assert "1 site(s) of 1 patient(s) not analysed" in res3.report()
     # write: every output goes through Outputs, in order
@@ -178,5 +178,5 @@ def test_recurrence_analysis_on_a_tiny_store(store, tmp_path):
 
     out = Outputs("t", "04_recurrence", phantom=True, root=tmp_path / "reports")
     assert res.write(out) == names
-    assert (tmp_path / "reports" / "t" / "tables" / f"{rc.cohort.TABLE5}.csv").exists()
-    assert (tmp_path / "reports" / "t" / "figures" / f"{rc.cohort.STATION_MAP}.png").exists()
+    assert (tmp_path / "reports" / "t" / "tables" / f"{rc.run.TABLE5}.csv").exists()
+    assert (tmp_path / "reports" / "t" / "figures" / f"{rc.run.STATION_MAP}.png").exists()
