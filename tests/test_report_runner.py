@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 
 import nbformat
 import pandas as pd
@@ -222,6 +223,32 @@ def test_kernels_run_over_ipc_without_the_tcp_warning(tmp_path, chain, capfd):
     assert "without encryption" not in captured.out + captured.err
     seconds = rp.last_cell_seconds(dest)
     assert seconds is not None and len(seconds) == 4 and sum(seconds) > 0
+
+
+def test_two_kernels_never_share_their_sockets(tmp_path, chain):
+    """Two kernels started at once (two runs, or two pytest workers) each get their own
+    socket folder, and both run. Fault, seen in a clean-clone CI run: jupyter_client's
+    default socket path ``kernel-ipc`` in the working directory, shared by both -> 02 of
+    the ci chain failed before any cell with "ValueError: Invalid Signature" (another
+    kernel's messages); here both managers would report ip 'kernel-ipc'."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from analysis.report import progress as rp
+
+    if not rp.IPC:
+        pytest.skip("no Unix domain sockets: the kernels use TCP ports")
+    a, b = rp.IpcKernelManager(), rp.IpcKernelManager()
+    assert a.ip != b.ip and os.path.isabs(a.ip) and os.path.isabs(b.ip)
+    params = _params(tmp_path, ["02_b"], phantom=False)
+
+    def run(k):
+        dest = tmp_path / f"out{k}" / "02_b.ipynb"
+        rp.execute(chain / "02_b.ipynb", dest, params, chain, name="02_b",
+                   echo=lambda *_: None)
+        return rp.last_cell_seconds(dest)
+
+    with ThreadPoolExecutor(2) as pool:
+        assert all(s is not None and len(s) == 4 for s in pool.map(run, range(2)))
 
 
 def test_only_rejects_unknown_notebook(tmp_path, chain):

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -44,10 +46,25 @@ TCP_NOTE = ("note: the kernels talk to this runner over TCP on 127.0.0.1 (no Uni
 
 
 class IpcKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernels use IPC (Unix sockets) rather than local TCP."""
+    """A kernel manager whose kernels use IPC (Unix sockets) rather than local TCP.
+
+    Each kernel's sockets live in a private temporary folder: jupyter_client's default
+    path is ``kernel-ipc`` in the working directory, which two runs (or two pytest
+    workers) share, so one kernel read another's messages ("Invalid Signature").
+    """
 
     transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc" if IPC else "tcp",
                                 config=True)
+
+    def _ip_default(self) -> str:
+        if self.transport == "ipc":
+            return os.path.join(tempfile.mkdtemp(prefix="sclc-kernel-"), "ipc")
+        return super()._ip_default()
+
+    def cleanup_ipc_files(self) -> None:
+        super().cleanup_ipc_files()
+        if self.transport == "ipc" and os.path.basename(self.ip) == "ipc":
+            shutil.rmtree(os.path.dirname(self.ip), ignore_errors=True)
 
 
 def last_cell_seconds(executed: Path) -> list[float] | None:
