@@ -33,7 +33,7 @@ pytestmark = pytest.mark.slow
 
 CELLS = [
     "import numpy as np\nimport matplotlib.pyplot as plt\nfrom pathlib import Path\n"
-    "from analysis import viewer\nfrom analysis.grid import Grid\n"
+    "from analysis.viewers import slices as viewer\nfrom analysis.grid import Grid\n"
     "from analysis.outputs import Outputs\nimport matplotlib\nmatplotlib.get_backend()",
     "out = Outputs('lab', '07_model_eval', phantom=False, root=Path('reports'))\n"
     "fig, ax = plt.subplots(figsize=(3, 2))\nax.plot([0, 1], [0, 1])\n"

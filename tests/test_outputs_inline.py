@@ -95,7 +95,7 @@ def test_external_scripts_finds_cdn_scripts_only():
 
 NOTEBOOK_SOURCE = [
     "import numpy as np\nimport matplotlib.pyplot as plt\nfrom pathlib import Path\n"
-    "from analysis import viewer\nfrom analysis.outputs import Outputs\n"
+    "from analysis.viewers import slices as viewer\nfrom analysis.outputs import Outputs\n"
     "out = Outputs('run', 'nb', phantom=False, root=Path(ROOT))",
     # a figure inside a block (not the last expression): still shown
     "for k in range(2):\n    fig, ax = plt.subplots(figsize=(2, 2))\n"
