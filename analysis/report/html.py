@@ -21,6 +21,7 @@ from analysis.ledger import read_ledger
 from analysis.outputs import PHANTOM_MARK
 from analysis.outputs.names import STATIONS_VERDICT_TABLE
 from analysis.report import browser
+from analysis.report import why as scorecard_why
 from analysis.store import CohortStore
 
 #: rows of a table shown in the index (the CSV beside it holds them all)
@@ -385,7 +386,6 @@ def write_index(run_dir: Path, params, results: Sequence, paper_items: Sequence,
     """
     from analysis.report import pages as report_pages
     from analysis.report import scorecard
-    from analysis.report import why as scorecard_why
 
     outputs = [(r.notebook, it) for r in results for it in r.outputs]
     by_label, others = assign_outputs(outputs, paper_items)

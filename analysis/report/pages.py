@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.fsutil import atomic_write_bytes, atomic_write_text
+from analysis.labels import STATION_COLORS, STATIONS
 from analysis.store import SEGMENT_QC
 
 GALLERY = "gallery.html"
@@ -209,7 +210,6 @@ function sortCards(key, desc){
 
 def station_legend_html() -> str:
     """One line of colour swatches, a station each (the colours of every view)."""
-    from analysis.labels import STATION_COLORS, STATIONS
 
     items = "".join(f'<span style="white-space:nowrap;margin-right:8px"><span '
                     f'style="display:inline-block;width:11px;height:11px;background:'

@@ -44,6 +44,7 @@ import torch
 from analysis import paths
 from analysis.grid import Grid
 from analysis.labels import N_CLASSES
+from analysis.params import ParamsError, load_params
 from analysis.segment.card import write_model_card
 from analysis.segment.checkpoint import Checkpoint, default_checkpoint_path, save_checkpoint
 from analysis.segment.cv import train_from_store
@@ -189,7 +190,6 @@ def train(params, *, architecture: str | None = None, out_path: str | Path | Non
 
 
 def main(argv: list[str] | None = None, make_patient: Callable | None = None) -> None:
-    from analysis.params import ParamsError, load_params
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--params", default="params/default.yaml")
