@@ -46,6 +46,7 @@ from analysis import paths
 from analysis.fsutil import atomic_write, atomic_write_bytes, sha256_file
 from analysis.grid import Grid
 from analysis.io import read_nifti, write_nifti
+from analysis.labels import FEATURE_NAMES
 
 #: volume names a patient folder may hold, and their dtypes
 VOLUMES: dict[str, type] = {
@@ -316,8 +317,6 @@ class CohortStore:
             When the table is missing, or its index or columns differ: the message names
             the missing, unexpected or misordered columns.
         """
-        from analysis.labels import FEATURE_NAMES
-
         path = self._table_path(PARTITION_FEATURES)
         if not path.exists():
             raise StoreError(f"{path}: no partition feature table in the cohort store "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis import clinical as cohort
+from analysis import paper
 from analysis.clinical import REASON_LABELS
 from analysis.store import CohortStore
 
@@ -72,8 +73,6 @@ def write_outputs(params, outputs, store: CohortStore | None = None) -> dict:
         ``figure1`` (Figure), ``figure1_table``, ``table3``, ``exclusions`` (DataFrames),
         for the notebook to display.
     """
-    from analysis import paper
-
     store = store or CohortStore.for_params(params)
     scr = store.screening()
     coh = store.cohort()

@@ -7,6 +7,7 @@ import pandas as pd
 
 from analysis.labels import FEATURE_NAMES, N_STATIONS, OVERLAP_STATIONS, RATIO_FAMILIES, STATIONS
 from analysis.ledger import figure1_table
+from analysis.paper import TABLE2_RANGES
 from analysis.partition.run import PartitionTable
 
 
@@ -16,8 +17,6 @@ def feature_summary(features: pd.DataFrame) -> pd.DataFrame:
 
     Returns a DataFrame indexed by feature (SPEC order) with ``row`` (Table 2 number).
     """
-    from analysis.paper import TABLE2_RANGES
-
     f = features.reindex(columns=list(FEATURE_NAMES))
     out = pd.DataFrame({
         "row": [FEATURE_NAMES.index(n) + 1 for n in f.columns],
@@ -95,7 +94,6 @@ def scalar_distributions(features: pd.DataFrame):
     103-109 set. Returns a Figure."""
     import matplotlib.pyplot as plt
 
-    from analysis.paper import TABLE2_RANGES
 
     names = ["CTV_volume", "GTVnd_volume", "image_resolution", "n_LN_CTV", "n_LN_GTVnd",
              "GTV_lung_location", "GTV_size_cm"]
@@ -137,7 +135,7 @@ def figure1_after_qc(table: PartitionTable) -> pd.DataFrame:
     analysed, and "kept despite QC flag" when ``analysis.include_qc_failed`` is set.
     Every screened patient is counted exactly once."""
     if table.ledger is None:
-        raise ValueError("table: no analysis ledger (use partition_table_for_params)")
+        raise ValueError("table: no analysis ledger (use ledger_partition_table)")
     return figure1_table(table.ledger)
 
 

@@ -19,6 +19,7 @@ from analysis.grid import Grid
 from analysis.labels import STATION_LABEL, STATIONS
 from analysis.partition.counting import bounding_box, count_table
 from analysis.partition.formulas import rctv_ln
+from analysis.store import CohortStore
 
 OUTSIDE = "outside stations"
 
@@ -229,8 +230,6 @@ def patient_sites(item: dict) -> dict:
     dict with ``sites`` (DataFrame: site_no + :func:`assign_sites` columns),
     ``involved`` (sorted station labels overlapping GTV ∪ GTVnd), ``rctv`` (dict).
     """
-    from analysis.store import CohortStore
-
     store = CohortStore(item["store_root"])
     pid = item["pid"]
     lab = store.read(pid, item["stations_name"])

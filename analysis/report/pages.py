@@ -27,7 +27,9 @@ import pandas as pd
 
 from analysis.fsutil import atomic_write_bytes, atomic_write_text
 from analysis.labels import STATION_COLORS, STATIONS
-from analysis.store import SEGMENT_QC
+from analysis.scheduling.parallel import map_patients
+from analysis.segment.metrics import dice
+from analysis.store import SEGMENT_QC, CohortStore, StoreError
 
 GALLERY = "gallery.html"
 PAGES_DIR = "3d"
@@ -73,8 +75,6 @@ def mean_dice(pred: np.ndarray, ref: np.ndarray) -> float:
 
 def _mean_dice_by_label(p: np.ndarray, r: np.ndarray) -> float:
     """:func:`mean_dice` label by label (float or negative labels)."""
-    from analysis.segment.metrics import dice
-
     labels = sorted((set(np.unique(p).tolist()) | set(np.unique(r).tolist())) - {0})
     vals = [dice(p == k, r == k) for k in labels]
     return float(np.mean(vals)) if vals else float("nan")
@@ -82,8 +82,6 @@ def _mean_dice_by_label(p: np.ndarray, r: np.ndarray) -> float:
 
 def _patient_item(args: tuple) -> tuple[float, bytes]:
     """One gallery patient: (mean Dice against the reference or NaN, thumbnail PNG)."""
-    from analysis.store import CohortStore
-
     root, pid = args
     store = CohortStore(root)
     pred = store.read(pid, "stations_pred")
@@ -267,8 +265,6 @@ def write_patient_pages(run_dir: Path, store, n_3d: int, *, banner: str = "",
     Each patient's Dice and thumbnail come from one pass over its volumes, through
     :func:`analysis.scheduling.parallel.map_patients` on ``scheduler`` (the run's params); a patient
     whose volumes cannot be read gets no card and is counted in ``skipped``."""
-    from analysis.scheduling.parallel import map_patients
-    from analysis.store import StoreError
     from analysis.viewers import volume as viewer3d
 
     run_dir = Path(run_dir)

@@ -76,10 +76,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from analysis import paper, paths
-from analysis.fsutil import atomic_write_text, sha256_bytes, sha256_file
+from analysis.fsutil import atomic_write_text, remove_stale_tmp, sha256_bytes, sha256_file
 from analysis.outputs import names as output_names
 from analysis.params import Params, ParamsError, load_params
 from analysis.report import browser
+from analysis.report import html as report_html
 from analysis.report import progress as report_progress
 from analysis.report.commands import ReportError, generate_phantom, train_on_phantom
 from analysis.report.inputs import (  # noqa: F401 - part of the runner's API
@@ -429,9 +430,6 @@ def _run_chain(params: Params, params_file, params_arg: str, nb_dir: Path, run_d
                chain: list[str], selected: set[str], force: bool, data_root, started,
                echo) -> Path:
     """The body of :func:`run_report`, once the kernels' environment is set."""
-    from analysis.fsutil import remove_stale_tmp
-    from analysis.report import html as report_html
-
     remove_stale_tmp(run_dir)  # temporary files a killed run left behind
     p_digest, s_digest = params.digest(), source_digest()
     stamps_dir = run_dir / "stamps"

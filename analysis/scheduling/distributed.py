@@ -31,6 +31,8 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from analysis.scheduling.outcome import Outcome
+
 log = logging.getLogger(__name__)
 
 #: tasks kept in flight: this many per worker thread, and at least MIN_IN_FLIGHT
@@ -121,7 +123,6 @@ def iter_dask(call: Callable[..., Any], fn: Callable[[Any], Any], items: Mapping
     import cloudpickle
     from distributed import as_completed
 
-    from analysis.scheduling.outcome import Outcome
 
     client = get_client(address, n_workers)
     _check_workers_import(client)
@@ -187,7 +188,6 @@ def _run_blob(call: Callable[..., Any], key: str, blob: bytes) -> Any:
     """Inside a worker: unpickle ``(fn, item)`` and run ``call(fn, key, item)``."""
     import pickle
 
-    from analysis.scheduling.outcome import Outcome
 
     try:
         fn, item = pickle.loads(blob)

@@ -63,6 +63,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from analysis.fsutil import atomic_write, remove_stale_tmp, sha256_bytes, sha256_file
+from analysis.scheduling.distributed import iter_dask
 from analysis.scheduling.outcome import Outcome, call_step
 
 log = logging.getLogger(__name__)
@@ -437,8 +438,6 @@ def map_patients(
     if not todo:
         stream = ()
     elif scheduler.startswith("dask:"):
-        from analysis.scheduling.distributed import iter_dask
-
         stream = iter_dask(_call, fn, {k: items[k] for k in todo},
                            address=scheduler.removeprefix("dask:"), n_workers=n_workers)
     elif scheduler == "serial" or n_workers == 1 or len(todo) <= 1:

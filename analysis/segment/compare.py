@@ -35,6 +35,8 @@ from analysis import paths
 from analysis.fsutil import atomic_write_text
 from analysis.grid import Grid
 from analysis.labels import N_STATIONS, STATIONS
+from analysis.paper import CT_PIXEL_MM, CT_SHAPE_YX, CT_SLICE_MM
+from analysis.params import load_params
 from analysis.segment.checkpoint import default_checkpoint_path, load_checkpoint
 from analysis.segment.metrics import dice
 from analysis.segment.networks import ARCHITECTURES
@@ -212,8 +214,6 @@ def verdict(result: dict) -> str:
 def main(argv: list[str] | None, make_patient: Callable) -> None:
     """``python -m analysis.phantom.segmentation compare ...`` (the phantom supplies the
     held-out patients)."""
-    from analysis.params import load_params
-
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--params", default="params/default.yaml")
     ap.add_argument("--n-patients", type=int, default=16)
@@ -227,8 +227,6 @@ def main(argv: list[str] | None, make_patient: Callable) -> None:
     args = ap.parse_args(argv)
     params = load_params(args.params)
     if args.geometry:
-        from analysis.paper import CT_PIXEL_MM, CT_SHAPE_YX, CT_SLICE_MM
-
         grids = {"default": Grid(params.phantom.grid.shape_zyx, params.phantom.grid.spacing_mm),
                  "paper": Grid((93, *CT_SHAPE_YX), (CT_SLICE_MM, CT_PIXEL_MM, CT_PIXEL_MM))}
         res = geometry_eval(params, make_patient, grids, args.geometry)

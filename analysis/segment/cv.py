@@ -44,6 +44,7 @@ from analysis.segment.fit import (
 from analysis.segment.infer import predict_stations
 from analysis.segment.metrics import station_metrics
 from analysis.segment.qc import confidence_stats, training_statistics
+from analysis.store import CohortStore
 
 
 def fold_assignment(n: int, k: int, seed: int) -> np.ndarray:
@@ -117,8 +118,6 @@ def train_from_store(params, architecture: str, out: Path, *, store=None, max_ep
                      max_minutes: float, log: Callable[[str], None] = print) -> dict:
     """Train on the store's delineated patients (k-fold CV first when ``cv_folds``) and save
     the checkpoint at ``out``; returns its metrics (plus ``skipped_pids``, not saved)."""
-    from analysis.store import CohortStore
-
     seg = params.segment
     store = store or CohortStore.for_params(params)
     raw, pids, skipped = store_patients(store)

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from analysis.grid import Grid
+from analysis.scheduling.parallel import map_patients
 from analysis.segment.transforms import (
     gross_tumour_mask,
     normalize_ct,
@@ -86,8 +87,6 @@ def generate_patients(seed: int, split: str, n: int, grid: Grid, *,
     ``analysis.phantom.make_patient``, or a test's stand-in); a failing patient raises
     (training data must be complete).
     """
-    from analysis.scheduling.parallel import map_patients
-
     items = {f"{split}{i:04d}": (seed, split, i, grid, make_patient) for i in range(n)}
     res = map_patients(_one_patient, items, scheduler=scheduler, n_workers=n_workers,
                        desc=desc or f"phantom {split}")

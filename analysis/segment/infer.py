@@ -37,8 +37,10 @@ import torch.nn.functional as F
 from monai.inferers import sliding_window_inference
 from scipy import ndimage
 
+from analysis import paths
 from analysis.grid import Grid
 from analysis.labels import N_STATIONS
+from analysis.scheduling.parallel import map_patients
 from analysis.segment.checkpoint import Checkpoint, load_checkpoint
 from analysis.segment.networks import resolve_device
 from analysis.segment.qc import check_prediction
@@ -53,6 +55,7 @@ from analysis.segment.transforms import (  # noqa: F401
     resample_to_shape,
     shape_at_spacing,
 )
+from analysis.store import CohortStore
 
 
 def mediastinal_box(ct_hu: np.ndarray, spacing_mm: Sequence[float], margin_mm: float = 20.0,
@@ -272,7 +275,6 @@ def _checkpoint_cached(path: str) -> Checkpoint:
 
 def _predict_one(args: tuple) -> dict:
     root, pid, ck_path, params = args
-    from analysis.store import CohortStore
 
     store = CohortStore(root)
     t0 = time.perf_counter()
@@ -300,9 +302,6 @@ def predict_cohort(store, params, *, checkpoint: str | None = None,
     (per patient: seconds, number of stations present, and ``qc``: the domain check's
     row, :meth:`analysis.segment.qc.PredictionQC.as_row`; failures by patient).
     """
-    from analysis import paths
-    from analysis.scheduling.parallel import map_patients
-
     ck_path = str(paths.resolve(checkpoint or params.segment.checkpoint))
     load_checkpoint(ck_path)  # fail early, with the file's name, before any worker starts
     sched = scheduler or params.scheduler

@@ -13,9 +13,11 @@ import pandas as pd
 from analysis import paths
 from analysis.labels import STATIONS
 from analysis.paper import DSC, DSC_VALUE
+from analysis.scheduling.parallel import map_patients
+from analysis.segment.card import cv_table
 from analysis.segment.checkpoint import Checkpoint, load_checkpoint
 from analysis.segment.metrics import station_metrics
-from analysis.store import SEGMENT_QC
+from analysis.store import SEGMENT_QC, CohortStore
 
 
 def load_or_train(params) -> Checkpoint:
@@ -83,8 +85,6 @@ def qc_summary(qc: pd.DataFrame) -> pd.DataFrame:
 def cv_report(ck: Checkpoint) -> pd.DataFrame:
     """Cross-validated per-station Dice / HD95 (mean, SD, per fold) of a store-trained
     checkpoint with ``segment.cv_folds``; otherwise a one-row table saying there is none."""
-    from analysis.segment.card import cv_table
-
     t = cv_table(ck.metrics)
     if t.empty:
         return pd.DataFrame([{"station": "-", "note": "no cross-validation in this run "
@@ -95,7 +95,6 @@ def cv_report(ck: Checkpoint) -> pd.DataFrame:
 
 def _evaluate_one(args: tuple) -> pd.DataFrame | None:
     root, pid = args
-    from analysis.store import CohortStore
 
     store = CohortStore(root)
     if not store.has(pid, "stations_ref"):
@@ -113,8 +112,6 @@ def evaluate_cohort(store, params) -> pd.DataFrame:
     Returns a long DataFrame: patient (1..n in store order, no identifier), station,
     dice, hd95_mm, ref_voxels, pred_voxels.
     """
-    from analysis.scheduling.parallel import map_patients
-
     pids = store.patient_ids()
     res = map_patients(_evaluate_one, {p: (str(store.root), p) for p in pids},
                        scheduler=params.scheduler, n_workers=params.n_workers,

@@ -65,6 +65,7 @@ from analysis.stats.survdata import (
 )
 from analysis.store import PARTITION_FEATURES
 from analysis.survival.inputs import SurvivalInputs, survival_inputs  # noqa: F401 - 05's API
+from analysis.survival.plots import km_figure
 
 #: the estimators live in analysis.stats; they are re-exported here for the notebook
 __all__ = [
@@ -576,8 +577,6 @@ def figure3(data: pd.DataFrame, sp) -> Figure3Result:
     the diameter panel when ``sp.show_paper``. A group missing from the table, or with
     a single level, is listed in ``skipped`` with the reason.
     """
-    from analysis.survival.plots import km_figure
-
     panels, skipped = [], []
     for group in sp.km_groups:
         if group not in data.columns:

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from analysis.grid import Grid
 from analysis.labels import N_CLASSES, STATIONS
 from analysis.viewers import render as viewer_render
 from analysis.viewers.render import (  # noqa: F401 - the viewer's public drawing API
@@ -156,8 +157,6 @@ def show(ct: np.ndarray, stations: np.ndarray, gtv: np.ndarray | None = None,
     -------
     The widget (display it, or leave it as the cell's last expression).
     """
-    from analysis.grid import Grid
-
     ct = np.asarray(ct)
     if ct.ndim != 3:
         raise ValueError(f"ct: expected (z, y, x), got shape {ct.shape}")
