@@ -261,3 +261,86 @@ def test_an_import_through_a_package_face_resolves_to_its_file():
     assert _resolve("analysis.partition", "partition_parameters", mods) == \
         "analysis.partition.formulas"
     assert _resolve("analysis", "labels", mods) == "analysis.labels"
+
+
+#: each notebook's step: its package, its ``run_<step>`` and the result it returns
+STEP_RUNS = {
+    "01_ingest": ("ingest", "run_ingest", "IngestResult"),
+    "02_segment": ("segment", "run_segment", "SegmentResult"),
+    "03_partition": ("partition", "run_partition", "PartitionResult"),
+    "04_recurrence": ("recurrence", "run_recurrence", "RecurrenceResult"),
+    "05_survival": ("survival", "run_survival", "SurvivalResult"),
+    "06_model": ("model", "run_model", "ModelResult"),
+    "07_model_eval": ("model", "run_model_eval", "ModelEvalResult"),
+}
+
+
+def _notebook_code(name: str) -> str:
+    import json
+
+    nb = json.loads((paths.REPO_ROOT / "notebooks" / f"{name}.ipynb").read_text())
+    return "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+
+
+def _signature_faults(fn, result: str) -> list[str]:
+    """How ``fn`` departs from ``run_<step>(store, params, *, extras=default) ->
+    <Step>Result``; empty when it does not."""
+    import inspect
+
+    sig = inspect.signature(fn)
+    ps = list(sig.parameters.values())
+    bad = []
+    if [p.name for p in ps[:2]] != ["store", "params"] or any(
+            p.kind is not p.POSITIONAL_OR_KEYWORD for p in ps[:2]):
+        bad.append(f"{fn.__name__}: first arguments {[p.name for p in ps[:2]]}, "
+                   "not (store, params)")
+    bad += [f"{fn.__name__}: {p.name} is not keyword-only with a default" for p in ps[2:]
+            if p.kind is not p.KEYWORD_ONLY or p.default is p.empty]
+    if sig.return_annotation != result:
+        bad.append(f"{fn.__name__}: returns {sig.return_annotation!r}, not {result}")
+    return bad
+
+
+def test_every_notebook_step_has_one_signature_and_a_typed_result():
+    """Issue 20 item 4: ``run_<step>(store, params) -> <Step>Result`` on each step's face,
+    the result a dataclass with a ``report()``, and each notebook calling its step once.
+
+    Shown to fail on the tree before (ce5cefe): only ``run_ingest`` existed, as
+    ``run_ingest(params, progress, *, store_root)``; 03 called
+    ``partition_table_for_params(params, store)`` and 05-07 several functions each."""
+    import dataclasses
+    import importlib
+
+    faults = []
+    for nb, (step, run, result) in STEP_RUNS.items():
+        pkg = importlib.import_module(f"analysis.{step}")
+        if run not in pkg.__all__ or result not in pkg.__all__:
+            faults.append(f"analysis.{step}: {run} or {result} not on its face")
+            continue
+        faults += _signature_faults(getattr(pkg, run), result)
+        cls = getattr(pkg, result)
+        if not dataclasses.is_dataclass(cls) or not callable(getattr(cls, "report", None)):
+            faults.append(f"{result}: not a dataclass with report()")
+        if _notebook_code(nb).count(f"{run}(store, params") != 1:
+            faults.append(f"{nb} does not call {run}(store, params) exactly once")
+    assert faults == []
+
+
+def test_the_signature_check_sees_a_departure():
+    """The check above on planted departures: the old argument order, a positional
+    extra, a missing return annotation."""
+    def run_old(params, store, progress=True) -> OldResult:  # noqa: F821
+        return None
+
+    def run_extra(store, params, progress) -> XResult:  # noqa: F821
+        return None
+
+    def run_fine(store, params, *, known=None) -> XResult:  # noqa: F821
+        return None
+
+    assert len(_signature_faults(run_old, "OldResult")) == 2
+    assert _signature_faults(run_extra, "XResult") == [
+        "run_extra: progress is not keyword-only with a default"]
+    assert _signature_faults(run_fine, "YResult") == [
+        "run_fine: returns 'XResult', not YResult"]
+    assert _signature_faults(run_fine, "XResult") == []

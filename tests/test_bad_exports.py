@@ -47,8 +47,7 @@ def _export(tmp_path, fmt="dicom", n=2):
 
 
 def _run(tmp_path, **ingest):
-    return run_ingest(make_params(tmp_path, **ingest), progress=False,
-                      store_root=tmp_path / "store")
+    return run_ingest(CohortStore(tmp_path / "store"), make_params(tmp_path, **ingest), progress=False)
 
 
 def _pid(tmp_path, mrn="MRN9000"):

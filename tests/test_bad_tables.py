@@ -41,7 +41,7 @@ def _params(tmp_path, **cohort):
 
 
 def _run(tmp_path, **kw):
-    return run_ingest(_params(tmp_path, **kw), progress=False, store_root=tmp_path / "store")
+    return run_ingest(CohortStore(tmp_path / "store"), _params(tmp_path, **kw), progress=False)
 
 
 def _pid(tmp_path, mrn="MRN9000"):
@@ -238,6 +238,5 @@ def test_unknown_category_suggests_the_category_map_entry(tmp_path, cell, column
                    f"to the params: cohort.category_map: {{{column}: {{'{cell}': {canon}}}}}")
     # the suggested entry fixes it
     cmap = {**CATEGORY_MAP, column: {**CATEGORY_MAP.get(column, {}), cell: canon}}
-    res = run_ingest(_params(tmp_path, category_map=cmap), progress=False,
-                     store_root=tmp_path / "store2")
+    res = run_ingest(CohortStore(tmp_path / "store2"), _params(tmp_path, category_map=cmap), progress=False)
     assert _outcome(res, _pid(tmp_path)) == "included"

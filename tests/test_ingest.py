@@ -19,7 +19,7 @@ from analysis.store import CohortStore
 def test_export_to_store(tmp_path, fmt):
     planted = make_export(tmp_path / "export", n=3, fmt=fmt)
     params = make_params(tmp_path, scheduler="processes" if fmt == "dicom" else "serial")
-    res = run_ingest(params, progress=False, store_root=tmp_path / "store")
+    res = run_ingest(CohortStore(tmp_path / "store"), params, progress=False)
     assert (res.n_screened, res.n_included, res.n_skipped) == (3, 3, 0)
     store = CohortStore(tmp_path / "store")
     key = load_or_create_key(tmp_path / "key")
@@ -52,8 +52,8 @@ def test_export_to_store(tmp_path, fmt):
 def test_rerun_skips_unchanged_and_redoes_changed(tmp_path):
     make_export(tmp_path / "export", n=2, fmt="nifti")
     params = make_params(tmp_path)
-    run_ingest(params, store_root=tmp_path / "store")
-    res = run_ingest(params, store_root=tmp_path / "store")
+    run_ingest(CohortStore(tmp_path / "store"), params)
+    res = run_ingest(CohortStore(tmp_path / "store"), params)
     assert res.n_skipped == 2
     # change one patient's GTV: only it is redone, and its diameter follows
     from analysis.io import write_nifti
@@ -64,23 +64,23 @@ def test_rerun_skips_unchanged_and_redoes_changed(tmp_path):
     m = np.zeros(GRID.shape_zyx, np.uint8)
     m[1, 2:8, 2] = 1  # a line of 6 voxels along y, inside the CTV: 5 mm
     write_nifti(tmp_path / "export" / "images" / "MRN9001" / "GTV.nii.gz", m, GRID)
-    res = run_ingest(params, store_root=tmp_path / "store")
+    res = run_ingest(CohortStore(tmp_path / "store"), params)
     assert res.n_skipped == 1
     assert store.cohort().loc[pid, "diameter_cm"] == pytest.approx(0.5, rel=1e-9)
     assert store.has(pid, "stations_pred")  # same CT: predicted stations kept
     write_nifti(tmp_path / "export" / "images" / "MRN9001" / "CT.nii.gz",
                 np.full(GRID.shape_zyx, -1000, np.int16), GRID)
-    run_ingest(params, store_root=tmp_path / "store")
+    run_ingest(CohortStore(tmp_path / "store"), params)
     assert not store.has(pid, "stations_pred")  # new CT: stale prediction removed
 
 
 def test_incomplete_patient_folder_is_redone(tmp_path):
     make_export(tmp_path / "export", n=1, fmt="nifti")
     params = make_params(tmp_path)
-    run_ingest(params, store_root=tmp_path / "store")
+    run_ingest(CohortStore(tmp_path / "store"), params)
     pid = pseudonym("MRN9000", load_or_create_key(tmp_path / "key"), "c1")
     (tmp_path / "store" / "patients" / pid / "meta.json").unlink()  # a crash before meta
-    assert run_ingest(params, store_root=tmp_path / "store").n_skipped == 0
+    assert run_ingest(CohortStore(tmp_path / "store"), params).n_skipped == 0
 
 
 def _reasons(res) -> dict[str, str]:
@@ -117,7 +117,7 @@ def test_bad_inputs_become_exclusions(tmp_path):
     fu = [x for x in (exp / "followup.csv").read_text().splitlines() if "MRN9005" not in x]
     (exp / "followup.csv").write_text("\n".join(fu) + "\n")
     write_patient_images(img / "MRN9004", "nifti")
-    res = run_ingest(make_params(tmp_path), store_root=tmp_path / "store")
+    res = run_ingest(CohortStore(tmp_path / "store"), make_params(tmp_path))
     assert (res.n_screened, res.n_included) == (7, 0)
     r = _reasons(res)
     p = {m: _pid(tmp_path, m) for m in (f"MRN900{i}" for i in range(6))}
@@ -157,7 +157,7 @@ def test_dicom_bad_inputs_become_exclusions(tmp_path):
 
         write_rtstruct(d / "RS.dcm", ct, {k: (v if v is not None else box_contours(BOXES[k]))
                                           for k, v in rois.items()})
-    res = run_ingest(make_params(tmp_path), store_root=tmp_path / "store")
+    res = run_ingest(CohortStore(tmp_path / "store"), make_params(tmp_path))
     r = _reasons(res)
     p = {m: _pid(tmp_path, m) for m in ("MRN9000", "MRN9001", "MRN9002")}
     assert r[p["MRN9000"]].startswith(f"unreadable: patient {p['MRN9000']}: "
@@ -175,7 +175,7 @@ def test_unknown_category_and_negative_followup_excluded(tmp_path):
         "MRN9000,Zzyzx^Quentin0,1948-01-10,M", "MRN9000,Zzyzx^Quentin0,1948-01-10,Q"))
     (exp / "followup.csv").write_text((exp / "followup.csv").read_text().replace(
         "MRN9001,2019-03-04,2021-09-04", "MRN9001,2019-03-04,2018-09-04"))
-    res = run_ingest(make_params(tmp_path), store_root=tmp_path / "store")
+    res = run_ingest(CohortStore(tmp_path / "store"), make_params(tmp_path))
     r = _reasons(res)
     # the raw cell is never echoed: column, what was expected
     assert r[_pid(tmp_path, "MRN9000")] == \
@@ -196,7 +196,7 @@ def test_recurrence_mask_to_centroid(tmp_path):
     lab[2, 1:3, 4] = 1  # centroid voxel (2, 1.5, 4)
     lab[0, 6, 6] = 2
     write_nifti(exp / "images" / "MRN9000" / "recurrence.nii.gz", lab, GRID)
-    run_ingest(make_params(tmp_path), store_root=tmp_path / "store")
+    run_ingest(CohortStore(tmp_path / "store"), make_params(tmp_path))
     rec = CohortStore(tmp_path / "store").recurrences()
     # origin (-5, -4, 8) mm, spacing (z 2, y 1, x 1) mm
     assert rec[["site_no", "x_mm", "y_mm", "z_mm"]].values.tolist() == [
@@ -211,4 +211,4 @@ def test_clinical_csv_wrong_delimiter_names_file(tmp_path):
     (exp / "clinical.csv").write_text((exp / "clinical.csv").read_text().replace(",", ":"))
     with pytest.raises(TableError, match=r"clinical\.csv: missing column\(s\) MRN.*wrong "
                                          r"delimiter\?"):
-        run_ingest(make_params(tmp_path), store_root=tmp_path / "store")
+        run_ingest(CohortStore(tmp_path / "store"), make_params(tmp_path))

@@ -36,7 +36,7 @@ def test_no_identifier_in_store_or_reports(tmp_path):
     named = ct2.with_name("Zzyzx^Quentin2_1948-03-12.dcm")
     named.write_bytes(ct2.read_bytes()[:-40])
     ct2.unlink()
-    res = run_ingest(params, store_root=tmp_path / "store")
+    res = run_ingest(CohortStore(tmp_path / "store"), params)
     assert res.n_included == 1
     assert all("images/P" in r for r in res.exclusions["reason"])
     # the damaged file is named by kind and rank, never by its (identifying) name

@@ -17,7 +17,7 @@ from analysis.store import COMPLETE, INGEST_TABLES, CohortStore, IncompleteStore
 def ingested(tmp_path):
     make_export(tmp_path / "export", n=3, fmt="nifti")
     params = make_params(tmp_path)
-    run_ingest(params, progress=False, store_root=tmp_path / "store")
+    run_ingest(CohortStore(tmp_path / "store"), params, progress=False)
     return params, CohortStore(tmp_path / "store")
 
 
@@ -75,7 +75,7 @@ def test_resume_after_a_kill_gives_the_same_tables(ingested, tmp_path):
     pid = before["cohort"].index[0]
     (store.patient_dir(pid) / "meta.json").unlink()
     (store.root / "recurrences.parquet").unlink()
-    res = run_ingest(params, progress=False, store_root=store.root)
+    res = run_ingest(CohortStore(store.root), params, progress=False)
     assert res.n_skipped == 2  # the two intact patients were not re-read
     assert not stale.exists()
     store.require_complete()
@@ -89,13 +89,13 @@ def test_unwritable_store_names_the_store_not_a_raw_oserror(tmp_path, tiny_expor
     blocker = tmp_path / "not_a_folder"
     blocker.write_text("")
     with pytest.raises(IngestError, match=r"cohort store store: cannot write"):
-        run_ingest(params, progress=False, store_root=blocker / "store")
+        run_ingest(CohortStore(blocker / "store"), params, progress=False)
 
 
 def test_a_removed_patient_folder_is_redone(ingested):
     params, store = ingested
     pid = store.cohort().index[1]
     shutil.rmtree(store.patient_dir(pid))
-    res = run_ingest(params, progress=False, store_root=store.root)
+    res = run_ingest(CohortStore(store.root), params, progress=False)
     assert res.n_included == 3 and res.n_skipped == 2
     assert store.has(pid, "ct")

@@ -31,7 +31,7 @@ from analysis.store import CohortStore
 
 
 def _run(tmp_path):
-    res = run_ingest(make_params(tmp_path), progress=False, store_root=tmp_path / "store")
+    res = run_ingest(CohortStore(tmp_path / "store"), make_params(tmp_path), progress=False)
     return res, CohortStore(res.store_path)
 
 

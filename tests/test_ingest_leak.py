@@ -18,6 +18,7 @@ from _ingest_fixtures import (
 from pydicom.dataset import Dataset
 
 from analysis.io import TableError
+from analysis.store import CohortStore
 
 #: planted identifiers: names, record numbers, institution, physician, accession number,
 #: free text, and the birth date 1948-01-10 / RT start in four formats
@@ -116,7 +117,6 @@ def test_planted_identifiers_reach_no_store_report_notebook_or_log(tmp_path):
                          data_root=tmp_path / "data", echo=log.append)
     (tmp_path / "log.txt").write_text("\n".join(log))
     store = tmp_path / "data" / "store" / "leak"
-    from analysis.store import CohortStore
 
     scr = CohortStore(store).screening()
     assert scr["included"].sum() == 0  # every patient carries one planted defect
@@ -140,5 +140,5 @@ def test_planted_identifiers_reach_no_store_report_notebook_or_log(tmp_path):
     from analysis.params import load_params
 
     with pytest.raises(TableError) as err:
-        run_ingest(load_params(params), progress=False, store_root=tmp_path / "s2")
+        run_ingest(CohortStore(tmp_path / "s2"), load_params(params), progress=False)
     assert not [s for s in PLANTED if s.lower() in str(err.value).lower()]

@@ -39,7 +39,7 @@ def phantom_run(tmp_path_factory):
     d["ingest"] = {"pseudonym_key_file": str(tmp / "key")}
     params = parse_params(d)
     generate(params, progress=False)  # the report runner's job; ingest never generates
-    res = run_ingest(params, progress=False)
+    res = run_ingest(CohortStore.for_params(params, check_complete=False), params, progress=False)
     truth = json.loads((paths.phantom_dir("tiny") / "truth.json").read_text())
     yield params, res, truth, tmp
     mp.undo()

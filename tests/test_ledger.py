@@ -79,7 +79,7 @@ def _params(stations="predicted", include=False, **analysis):
 def _run(store, params):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", P.PartitionWarning)
-        return P.partition_table_for_params(params, store, cache=False)
+        return P.ledger_partition_table(store, params, cache=False)
 
 
 def test_every_patient_once_with_step_and_reason(tmp_path):

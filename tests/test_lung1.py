@@ -22,7 +22,7 @@ def lung1(tmp_path_factory):
     p = load_params(paths.PARAMS_DIR / "lung1.yaml")
     p = p.model_copy(update={"ingest": p.ingest.model_copy(
         update={"pseudonym_key_file": str(tmp / "key")})})
-    res = run_ingest(p, progress=False, store_root=tmp / "store")
+    res = run_ingest(CohortStore(tmp / "store"), p, progress=False)
     return res, CohortStore(tmp / "store")
 
 

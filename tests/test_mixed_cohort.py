@@ -196,7 +196,7 @@ def _variant(mixed, store, **analysis):
     params = p.model_copy(update={"analysis": p.analysis.model_copy(update=analysis)})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        table = P.partition_table_for_params(params, store, cache=False)
+        table = P.ledger_partition_table(store, params, cache=False)
         res = rc.recurrence_analysis(store, params)
     return params, table, res
 

@@ -45,9 +45,16 @@ def test_branch_count_counts_each_kind():
 
 
 def test_07_loads_the_model_and_does_not_repeat_06():
+    import inspect
+
+    from analysis.model import run_model, run_model_eval
+
     s06, s07 = _code("06_model"), _code("07_model_eval")
-    assert "load_model(params)" in "\n".join(s07)
-    assert "fit_paper_model" not in "\n".join(s07)  # 07 never refits the paper model
-    assert "save_model(model, params)" in "\n".join(s06)
+    eval_src, fit_src = inspect.getsource(run_model_eval), inspect.getsource(run_model)
+    assert "load_model(params)" in eval_src
+    # 07 never refits the paper model, neither in its step nor in its notebook
+    assert "fit_paper_model" not in eval_src + "\n".join(s07)
+    assert "run_model(" not in "\n".join(s07)
+    assert "save_model(model, params)" in fit_src
     shared = set(_setup_lines(s07)) & set(_setup_lines(s06))
     assert not shared, f"07 repeats 06's setup lines: {sorted(shared)}"

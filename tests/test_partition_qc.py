@@ -81,7 +81,7 @@ def _params(stations: str = "predicted", include: bool = False):
 def _run(store, params):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", P.PartitionWarning)
-        return P.partition_table_for_params(params, store, cache=False)
+        return P.ledger_partition_table(store, params, cache=False)
 
 
 def test_failed_qc_is_left_out_listed_and_counted(tmp_path):

@@ -162,12 +162,12 @@ def test_for_params_lists_patients_without_the_chosen_map(tmp_path):
         "scheduler": "serial",
         "analysis": params.analysis.model_copy(update={"stations": "predicted"})})
     store = make_store(tmp_path / "store")
-    one = P.partition_table_for_params(params, store)
+    one = P.ledger_partition_table(store, params)
     assert list(one.features.index) == ["P001"]
     assert one.ledger.table.loc["P002", "step"] == "03_partition"
     assert "no stations_pred" in one.ledger.table.loc["P002", "reason"]
     store2 = make_store(tmp_path / "store2", with_pred=("P001", "P002"))
-    table = P.partition_table_for_params(params, store2)
+    table = P.ledger_partition_table(store2, params)
     assert len(table.features) == 2
     assert (store2.root / P.FEATURES_PARQUET).exists()
     assert any((store2.root / "cache" / "partition").iterdir())

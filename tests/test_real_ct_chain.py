@@ -32,7 +32,7 @@ from analysis.ingest.run import run_ingest
 from analysis.io import read_ct_series, read_nifti, read_rtstruct, write_nifti
 from analysis.io.dicom_write import mask_contours
 from analysis.params import parse_params
-from analysis.partition import partition_table_for_params
+from analysis.partition import ledger_partition_table
 from analysis.segment.__main__ import main as segment_main
 from analysis.segment.export import labels_from_masks, read_stations_seg
 from analysis.segment.export_cohort import analysed_patients, export_cohort
@@ -106,7 +106,7 @@ def real(tmp_path_factory):
         "cohort": {"source": "export", "export_dir": str(tmp / "export"), "center": "c1",
                    "column_map": COLUMN_MAP, "category_map": CATEGORY_MAP},
         "ingest": {"pseudonym_key_file": str(tmp / "key")}})
-    res = run_ingest(params, progress=False, store_root=tmp / "store")
+    res = run_ingest(CohortStore(tmp / "store"), params, progress=False)
     store = CohortStore(res.store_path)
     result = predict_cohort(store, params)
     write_qc(store, result)
@@ -139,12 +139,12 @@ def test_qc_flags_the_real_ct_and_03_leaves_it_out(real):
     assert not bool(qc.loc[pid, "usable"])
     assert "phantom_model" in qc.loc[pid, "reason_codes"].split()
     assert "segment.train_source: store" in qc.loc[pid, "reasons"]
-    table = partition_table_for_params(params, store, cache=False, write=False)
+    table = ledger_partition_table(store, params, cache=False, write=False)
     assert list(table.excluded.index) == [pid] and table.features.empty
     assert analysed_patients(store, params) == []
     kept = params.model_copy(update={"analysis": params.analysis.model_copy(
         update={"include_qc_failed": True})})
-    table = partition_table_for_params(kept, store, cache=False, write=False)
+    table = ledger_partition_table(store, kept, cache=False, write=False)
     assert list(table.features.index) == [pid] and table.features.shape[1] == 110
     # the paper's volumes are voxel counts (SPEC): the drawn masks' counts
     assert table.features.loc[pid, "CTV_volume"] == int(real["ctv"].sum())

@@ -72,7 +72,7 @@ def cohort(tmp_path):
     shutil.rmtree(images / mrns[1])
     write_patient_images(images / mrns[1], "nifti")
     params = parse_params(_params_dict(tmp_path))
-    res = run_ingest(params, progress=False, store_root=tmp_path / "data" / "store" / RUN)
+    res = run_ingest(CohortStore(tmp_path / "data" / "store" / RUN), params, progress=False)
     assert res.n_included == 3, res.exclusions.to_dict("records")
     store = CohortStore(res.store_path)
     for pid in store.patient_ids():

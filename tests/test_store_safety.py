@@ -42,7 +42,7 @@ def test_a_full_disk_stops_the_run_and_no_complete_marker_is_written(tmp_path, m
     make_export(tmp_path / "export", n=3, fmt="nifti")
     params = make_params(tmp_path)
     root = tmp_path / "store"
-    first = run_ingest(params, progress=False, store_root=root)
+    first = run_ingest(CohortStore(root), params, progress=False)
     assert first.n_included == 3 and (root / COMPLETE).is_file()
     # the export changed (so every patient is rewritten) and the disk fills up after
     # the first patient's 4 volumes (ct, gtv, gtvnd, ctv) and its station map
@@ -50,7 +50,7 @@ def test_a_full_disk_stops_the_run_and_no_complete_marker_is_written(tmp_path, m
         (d / "notes.txt").write_text("changed\n")
     _enospc_after(5, monkeypatch)
     with pytest.raises(IngestError) as err:
-        run_ingest(params, progress=False, store_root=root)
+        run_ingest(CohortStore(root), params, progress=False)
     msg = str(err.value)
     assert "2 patient(s) could not be written" in msg and "No space left on device" in msg
     assert "NOT marked complete" in msg and str(tmp_path) not in msg
@@ -70,7 +70,7 @@ def test_a_failed_table_write_is_a_named_error(tmp_path, monkeypatch, code, name
 
     monkeypatch.setattr(CohortStore, "write_table", fail)
     with pytest.raises(IngestError, match=f"cannot write \\({name}: "):
-        run_ingest(make_params(tmp_path), progress=False, store_root=tmp_path / "store")
+        run_ingest(CohortStore(tmp_path / "store"), make_params(tmp_path), progress=False)
     assert not (tmp_path / "store" / COMPLETE).exists()
 
 
@@ -94,7 +94,7 @@ def test_a_second_run_on_the_same_store_refuses_and_the_first_completes_as_alone
     the second run did not refuse (DID NOT RAISE StoreLockedError)."""
     make_export(tmp_path / "export", n=2, fmt="nifti")
     params = make_params(tmp_path)
-    lone = run_ingest(params, progress=False, store_root=tmp_path / "lone")
+    lone = run_ingest(CohortStore(tmp_path / "lone"), params, progress=False)
     started, release = threading.Event(), threading.Event()
     real = ingest.ingest_patient
 
@@ -108,7 +108,7 @@ def test_a_second_run_on_the_same_store_refuses_and_the_first_completes_as_alone
 
     def first():
         try:
-            out["res"] = run_ingest(params, progress=False, store_root=tmp_path / "shared")
+            out["res"] = run_ingest(CohortStore(tmp_path / "shared"), params, progress=False)
         except BaseException as e:  # noqa: BLE001 - reported by the assertion below
             out["err"] = e
 
@@ -118,7 +118,7 @@ def test_a_second_run_on_the_same_store_refuses_and_the_first_completes_as_alone
         assert started.wait(60)
         monkeypatch.setattr(ingest, "ingest_patient", real)
         with pytest.raises(StoreLockedError) as err:
-            run_ingest(params, progress=False, store_root=tmp_path / "shared")
+            run_ingest(CohortStore(tmp_path / "shared"), params, progress=False)
     finally:
         release.set()
         t.join(120)

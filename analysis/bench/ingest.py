@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from analysis.grid import Grid
+from analysis.store import CohortStore
 
 DEFAULT_GRID = Grid((48, 96, 96), (5.0, 4.0, 4.0), (-192.0, -192.0, -120.0))
 FULLRES_GRID = Grid((93, 512, 512), (5.0, 1.1543, 1.1543), (-295.5, -295.5, -230.0))
@@ -80,10 +81,10 @@ def _measure(tmp: Path, grid: Grid, n: int, fmt: str) -> dict:
     _write_export(exp, grid, n, fmt)
     params = _params(tmp)
     t0 = time.perf_counter()
-    res = ingest.run_ingest(params, progress=False, store_root=tmp / "store")
+    res = ingest.run_ingest(CohortStore(tmp / "store"), params, progress=False)
     cold = time.perf_counter() - t0
     t0 = time.perf_counter()
-    res2 = ingest.run_ingest(params, progress=False, store_root=tmp / "store")
+    res2 = ingest.run_ingest(CohortStore(tmp / "store"), params, progress=False)
     warm = time.perf_counter() - t0
     # peak memory of one patient's step, from scratch
     for d in (tmp / "store" / "patients").iterdir():

@@ -59,6 +59,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+import analysis.geometry
+import analysis.ingest.patient
+import analysis.io.dicom_read
+import analysis.io.nifti
 from analysis import __version__, paths
 from analysis import clinical as cohort
 from analysis.clinical import CohortError, reason, reason_code
@@ -127,6 +131,17 @@ class IngestResult:
     def n_excluded(self) -> int:
         return self.n_screened - self.n_included
 
+    def report(self, max_warnings: int = 20) -> str:
+        """What 01 did, in a few lines: counts, time and the first warnings."""
+        lines = [f"screened {self.n_screened}, included {self.n_included}, "
+                 f"excluded {self.n_excluded}; {self.n_skipped} unchanged patients skipped; "
+                 f"{self.seconds:.1f} s"]
+        lines += [f"warning: {w}" for w in self.warnings[:max_warnings]]
+        if len(self.warnings) > max_warnings:
+            lines.append(f"... and {len(self.warnings) - max_warnings} more warnings "
+                         "(result.warnings)")
+        return "\n".join(lines)
+
 
 # --- the whole export -----------------------------------------------------------------
 def export_dir_for(params) -> Path:
@@ -152,11 +167,6 @@ def clinical_path_for(params) -> Path:
 
 def _code_digest() -> str:
     """SHA-256 of the source of the modules that turn files into stored volumes."""
-    import analysis.geometry
-    import analysis.ingest.patient
-    import analysis.io.dicom_read
-    import analysis.io.nifti
-
     blob = b"".join(Path(mod.__file__).read_bytes() for mod in (
         analysis.io.dicom_read, analysis.io.dicom_base, analysis.io.dicom_ct,
         analysis.io.contours, analysis.io.hu, analysis.io.nifti, analysis.geometry, analysis.ingest.patient, sys.modules[__name__],
@@ -334,9 +344,12 @@ def _followup_checks(fu: pd.DataFrame, mapped: pd.DataFrame, keys: list[str],
     return out
 
 
-def run_ingest(params, progress: bool = True, *, store_root: str | Path | None = None
-               ) -> IngestResult:
-    """Ingest the cohort of ``params`` into its cohort store (see the module docstring).
+def run_ingest(store: CohortStore, params, *, progress: bool = True) -> IngestResult:
+    """Step 01: ingest the cohort of ``params`` into ``store`` (see the module docstring).
+
+    The step signature every step package shares (``run_<step>(store, params) ->
+    <Step>Result``). The store is usually ``CohortStore.for_params(params,
+    check_complete=False)``: 01 is the step that makes it complete.
 
     The run holds the store's lock (:meth:`analysis.store.CohortStore.lock`): a second
     run on the same store raises :class:`analysis.store.StoreLockedError` naming the
@@ -345,18 +358,16 @@ def run_ingest(params, progress: bool = True, *, store_root: str | Path | None =
 
     Parameters
     ----------
+    store : analysis.store.CohortStore
+        The store to write (need not exist yet).
     params : analysis.params.Params
     progress : bool
         Show progress bars (tqdm) for the per-patient step.
-    store_root : path, optional
-        Override the store folder (default ``paths.store_dir(params.run_name)``).
 
     Returns
     -------
     IngestResult
     """
-    store = CohortStore(store_root) if store_root is not None else \
-        CohortStore.for_params(params, check_complete=False)
     try:
         with store.lock("01_ingest") as held:
             res = _run_ingest(params, progress, store)

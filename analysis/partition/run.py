@@ -29,11 +29,13 @@ from analysis.partition.counting import (
     check_inputs,
 )
 from analysis.partition.formulas import partition_parameters, structure_volumes_cm3
+from analysis.scheduling.parallel import input_digest, map_patients
 from analysis.store import (
     PARTITION_FAILURES,
     PARTITION_FEATURES,
     PARTITION_VOLUMES,
     PARTITION_WARNINGS,
+    CohortStore,
 )
 
 #: file names in the output folder (the model and recurrence notebooks read the Parquet)
@@ -74,8 +76,6 @@ def job_hash(job: PartitionJob) -> str:
     and of the patient's ``meta.json`` (its grid). A missing file hashes as "missing",
     so the patient fails (and is reported) when computed rather than here.
     """
-    from analysis.scheduling.parallel import input_digest
-
     head = ("partition", PARTITION_CODE_VERSION, job.gtv_definition)
     if job.arrays is not None:
         arrays = [np.asarray(a) for a in job.arrays[:4]]
@@ -90,7 +90,6 @@ def job_hash(job: PartitionJob) -> str:
 def _load(job: PartitionJob) -> tuple:
     if job.arrays is not None:
         return job.arrays
-    from analysis.store import CohortStore
 
     store = CohortStore(str(job.store_root))
     missing = [p.name for p in job.files().values() if not p.is_file()]
@@ -174,8 +173,6 @@ def read_partition_features(folder: str | Path) -> pd.DataFrame:
     """Read ``partition_features.parquet`` from ``folder`` (a cohort store root), checked by
     :meth:`analysis.store.CohortStore.partition_features` (index ``pid``, exactly the 110
     columns of FEATURE_NAMES in order; a :class:`analysis.store.StoreError` otherwise)."""
-    from analysis.store import CohortStore
-
     return CohortStore(folder).partition_features()
 
 
@@ -217,8 +214,6 @@ def partition_table(
         ``features`` has one row per successful patient (index ``pid``, sorted), the 110
         columns in SPEC order; every failed patient is in ``failures``.
     """
-    from analysis.scheduling.parallel import map_patients
-
     _check_definition(gtv_definition)
     if stations not in _STATION_VOLUME:
         raise ValueError(f"stations: expected one of {', '.join(map(repr, _STATION_VOLUME))}, "
@@ -290,8 +285,8 @@ def missing_station_maps(store, stations: StationSource = "reference",
     return [p for p in pids if not store.has(p, name)]
 
 
-def partition_table_for_params(params, store=None, *, cache: bool = True,
-                               write: bool = True) -> PartitionTable:
+def ledger_partition_table(store, params, *, cache: bool = True,
+                           write: bool = True) -> PartitionTable:
     """:func:`partition_table` for a run, on the patients and station maps of the
     analysis ledger (:func:`analysis.ledger.build_ledger`: 01's screening, 02's QC and
     ``analysis.include_qc_failed``, the maps of ``analysis.stations`` present); its GTV
@@ -304,9 +299,6 @@ def partition_table_for_params(params, store=None, *, cache: bool = True,
     Never raises for a patient: QC-flagged patients (``excluded``), patients without
     the chosen map or images, and failures are all in the ledger with their reasons.
     """
-    from analysis.store import CohortStore
-
-    store = store if store is not None else CohortStore.for_params(params)
     ledger = build_ledger(store, params)
     table = partition_table(
         store,

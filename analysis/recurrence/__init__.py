@@ -7,8 +7,10 @@ and DataFrames, one concept per module:
   per-patient wrapper on the cohort store;
 - :mod:`analysis.recurrence.tables`: Table 5, the top-4 share, Appendix 2;
 - :mod:`analysis.recurrence.figures`: the schematic station map and the bar chart;
-- :mod:`analysis.recurrence.run`: :func:`recurrence_analysis`, the whole of
-  ``04_recurrence`` as one call returning tables, figures and a skip reason.
+- :mod:`analysis.recurrence.run`: :func:`recurrence_analysis`, Table 5, Appendix 2 and
+  the figures as one call returning tables, figures and a skip reason;
+- :mod:`analysis.recurrence.agreement`: the recurrence map on AI vs reference stations;
+- :mod:`analysis.recurrence.step`: the step in one call (:func:`run_recurrence`).
 
 Choices (SPEC is silent on them)
 --------------------------------
@@ -53,12 +55,14 @@ from analysis.recurrence.sites import (
     site_items,
     station_distance_map,
 )
+from analysis.recurrence.step import RecurrenceResult, run_recurrence
 from analysis.recurrence.tables import appendix2, table5, top_share
 
 __all__ = [
-    "OUTSIDE", "SCHEMATIC_XY", "OutputItem", "RecurrenceAnalysis", "appendix2",
+    "OUTSIDE", "SCHEMATIC_XY", "OutputItem", "RecurrenceAnalysis", "RecurrenceResult",
+    "appendix2",
     "assign_sites", "assignment_summary", "collect_sites",
     "failure_table", "involved_stations", "nearest_station_at", "patient_sites", "rctv_per_station",
-    "recurrence_analysis", "site_items", "station_bar_figure", "station_distance_map",
+    "recurrence_analysis", "run_recurrence", "site_items", "station_bar_figure", "station_distance_map",
     "station_map_figure", "table5", "top_share",
 ]

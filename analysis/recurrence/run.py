@@ -18,6 +18,7 @@ import pandas as pd
 
 from analysis import paper
 from analysis.ledger import read_ledger, recurrence_skip_reason
+from analysis.partition import FEATURES_PARQUET
 from analysis.recurrence.figures import station_bar_figure, station_map_figure
 from analysis.recurrence.sites import (
     OUTSIDE,
@@ -28,6 +29,8 @@ from analysis.recurrence.sites import (
     site_items,
 )
 from analysis.recurrence.tables import appendix2, table5, top_share
+from analysis.scheduling.parallel import map_patients
+from analysis.store import StoreError
 
 #: output names of 04_recurrence (tables and figures under reports/<run>/)
 FAILURES = "04_failures"
@@ -109,8 +112,6 @@ def _rctv_table(store, rctv_own: pd.DataFrame, stations_name: str
                 ) -> tuple[pd.DataFrame, str]:
     """RctvLN_i from the partition feature table (checked read) when 03_partition wrote
     it, else the values computed here from the same station maps; and a sentence."""
-    from analysis.partition import FEATURES_PARQUET
-
     if (Path(store.root) / FEATURES_PARQUET).exists():
         return store.partition_features(), f"RctvLN_i from {FEATURES_PARQUET} (03_partition)."
     return rctv_own, f"{FEATURES_PARQUET} not found: RctvLN_i computed here from " \
@@ -134,9 +135,6 @@ def recurrence_analysis(store, params) -> RecurrenceAnalysis:
         With ``skip_reason`` set (and no outputs) when the store has no recurrence table,
         no images, or no analysed patient.
     """
-    from analysis.scheduling.parallel import map_patients
-    from analysis.store import StoreError
-
     result = RecurrenceAnalysis()
     cohort = store.cohort()
     try:

@@ -11,7 +11,8 @@ post-processing, cohort), :mod:`~analysis.segment.qc` (domain check of a predict
 :mod:`~analysis.segment.metrics` (Dice, HD95 in mm), :mod:`~analysis.segment.compare`
 (ceiling, near-tumour comparison, geometries), :mod:`~analysis.segment.checkpoint`,
 :mod:`~analysis.segment.export` (NIfTI, RTSTRUCT), :mod:`~analysis.segment.card`
-(model card), :mod:`~analysis.segment.report` (what 02_segment shows).
+(model card), :mod:`~analysis.segment.report` (what 02_segment shows),
+:mod:`~analysis.segment.step` (the step in one call: :func:`run_segment`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ _FACE = {
     "save_checkpoint": "checkpoint", "export_patient": "export",
     "predict_cohort": "infer", "predict_stations": "infer", "dice": "metrics",
     "station_metrics": "metrics", "check_prediction": "qc", "evaluate_cohort": "report",
-    "load_or_train": "report", "write_qc": "report",
+    "load_or_train": "report", "write_qc": "report", "SegmentResult": "step",
+    "run_segment": "step",
 }
 __all__ = sorted(_FACE)
 

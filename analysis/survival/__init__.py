@@ -4,7 +4,8 @@
   years, univariable and multivariable Cox, PH tests), Figure 3;
 - :mod:`analysis.survival.competing`: cumulative incidence with death as the competing
   event;
-- :mod:`analysis.survival.plots`: the Kaplan-Meier and coverage figures.
+- :mod:`analysis.survival.plots`: the Kaplan-Meier and coverage figures;
+- :mod:`analysis.survival.step`: the step in one call (:func:`run_survival`).
 
 The estimators themselves are pure functions on the floor, in :mod:`analysis.stats`.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from analysis.survival.competing import CompetingRisksResult, competing_risks
 from analysis.survival.plots import coverage_figure, note_figure
+from analysis.survival.step import SurvivalResult, run_survival
 from analysis.survival.tables import (
     Figure3Result,
     MultivariableResult,
@@ -26,6 +28,6 @@ from analysis.survival.tables import (
 )
 
 __all__ = ["CompetingRisksResult", "Figure3Result", "MultivariableResult", "SurvivalInputs",
-           "competing_risks", "coverage_figure", "figure3", "note_figure", "outcome_table",
-           "partition_features", "survival_inputs", "table4_multivariable",
-           "table4_univariate"]
+           "SurvivalResult", "competing_risks", "coverage_figure", "figure3", "note_figure",
+           "outcome_table", "partition_features", "run_survival", "survival_inputs",
+           "table4_multivariable", "table4_univariate"]
