@@ -165,6 +165,11 @@ def test_index_states_the_stations_verdict(runs):
                           "Synthetic phantom: AI stations do not reproduce the reference "
                           "analysis"}
     assert index.index('id="others"') < index.index('id="stations-verdict"')
+    # ... and the numbers that decided it: at least the parameters' ICC share and one of
+    # the recurrence kappa / the model's AUC difference, each with its rule
+    line = re.search(r'id="stations-verdict-text"><b>[^<]*</b> Decided by: ([^<]*)</p>',
+                     index)
+    assert line is not None and line.group(1).count("(rule ") >= 2, line
 
 
 def test_no_patient_identifier_reaches_the_report(runs):

@@ -35,3 +35,22 @@ def test_index_puts_the_stations_verdict_first_under_beyond_the_paper(tmp_path):
     beyond = page.index('id="others"')
     assert beyond < page.index('id="stations-verdict"') < page.index("tbl-model_brier")
     assert page.count(f'id="tbl-{STATIONS_VERDICT_TABLE}"') == 1
+
+
+def test_the_verdict_line_gives_the_numbers_that_decided_it():
+    """Issue 25 done-when: "the index states the verdict and the numbers behind it".
+    The judged rows (holds yes / no) are stated with value and rule; a row shown but not
+    judged and a criterion not measured are not. Fault injected: ``verdict_numbers``
+    keeping every row -> 4 numbers, not 2 (one of them empty); the test fails."""
+    table = pd.DataFrame({
+        "criterion": ["110 parameters: share with ICC(A,1) >= 0.75 (of 104 with a defined "
+                      "ICC)", "second observers' floor", "recurrence sites",
+                      "model: nested-CV AUC, AI - reference"],
+        "value": ["0.99038", "0.8", "", "-0.0012"],
+        "rule": [">= 0.9", "shown, not judged", "not measured", "|difference| <= 0.05"],
+        "holds": ["yes", "not judged", "not measured", "yes"],
+        "verdict": ["AI stations reproduce the reference analysis"] * 4})
+    assert report_html.verdict_numbers(table) == [
+        "110 parameters: share with ICC(A,1) >= 0.75 (of 104 with a defined ICC) = 0.99 "
+        "(rule >= 0.9: holds)",
+        "model: nested-CV AUC, AI - reference = -0.0012 (rule |difference| <= 0.05: holds)"]

@@ -20,7 +20,8 @@ from analysis.fsutil import atomic_write_text
 from analysis.ledger import read_ledger
 from analysis.outputs import PHANTOM_MARK
 from analysis.outputs.names import STATIONS_VERDICT_TABLE
-from analysis.report import browser
+from analysis.report import browser, scorecard
+from analysis.report import pages as report_pages
 from analysis.report import why as scorecard_why
 from analysis.store import CohortStore
 
@@ -333,15 +334,34 @@ def exports_html(run_dir: Path, export_dir: Path) -> str:
 
 
 def _stations_verdict_html(run_dir: Path, nb: str, item: dict) -> str:
-    """Issue 25's verdict (AI vs reference stations) in bold, then its table."""
+    """Issue 25's verdict (AI vs reference stations) in bold with the numbers that
+    decided it (each judged criterion: its value and rule), then its table."""
     csv = next((f for f in item.get("files", []) if f.endswith(".csv")), None)
-    text = ""
+    text, numbers = "", []
     if csv is not None and (run_dir / csv).is_file():
         df = pd.read_csv(run_dir / csv, dtype=str, keep_default_na=False)
         text = df["verdict"].iloc[0] if "verdict" in df and len(df) else ""
+        numbers = verdict_numbers(df)
+    because = (f" Decided by: {'; '.join(numbers)}." if numbers else "")
     return ('<h2 id="stations-verdict">Do AI-drawn stations reproduce the reference '
-            f'analysis?</h2><p id="stations-verdict-text"><b>{html.escape(text)}</b></p>'
-            + _item_html(run_dir, nb, item))
+            f'analysis?</h2><p id="stations-verdict-text"><b>{html.escape(text)}</b>'
+            f"{html.escape(because)}</p>" + _item_html(run_dir, nb, item))
+
+
+def verdict_numbers(table: pd.DataFrame) -> list[str]:
+    """The judged rows of the stations verdict table as "criterion = value (rule: ...,
+    holds)"; rows shown but not judged, and criteria not measured, are left out."""
+    out = []
+    for _, row in table.iterrows():
+        if str(row.get("holds")) not in ("yes", "no"):
+            continue
+        try:
+            value = f"{float(row['value']):.3g}"
+        except (TypeError, ValueError):
+            value = str(row["value"])
+        out.append(f"{row['criterion']} = {value} (rule {row['rule']}: "
+                   f"{'holds' if row['holds'] == 'yes' else 'fails'})")
+    return out
 
 
 def _toc(paper_items: Sequence, other_notebooks: Sequence[str], pages) -> str:
@@ -384,9 +404,6 @@ def write_index(run_dir: Path, params, results: Sequence, paper_items: Sequence,
     (:mod:`analysis.report.pages`) are written first (a failure there is shown in the
     index, not raised, so that the index is always written).
     """
-    from analysis.report import pages as report_pages
-    from analysis.report import scorecard
-
     outputs = [(r.notebook, it) for r in results for it in r.outputs]
     by_label, others = assign_outputs(outputs, paper_items)
     manifest = {}
@@ -396,8 +413,6 @@ def write_index(run_dir: Path, params, results: Sequence, paper_items: Sequence,
     banner = BANNER_HTML if params.is_phantom else ""
     pages = None
     if store_dir is not None:
-        from analysis.store import CohortStore
-
         try:
             pages = report_pages.write_patient_pages(
                 run_dir, CohortStore(store_dir), params.report.n_3d_pages, banner=banner,
