@@ -30,6 +30,9 @@ from analysis.labels import STATION_COLORS, STATIONS
 from analysis.scheduling.parallel import map_patients
 from analysis.segment.metrics import dice
 from analysis.store import SEGMENT_QC, CohortStore, StoreError
+from analysis.viewers import slices as viewer
+from analysis.viewers import volume as viewer3d
+from analysis.viewers.slices import EDGES
 
 GALLERY = "gallery.html"
 PAGES_DIR = "3d"
@@ -136,7 +139,6 @@ def choose_3d(summary: pd.DataFrame, n: int) -> list[str]:
 def _plane_rgb(ct, stations, gtv, plane, index, spacing_mm) -> np.ndarray:
     from PIL import Image
 
-    from analysis.viewers import slices as viewer
 
     rgba = viewer.compose(ct, stations, plane, index, gtv=gtv, opacity=0.45)
     img = Image.fromarray((rgba[..., :3] * 255).astype(np.uint8))
@@ -155,7 +157,6 @@ def thumbnail_png(ct, stations, gtv, spacing_mm, height_px: int = 150) -> bytes:
     centre = (pts.mean(axis=0) if len(pts) else np.asarray(np.shape(ct)) / 2).astype(int)
     from PIL import ImageDraw
 
-    from analysis.viewers.slices import EDGES
 
     tiles = []
     for plane, idx in (("axial", centre[0]), ("coronal", centre[1])):
@@ -265,8 +266,6 @@ def write_patient_pages(run_dir: Path, store, n_3d: int, *, banner: str = "",
     Each patient's Dice and thumbnail come from one pass over its volumes, through
     :func:`analysis.scheduling.parallel.map_patients` on ``scheduler`` (the run's params); a patient
     whose volumes cannot be read gets no card and is counted in ``skipped``."""
-    from analysis.viewers import volume as viewer3d
-
     run_dir = Path(run_dir)
     try:
         pids = store.patient_ids()

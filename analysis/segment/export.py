@@ -34,9 +34,11 @@ from pathlib import Path
 import numpy as np
 import pydicom
 
-from analysis.fsutil import atomic_write_bytes
+from analysis.fsutil import atomic_write, atomic_write_bytes
 from analysis.grid import Grid
+from analysis.io import write_nifti
 from analysis.io.dicom_scan import files_under, scan_dicom
+from analysis.io.dicom_write import deterministic_uid, write_ct_series, write_rtstruct
 from analysis.labels import STATION_COLORS, STATIONS
 
 #: what the exported files say they hold (no patient information)
@@ -122,8 +124,6 @@ def write_color_table(path: str | Path) -> Path:
 
 def write_stations_nifti(labels: np.ndarray, grid: Grid, path: str | Path) -> Path:
     """Write a station label map (uint8, 0..16) as NIfTI on ``grid``."""
-    from analysis.io import write_nifti
-
     return write_nifti(path, np.asarray(labels, dtype=np.uint8), grid)
 
 
@@ -139,8 +139,6 @@ def write_stations_rtstruct(labels: np.ndarray, ct_series_dir: str | Path,
 
 
 def _write_rtstruct(labels, series, out_path, uid_seed, *, label: str = "LN_pred") -> Path:
-    from analysis.io.dicom_write import write_rtstruct
-
     masks = station_masks(labels)
     colors = {roi_name(s): STATION_COLORS[s] for s in STATIONS}
     return write_rtstruct(masks, series, out_path, colors=colors, uid_seed=uid_seed,
@@ -196,8 +194,6 @@ def export_stations(labels: np.ndarray, ct_hu: np.ndarray, grid: Grid, pid: str,
         ``keep_department_uids`` without ``ct_series_dir``, or a department series whose
         geometry differs from ``grid`` (named by pid, never by the folder's name).
     """
-    from analysis.io.dicom_write import deterministic_uid, write_ct_series
-
     out = Path(out_dir)
     labels = np.asarray(labels, dtype=np.uint8)
     if labels.shape != grid.shape_zyx:
@@ -310,8 +306,6 @@ def write_stations_seg(labels: np.ndarray, source_images: list, out_path: str | 
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
-    from analysis.fsutil import atomic_write
-    from analysis.io.dicom_write import deterministic_uid
 
     lab = np.asarray(labels)
     present = [k for k in range(1, len(STATIONS) + 1) if (lab == k).any()]
@@ -339,8 +333,6 @@ def write_stations_seg(labels: np.ndarray, source_images: list, out_path: str | 
 
 
 def _segmentation(hd, source_images, pixels, descs, uid_seed):
-    from analysis.io.dicom_write import deterministic_uid
-
     return hd.seg.Segmentation(
         source_images=source_images, pixel_array=pixels,
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,

@@ -18,6 +18,7 @@ from analysis.segment.card import cv_table
 from analysis.segment.checkpoint import Checkpoint, load_checkpoint
 from analysis.segment.metrics import station_metrics
 from analysis.store import SEGMENT_QC, CohortStore
+from analysis.viewers.slices import PLANES, compose, mark_edges, plane_aspect, station_rgba
 
 
 def load_or_train(params) -> Checkpoint:
@@ -178,7 +179,6 @@ def overlay_figure(ct, stations_pred, grid, *, stations_ref=None, gtv=None, ctv=
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    from analysis.viewers.slices import PLANES, compose, mark_edges, plane_aspect, station_rgba
 
     lab = np.asarray(stations_pred)
     fg = np.argwhere(lab > 0) if (lab > 0).any() else np.argwhere(np.ones_like(lab))
