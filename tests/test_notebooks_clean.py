@@ -208,3 +208,35 @@ def test_make_lab_uses_the_project_settings():
     assert "JUPYTER_CONFIG_PATH=$(CURDIR)/jupyter" in target
     config = (paths.REPO_ROOT / "jupyter" / "jupyter_server_config.py").read_text()
     assert "pre_save_hook = pre_save_hook" in config and "news_url = None" in config
+
+
+def name_problems(path) -> list[str]:
+    """Names a notebook's code uses but never defines or imports, and imports it never
+    uses (ruff's F821 / F401 over the code cells; ``display`` is IPython's builtin)."""
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "--select", "F821,F401",
+         "--config", "builtins=['display']", "--output-format", "concise", str(path)],
+        capture_output=True, text=True, cwd=paths.REPO_ROOT)
+    assert run.returncode in (0, 1), run.stderr  # 2: ruff itself failed, checked nothing
+    return [ln for ln in run.stdout.splitlines() if re.search(r"F(821|401)", ln)]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_uses_only_names_it_defines(path):
+    """A cell that reads a name no cell defines fails here, statically, not minutes into
+    the ci chain: after the step calls (issue 20) 02 still read ``ck``, which the
+    chain found as a NameError in its last cells."""
+    assert name_problems(path) == []
+
+
+def test_the_name_check_sees_an_undefined_name(tmp_path):
+    """Fault planted: a notebook reading ``ck`` that no cell defines -> one F821."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("print(ck, x)")]
+    path = tmp_path / "bad.ipynb"
+    nbformat.write(nb, path)
+    problems = name_problems(path)
+    assert len(problems) == 1 and "ck" in problems[0], problems
