@@ -109,7 +109,7 @@ def labels_from_masks(masks: dict[str, np.ndarray], shape_zyx: tuple[int, ...]) 
 def color_table_text() -> str:
     """The station colour table in 3D Slicer's ``.ctbl`` format: label, ROI name,
     R G B (0-255), opacity; label 0 is the transparent background."""
-    lines = ["# Color table file stations (analysis.segment.export.STATION_COLORS)",
+    lines = ["# Color table file stations (analysis.labels.STATION_COLORS)",
              f"# {len(STATIONS) + 1} values", "0 Background 0 0 0 0"]
     lines += [f"{k} {roi_name(s)} {' '.join(str(c) for c in STATION_COLORS[s])} 255"
               for k, s in enumerate(STATIONS, start=1)]
