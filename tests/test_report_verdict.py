@@ -51,6 +51,6 @@ def test_the_verdict_line_gives_the_numbers_that_decided_it():
         "holds": ["yes", "not judged", "not measured", "yes"],
         "verdict": ["AI stations reproduce the reference analysis"] * 4})
     assert report_html.verdict_numbers(table) == [
-        "110 parameters: share with ICC(A,1) >= 0.75 (of 104 with a defined ICC) = 0.99 "
+        "110 parameters: share with ICC(A,1) >= 0.75 (of 104 with a defined ICC): 0.99 "
         "(rule >= 0.9: holds)",
-        "model: nested-CV AUC, AI - reference = -0.0012 (rule |difference| <= 0.05: holds)"]
+        "model: nested-CV AUC, AI - reference: -0.0012 (rule |difference| <= 0.05: holds)"]

@@ -349,7 +349,7 @@ def _stations_verdict_html(run_dir: Path, nb: str, item: dict) -> str:
 
 
 def verdict_numbers(table: pd.DataFrame) -> list[str]:
-    """The judged rows of the stations verdict table as "criterion = value (rule: ...,
+    """The judged rows of the stations verdict table as "criterion: value (rule ...:
     holds)"; rows shown but not judged, and criteria not measured, are left out."""
     out = []
     for _, row in table.iterrows():
@@ -359,7 +359,7 @@ def verdict_numbers(table: pd.DataFrame) -> list[str]:
             value = f"{float(row['value']):.3g}"
         except (TypeError, ValueError):
             value = str(row["value"])
-        out.append(f"{row['criterion']} = {value} (rule {row['rule']}: "
+        out.append(f"{row['criterion']}: {value} (rule {row['rule']}: "
                    f"{'holds' if row['holds'] == 'yes' else 'fails'})")
     return out
 
