@@ -243,6 +243,48 @@ def make_params(tmp_path, scheduler="serial", **ingest):
     })
 
 
+#: the structures the fixture writes for every patient
+ROIS = ("GTV", "CTV", "GTVnd", "LN_7", "LN_4R")
+
+
+def bad_export(tmp_path, fmt: str = "dicom", n: int = 2) -> Path:
+    """A valid export of ``n`` patients in ``tmp_path/export`` for a test to make bad."""
+    make_export(tmp_path / "export", n=n, fmt=fmt)
+    return tmp_path / "export"
+
+
+def ingest_export(tmp_path, **ingest):
+    """Ingest ``tmp_path/export`` into ``tmp_path/store`` (``ingest`` params overridden)."""
+    from analysis.ingest import run_ingest
+    from analysis.store import CohortStore
+
+    return run_ingest(CohortStore(tmp_path / "store"), make_params(tmp_path, **ingest),
+                      progress=False)
+
+
+def fixture_pid(tmp_path, mrn: str = "MRN9000") -> str:
+    """The pseudonym ingest gives ``mrn`` under the test's key (centre ``c1``)."""
+    from analysis.deid import load_or_create_key, pseudonym
+
+    return pseudonym(mrn, load_or_create_key(tmp_path / "key"), "c1")
+
+
+def rewrite_ct(d: Path, edit) -> None:
+    """Apply ``edit(ds)`` to every CT file of patient folder ``d`` and save it."""
+    import pydicom
+
+    for f in sorted((d / "CT").iterdir()):
+        ds = pydicom.dcmread(f)
+        edit(ds)
+        ds.save_as(f)
+
+
+def outcome(res, pid: str) -> str:
+    """"included" or the patient's exclusion reason in ``res.screening``."""
+    row = res.screening.set_index("pid").loc[pid]
+    return "included" if row["included"] else row["reason"]
+
+
 def texts_of(root: Path):
     """(path, bytes) of every file under ``root``; .gz also decompressed, Parquet also as
     CSV text."""

@@ -23,10 +23,14 @@ import pytest
 from _ingest_fixtures import (
     BOXES,
     GRID,
+    ROIS,
+    bad_export,
     box_contours,
     box_mask,
-    make_export,
-    make_params,
+    fixture_pid,
+    ingest_export,
+    outcome,
+    rewrite_ct,
     write_ct,
     write_rtstruct,
 )
@@ -36,32 +40,11 @@ from pydicom.filewriter import write_dataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from analysis import paths
-from analysis.deid import load_or_create_key, pseudonym
 from analysis.grid import Grid
-from analysis.ingest.run import run_ingest
 from analysis.io import read_ct_series, read_rtstruct, write_nifti
 from analysis.store import CohortStore
 
-ROIS = ("GTV", "CTV", "GTVnd", "LN_7", "LN_4R")
 MOCK = paths.REFERENCE_DATA_DIR / "rtutils-mock"
-
-
-def _export(tmp_path, fmt="dicom", n=2):
-    make_export(tmp_path / "export", n=n, fmt=fmt)
-    return tmp_path / "export"
-
-
-def _run(tmp_path, **ingest):
-    return run_ingest(CohortStore(tmp_path / "store"), make_params(tmp_path, **ingest), progress=False)
-
-
-def _pid(tmp_path, mrn="MRN9000"):
-    return pseudonym(mrn, load_or_create_key(tmp_path / "key"), "c1")
-
-
-def _outcome(res, pid) -> str:
-    row = res.screening.set_index("pid").loc[pid]
-    return "included" if row["included"] else row["reason"]
 
 
 def _ct_record(d) -> dict:
@@ -81,13 +64,6 @@ def _rewrite_rois(d, rois: dict) -> None:
     write_rtstruct(d / "RS.dcm", _ct_record(d), full)
 
 
-def _rewrite_ct(d, edit):
-    for f in sorted((d / "CT").iterdir()):
-        ds = pydicom.dcmread(f)
-        edit(ds)
-        ds.save_as(f)
-
-
 def _rect(k: int, y0: float, y1: float, x0: float, x1: float) -> np.ndarray:
     """A rectangle on slice ``k`` through the fractional voxel corners (mm)."""
     return np.asarray([GRID.index_to_mm([k, y, x])
@@ -95,7 +71,7 @@ def _rect(k: int, y0: float, y1: float, x0: float, x1: float) -> np.ndarray:
 
 
 def _stored(tmp_path, what, mrn="MRN9000"):
-    return CohortStore(tmp_path / "store").read(_pid(tmp_path, mrn), what)
+    return CohortStore(tmp_path / "store").read(fixture_pid(tmp_path, mrn), what)
 
 
 # --- 1. contours read as a planning system draws them ------------------------------------
@@ -105,15 +81,15 @@ def test_overlapping_pieces_are_unioned_and_a_nested_contour_is_a_hole(tmp_path)
     2 x 28 + 2 x 32 = 120 voxels.
     Injected fault (XOR of every contour, the reader before issue 22): 112 voxels, the
     4 overlap voxels of each of slices 2-3 cut out."""
-    d = _export(tmp_path) / "images" / "MRN9000"
+    d = bad_export(tmp_path) / "images" / "MRN9000"
     ctv = []
     for k in (2, 3):
         ctv += [_rect(k, 1.5, 5.5, 1.5, 5.5), _rect(k, 3.5, 7.5, 3.5, 7.5)]
     for k in (1, 4):
         ctv += [_rect(k, 1.5, 7.5, 1.5, 7.5), _rect(k, 3.5, 5.5, 3.5, 5.5)]
     _rewrite_rois(d, {"CTV": ctv})
-    res = _run(tmp_path)
-    assert _outcome(res, _pid(tmp_path)) == "included"
+    res = ingest_export(tmp_path)
+    assert outcome(res, fixture_pid(tmp_path)) == "included"
     expected = np.zeros(GRID.shape_zyx, bool)
     expected[2:4, 2:6, 2:6] = True
     expected[2:4, 4:8, 4:8] = True
@@ -128,14 +104,14 @@ def test_a_self_crossing_loop_and_a_contour_written_twice_lose_no_voxel(tmp_path
     corner (enclosed twice: the even-odd rule drops those 4 voxels); slice 3: the box
     contour written twice (XOR erases it). Expected: the 18-voxel box, with two notes.
     Injected fault (the reader before issue 22): 5 voxels stored, no note."""
-    d = _export(tmp_path) / "images" / "MRN9000"
+    d = bad_export(tmp_path) / "images" / "MRN9000"
     box = _rect(2, 2.5, 5.5, 2.5, 5.5)
     corner = _rect(2, 2.5, 4.5, 2.5, 4.5)
     loop = np.vstack([box, corner])  # both counter-clockwise, sharing the first corner
     twice = _rect(3, 2.5, 5.5, 2.5, 5.5)
     _rewrite_rois(d, {"GTV": [loop, twice, twice.copy()]})
-    res = _run(tmp_path)
-    assert _outcome(res, _pid(tmp_path)) == "included"
+    res = ingest_export(tmp_path)
+    assert outcome(res, fixture_pid(tmp_path)) == "included"
     np.testing.assert_array_equal(_stored(tmp_path, "gtv"), box_mask(BOXES["GTV"]))
     assert any("ROI 'GTV': a contour crosses itself; 4 voxel(s) it encloses twice are kept"
                in w for w in res.warnings)
@@ -167,7 +143,7 @@ def test_damaged_contours_are_refused_with_their_own_reason(tmp_path, damage, ex
     does not lie on a slice": its median z; on a slice it would have been filled there
     alone); outside gives "empty_structure: ctv is empty"; nan and open are included
     (open: that slice of the GTV dropped with a warning)."""
-    d = _export(tmp_path) / "images" / "MRN9000"
+    d = bad_export(tmp_path) / "images" / "MRN9000"
     if damage == "off_plane":
         c = box_contours(BOXES["GTV"])
         c[0][:, 2] += 1.0  # half-way between two 2 mm slices
@@ -182,8 +158,8 @@ def test_damaged_contours_are_refused_with_their_own_reason(tmp_path, damage, ex
         ds = pydicom.dcmread(d / "RS.dcm")
         (_nan if damage == "nan" else _open)(ds)
         ds.save_as(d / "RS.dcm")
-    pid = _pid(tmp_path)
-    out = _outcome(_run(tmp_path), pid)
+    pid = fixture_pid(tmp_path)
+    out = outcome(ingest_export(tmp_path), pid)
     assert out.startswith(f"unreadable: patient {pid}: <export>/images/{pid}/file#1: "), out
     assert re.search(expected, out), out
 
@@ -193,14 +169,14 @@ def test_gtv_outside_its_ctv_is_refused_or_kept_with_a_warning(tmp_path, gtv_box
     """CTV box x 2-7. GTV x 6-8 (18 voxels, 12 inside: 66.7 %) and a GTV at (y, x) =
     (8, 8) (2 voxels, 0 % inside): both below the 95 % default.
     Injected fault (the reader before issue 22): both included, no warning."""
-    d = _export(tmp_path, fmt="nifti") / "images" / "MRN9000"
+    d = bad_export(tmp_path, fmt="nifti") / "images" / "MRN9000"
     write_nifti(d / "GTV.nii.gz", box_mask(gtv_box).astype(np.uint8), GRID)
     share = {18: "66.7", 2: "0.0"}[int(box_mask(gtv_box).sum())]
-    assert _outcome(_run(tmp_path), _pid(tmp_path)).startswith(
+    assert outcome(ingest_export(tmp_path), fixture_pid(tmp_path)).startswith(
         f"geometry: gtv is not inside the ctv: {share}% of its voxels lie inside it, at "
         "least 95% expected (ingest.gtv_in_ctv_min_share")
-    res = _run(tmp_path, allow_gtv_outside_ctv=True)
-    assert _outcome(res, _pid(tmp_path)) == "included"
+    res = ingest_export(tmp_path, allow_gtv_outside_ctv=True)
+    assert outcome(res, fixture_pid(tmp_path)) == "included"
     assert any(f"gtv is not inside the ctv: {share}%" in w and "kept, with this warning" in w
                for w in res.warnings)
 
@@ -211,22 +187,22 @@ def test_a_ct_not_in_hounsfield_units_is_refused_for_dicom_and_nifti(tmp_path):
     saved "0-based" (NIfTI), the lowest value is 924.
     Injected fault (the reader before issue 22): the DICOM CT is included with values
     924..1123 as HU (the NIfTI half is then not reached)."""
-    d = _export(tmp_path) / "images" / "MRN9000"
+    d = bad_export(tmp_path) / "images" / "MRN9000"
 
     def no_rescale(ds):
         del ds.RescaleSlope, ds.RescaleIntercept
-    _rewrite_ct(d, no_rescale)
-    pid = _pid(tmp_path)
-    assert _outcome(_run(tmp_path), pid) == (
+    rewrite_ct(d, no_rescale)
+    pid = fixture_pid(tmp_path)
+    assert outcome(ingest_export(tmp_path), pid) == (
         f"unreadable: patient {pid}: <export>/images/{pid}/CT: not in Hounsfield units: the "
         "lowest value is 924 (padding excluded), where a chest CT in HU holds air (-1000) "
         "and lung (no RescaleSlope/RescaleIntercept tags); values look like stored pixel "
         "values (e.g. HU + 1024): export the CT in HU")
     shutil.rmtree(tmp_path / "export")
-    d = _export(tmp_path, fmt="nifti") / "images" / "MRN9000"
+    d = bad_export(tmp_path, fmt="nifti") / "images" / "MRN9000"
     hu = np.asarray(nib.load(d / "CT.nii.gz").dataobj).transpose(2, 1, 0)
     write_nifti(d / "CT.nii.gz", (hu + 1024).astype(np.int16), GRID)
-    out = _outcome(_run(tmp_path), pid)
+    out = outcome(ingest_export(tmp_path), pid)
     assert out.startswith(f"unreadable: patient {pid}: <export>/images/{pid}/CT#1: not in "
                           "Hounsfield units: the lowest value is 924"), out
 
@@ -238,7 +214,7 @@ def test_padding_values_are_read_as_air(tmp_path, tagged):
     other value unchanged, with a note.
     Injected fault (the reader before issue 22): both refused, "values in [-99, 62512],
     outside the int16 HU range"."""
-    d = _export(tmp_path) / "images" / "MRN9000"
+    d = bad_export(tmp_path) / "images" / "MRN9000"
 
     def pad(ds):
         px = ds.pixel_array.copy()
@@ -246,9 +222,9 @@ def test_padding_values_are_read_as_air(tmp_path, tagged):
         ds.PixelData = px.astype(np.uint16).tobytes()
         if tagged:
             ds.add_new(0x00280120, "US", 63536)  # PixelPaddingValue
-    _rewrite_ct(d, pad)
-    res = _run(tmp_path)
-    assert _outcome(res, _pid(tmp_path)) == "included"
+    rewrite_ct(d, pad)
+    res = ingest_export(tmp_path)
+    assert outcome(res, fixture_pid(tmp_path)) == "included"
     hu = (np.arange(600).reshape(GRID.shape_zyx) % 200 - 100).astype(np.int16)
     hu[:, 0, 0] = hu[:, 9, 9] = -1024
     np.testing.assert_array_equal(_stored(tmp_path, "ct"), hu)
@@ -268,11 +244,11 @@ def test_the_series_the_rtstruct_references_is_read_among_several(tmp_path):
     """An 8-slice reconstruction beside the 6-slice planning series: the RTSTRUCT's series
     is read (the largest would be the wrong one), the other listed in a note.
     Injected fault (the reader before issue 22): "2 series mixed in one folder"."""
-    d = _export(tmp_path) / "images" / "MRN9000"
+    d = bad_export(tmp_path) / "images" / "MRN9000"
     other = write_ct(tmp_path / "recon", Grid((8, 10, 10), (1.5, 1.0, 1.0), (-5.0, -4.0, 7.0)))
     _move_in(other["files"], d / "CT", "recon")
-    res = _run(tmp_path)
-    assert _outcome(res, _pid(tmp_path)) == "included"
+    res = ingest_export(tmp_path)
+    assert outcome(res, fixture_pid(tmp_path)) == "included"
     assert _stored(tmp_path, "ct").shape == (6, 10, 10)
     assert any(re.search(r"the CT folder holds 2 series; read the series the RTSTRUCT "
                          r"references: 6 slice\(s\), e\.g\. CT#1; ignored: 8 file\(s\), "
@@ -283,7 +259,7 @@ def test_without_references_the_largest_uniform_axial_series_is_read(tmp_path):
     """An RTSTRUCT without series or image references (as CERR writes them) and a
     3-slice series beside the 6-slice one: the 6-slice series, with a note.
     Injected fault (the reader before issue 22): "2 series mixed in one folder"."""
-    d = _export(tmp_path) / "images" / "MRN9000"
+    d = bad_export(tmp_path) / "images" / "MRN9000"
     other = write_ct(tmp_path / "few", Grid((3, 10, 10), (5.0, 1.0, 1.0), (-5.0, -4.0, 8.0)))
     _move_in(other["files"], d / "CT", "few")
     ds = pydicom.dcmread(d / "RS.dcm")
@@ -292,8 +268,8 @@ def test_without_references_the_largest_uniform_axial_series_is_read(tmp_path):
         for c in rc.ContourSequence:
             del c.ContourImageSequence
     ds.save_as(d / "RS.dcm")
-    res = _run(tmp_path)
-    assert _outcome(res, _pid(tmp_path)) == "included"
+    res = ingest_export(tmp_path)
+    assert outcome(res, fixture_pid(tmp_path)) == "included"
     np.testing.assert_array_equal(_stored(tmp_path, "gtv"), box_mask(BOXES["GTV"]))
     assert any(re.search(r"read the largest axial series with uniform spacing \(no "
                          r"RTSTRUCT reference to choose by\): 6 slice\(s\), e\.g\. CT#1; "
@@ -318,7 +294,7 @@ def test_scout_sr_and_dose_screenshot_are_ignored_with_a_note_and_copies_dropped
     report, a Secondary Capture screenshot and a byte-identical copy of slice 3 in the CT
     folder: the series is read unchanged, with one note each.
     Injected fault (the reader before issue 22): "no pixel data ... (Modality SR)"."""
-    d = _export(tmp_path) / "images" / "MRN9000"
+    d = bad_export(tmp_path) / "images" / "MRN9000"
     scout = pydicom.dcmread(d / "CT" / "CT000.dcm")
     scout.SOPInstanceUID = scout.file_meta.MediaStorageSOPInstanceUID = generate_uid()
     scout.SeriesInstanceUID = generate_uid()
@@ -332,9 +308,9 @@ def test_scout_sr_and_dose_screenshot_are_ignored_with_a_note_and_copies_dropped
                  PixelRepresentation=0, PlanarConfiguration=0, PixelData=bytes(48))
     sc.save_as(d / "CT" / "dose_screenshot.dcm", enforce_file_format=True)
     shutil.copy(d / "CT" / "CT002.dcm", d / "CT" / "CT002_copy.dcm")
-    res = _run(tmp_path)
-    pid = _pid(tmp_path)
-    assert _outcome(res, pid) == "included"
+    res = ingest_export(tmp_path)
+    pid = fixture_pid(tmp_path)
+    assert outcome(res, pid) == "included"
     hu = (np.arange(600).reshape(GRID.shape_zyx) % 200 - 100).astype(np.int16)
     np.testing.assert_array_equal(_stored(tmp_path, "ct"), hu)
     ct = f"<export>/images/{pid}/CT#"
@@ -405,7 +381,7 @@ def test_orientation_within_one_degree_is_read_with_a_note_beyond_refused(tmp_pa
     plain numbers.
     Injected fault (the reader before issue 22): 0.1 degrees refused as "non-axial
     orientation (ImageOrientationPatient [np.float64(0.9999), ...])"."""
-    d = _export(tmp_path) / "images" / "MRN9000"
+    d = bad_export(tmp_path) / "images" / "MRN9000"
 
     def rotate(deg):
         t = np.radians(deg)
@@ -414,15 +390,15 @@ def test_orientation_within_one_degree_is_read_with_a_note_beyond_refused(tmp_pa
             ds.ImageOrientationPatient = [f"{v:.8f}" for v in
                                           (np.cos(t), np.sin(t), 0, -np.sin(t), np.cos(t), 0)]
         return edit
-    _rewrite_ct(d, rotate(0.1))
-    res = _run(tmp_path)
-    pid = _pid(tmp_path)
-    assert _outcome(res, pid) == "included"
+    rewrite_ct(d, rotate(0.1))
+    res = ingest_export(tmp_path)
+    pid = fixture_pid(tmp_path)
+    assert outcome(res, pid) == "included"
     assert any(f"<export>/images/{pid}/CT#1: orientation 0.10 degrees from axial" in w
                and "within the 1 degree tolerance: read as axial, voxel centres within "
                "0.02 mm of their true position" in w for w in res.warnings), res.warnings
-    _rewrite_ct(d, rotate(1.5))
-    out = _outcome(_run(tmp_path), pid)
+    rewrite_ct(d, rotate(1.5))
+    out = outcome(ingest_export(tmp_path), pid)
     assert ("CT#1: non-axial orientation (ImageOrientationPatient 0.9997, 0.0262, 0, "
             "-0.0262, 0.9997, 0, 1.5 degrees from axial)") in out, out
     assert "np.float64" not in out
@@ -462,7 +438,7 @@ def test_multi_frame_ct_is_read_or_refused_by_name(tmp_path, groups):
     refused as "multi-frame CT not supported".
     Injected fault (the reader before issue 22): "ImageOrientationPatient missing or
     malformed (None)"."""
-    d = _export(tmp_path) / "images" / "MRN9000"
+    d = bad_export(tmp_path) / "images" / "MRN9000"
     files = sorted((d / "CT").iterdir())
     first = pydicom.dcmread(files[0])
     frames = b"".join(pydicom.dcmread(f).PixelData for f in files)
@@ -487,15 +463,15 @@ def test_multi_frame_ct_is_read_or_refused_by_name(tmp_path, groups):
                                   ds.FrameOfReferenceUID, "study_uid": ds.StudyInstanceUID,
                                   "sops": [ds.SOPInstanceUID] * 6, "grid": GRID},
                    {r: box_contours(BOXES[r]) for r in ROIS})
-    res = _run(tmp_path)
-    pid = _pid(tmp_path)
+    res = ingest_export(tmp_path)
+    pid = fixture_pid(tmp_path)
     if not groups:
-        assert _outcome(res, pid) == (
+        assert outcome(res, pid) == (
             f"unreadable: patient {pid}: <export>/images/{pid}/CT#1: multi-frame CT not "
             "supported (Enhanced CT Image Storage (Modality CT), 6 frame(s): 0 per-frame "
             "functional group(s)): export the series as single-frame CT images")
         return
-    assert _outcome(res, pid) == "included"
+    assert outcome(res, pid) == "included"
     hu = (np.arange(600).reshape(GRID.shape_zyx) % 200 - 100).astype(np.int16)
     np.testing.assert_array_equal(_stored(tmp_path, "ct"), hu)
     np.testing.assert_array_equal(_stored(tmp_path, "gtv"), box_mask(BOXES["GTV"]))
@@ -508,7 +484,7 @@ def test_files_without_preamble_and_file_meta_are_read(tmp_path, implicit):
     """Every slice written as a bare dataset (no 128-byte preamble, no DICM, no group
     0002), explicit or implicit VR little endian: the HU read back unchanged.
     Injected fault (the reader before issue 22): "cannot decode pixel data"."""
-    d = _export(tmp_path) / "images" / "MRN9000"
+    d = bad_export(tmp_path) / "images" / "MRN9000"
     for f in sorted((d / "CT").iterdir()):
         ds = pydicom.dcmread(f)
         del ds.file_meta
@@ -518,8 +494,8 @@ def test_files_without_preamble_and_file_meta_are_read(tmp_path, implicit):
         f.write_bytes(fp.getvalue())
         assert f.read_bytes()[128:132] != b"DICM" and b"\x02\x00\x10\x00" not in \
             f.read_bytes()[:200]
-    res = _run(tmp_path)
-    assert _outcome(res, _pid(tmp_path)) == "included"
+    res = ingest_export(tmp_path)
+    assert outcome(res, fixture_pid(tmp_path)) == "included"
     hu = (np.arange(600).reshape(GRID.shape_zyx) % 200 - 100).astype(np.int16)
     np.testing.assert_array_equal(_stored(tmp_path, "ct"), hu)
 
@@ -529,13 +505,13 @@ def test_rows_that_do_not_match_the_pixel_data_are_refused_before_allocating(tmp
     """Rows 65535 on every slice of 10 x 10 pixels (would be 384 GiB at full size).
     Injected fault (the reader before issue 22): the volume (6 x 65535 x 10 int16) is
     allocated, then pydicom fails: "cannot decode pixel data ... (200 vs 1310700 bytes)"."""
-    d = _export(tmp_path) / "images" / "MRN9000"
+    d = bad_export(tmp_path) / "images" / "MRN9000"
 
     def rows(ds):
         ds.Rows = 65535
-    _rewrite_ct(d, rows)
-    pid = _pid(tmp_path)
-    assert _outcome(_run(tmp_path), pid) == (
+    rewrite_ct(d, rows)
+    pid = fixture_pid(tmp_path)
+    assert outcome(ingest_export(tmp_path), pid) == (
         f"unreadable: patient {pid}: <export>/images/{pid}/CT#1: pixel data size mismatch: "
         "Rows 65535 x Columns 10 x 1 frame(s) x 2 byte(s) = 1310700 bytes expected, the "
         "pixel data holds 200: a truncated file or a damaged header (nothing allocated)")
@@ -544,12 +520,12 @@ def test_rows_that_do_not_match_the_pixel_data_are_refused_before_allocating(tmp
 def test_nifti_header_larger_than_its_file_is_refused_before_allocating(tmp_path):
     """A CT.nii.gz whose header claims 30000^3 voxels of int16 over 1200 bytes of data.
     Injected fault (the reader before issue 22): "unreadable NIfTI (MemoryError: )"."""
-    d = _export(tmp_path, fmt="nifti") / "images" / "MRN9000"
+    d = bad_export(tmp_path, fmt="nifti") / "images" / "MRN9000"
     raw = bytearray(gzip.decompress((d / "CT.nii.gz").read_bytes()))
     raw[42:48] = np.array([30000] * 3, "<i2").tobytes()  # dim[1..3] of the NIfTI-1 header
     (d / "CT.nii.gz").write_bytes(gzip.compress(bytes(raw)))
-    pid = _pid(tmp_path)
-    assert _outcome(_run(tmp_path), pid) == (
+    pid = fixture_pid(tmp_path)
+    assert outcome(ingest_export(tmp_path), pid) == (
         f"unreadable: patient {pid}: <export>/images/{pid}/CT#1: NIfTI size mismatch: the "
         "header declares 30000 x 30000 x 30000 voxels of int16 (54000000000000 bytes), the "
         "file holds 1200 bytes of image data (a damaged header or a truncated file; nothing "
@@ -561,7 +537,7 @@ def test_nifti_variants_4d_uncompressed_and_lower_case_are_read_and_named(tmp_pa
     read, the CT unchanged. MRN9001: a lower-case gtv.nii.gz that is not binary: refused,
     the file named GTV#1.
     Injected fault (the reader before issue 22): MRN9000 "no_images: no CT.nii.gz"."""
-    exp = _export(tmp_path, fmt="nifti")
+    exp = bad_export(tmp_path, fmt="nifti")
     d = exp / "images" / "MRN9000"
     img = nib.load(d / "CT.nii.gz")
     nib.save(nib.Nifti1Image(np.asarray(img.dataobj)[..., None], img.affine), d / "CT.nii")
@@ -571,12 +547,12 @@ def test_nifti_variants_4d_uncompressed_and_lower_case_are_read_and_named(tmp_pa
     g = box_mask(BOXES["GTV"]).astype(np.uint8) * 2
     (d1 / "GTV.nii.gz").unlink()
     write_nifti(d1 / "gtv.nii.gz", g, GRID)
-    res = _run(tmp_path)
-    assert _outcome(res, _pid(tmp_path)) == "included"
+    res = ingest_export(tmp_path)
+    assert outcome(res, fixture_pid(tmp_path)) == "included"
     hu = (np.arange(600).reshape(GRID.shape_zyx) % 200 - 100).astype(np.int16)
     np.testing.assert_array_equal(_stored(tmp_path, "ct"), hu)
     np.testing.assert_array_equal(_stored(tmp_path, "ctv"), box_mask(BOXES["CTV"]))
-    p1 = _pid(tmp_path, "MRN9001")
-    assert _outcome(res, p1).startswith(
+    p1 = fixture_pid(tmp_path, "MRN9001")
+    assert outcome(res, p1).startswith(
         f"unreadable: <export>/images/{p1}/GTV#1: mask is not binary")
 
