@@ -15,16 +15,11 @@ the calls it makes to show figures and viewers are the same (``out.figure``,
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 
 import nbformat
 import pytest
+from _lab import running_lab
 
 from analysis import paths
 from analysis.report import browser
@@ -46,12 +41,6 @@ CELLS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_make_lab_leaves_the_backend_to_the_kernel():
     """Fault injected: `export MPLBACKEND := Agg` back in the Makefile -> fails here."""
     text = (paths.REPO_ROOT / "Makefile").read_text()
@@ -70,44 +59,9 @@ def lab(tmp_path_factory):
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     nbformat.write(nb, root / "check.ipynb")
-    port, token = _free_port(), secrets.token_hex(16)
-    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # as `make lab`
-    env["PYTHONPATH"] = str(paths.REPO_ROOT)
-    env["JUPYTER_CONFIG_DIR"] = str(root / ".jupyter")  # no user settings
-    # the project's settings, as `make lab` passes them: save hook, no news
-    env["JUPYTER_CONFIG_PATH"] = str(paths.REPO_ROOT / "jupyter")
-    settings = root / ".settings"
-    for plugin, value in (("notebook-extension/tracker", {"windowingMode": "none"}),):
-        f = settings / "@jupyterlab" / f"{plugin}.jupyterlab-settings"
-        f.parent.mkdir(parents=True, exist_ok=True)
-        f.write_text(json.dumps(value))  # every cell in the DOM
-    env["JUPYTERLAB_SETTINGS_DIR"] = str(settings)
-    env["JUPYTERLAB_WORKSPACES_DIR"] = str(root / ".workspaces")
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-           f"--ServerApp.port={port}", f"--IdentityProvider.token={token}",
-           f"--ServerApp.root_dir={root}", "--ServerApp.port_retries=0",
-           "--allow-root", "--LabApp.extension_manager=readonly"]
-    proc = subprocess.Popen(cmd, env=env, cwd=root, stdout=subprocess.DEVNULL,
-                            stderr=open(root / "lab.log", "wb"))
-    base = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}api/status?token={token}", timeout=2)
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("jupyter lab did not start: "
-                                       + (root / "lab.log").read_text()[-2000:]) from None
-                time.sleep(0.5)
+    settings = {"notebook-extension/tracker": {"windowingMode": "none"}}  # every cell in the DOM
+    with running_lab(root, root, {}, settings) as (base, token):
         yield base, token, root
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def test_lab_runs_the_notebook_and_shows_figures_and_viewers(lab, tmp_path):

@@ -23,6 +23,7 @@ import sys
 import _r_oracle
 import pandas as pd
 import pytest
+from _lab import running_lab
 
 from analysis import paths
 from analysis.params import load_params
@@ -303,66 +304,20 @@ def test_index_fits_1400_px_and_every_outside_verdict_says_why(runs, tmp_path):
     assert pdf.startswith(b"%PDF") and len(pdf) > 10_000
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def _make_lab(reports_root, data_root, tmp):
     """JupyterLab as ``make lab PARAMS=params/ci.yaml`` starts it (repository root, the
     project's jupyter/ settings, SCLC_PARAMS, MPLBACKEND unset), on the test's run
     folders, 127.0.0.1, a free port and a random token; autosave off, so that nothing is
     written into notebooks/ unless asked. Yields (base URL, token)."""
-    import secrets
-    import time
-    import urllib.request
-
     from analysis.params import PARAMS_ENV
 
-    port, token = _free_port(), secrets.token_hex(16)
-    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
-    env.update({PARAMS_ENV: CI_PARAMS, "PYTHONPATH": str(paths.REPO_ROOT),
-                "JUPYTER_CONFIG_PATH": str(paths.REPO_ROOT / "jupyter"),
-                "JUPYTER_CONFIG_DIR": str(tmp / ".jupyter"),  # no user settings
-                "SCLC_REPORTS_DIR": str(reports_root), "SCLC_DATA_DIR": str(data_root),
-                "JUPYTERLAB_WORKSPACES_DIR": str(tmp / ".workspaces")})
-    settings = tmp / ".settings"
-    for plugin, value in (("notebook-extension/tracker", {"windowingMode": "none"}),
-                          ("docmanager-extension/plugin", {"autosave": False})):
-        f = settings / "@jupyterlab" / f"{plugin}.jupyterlab-settings"
-        f.parent.mkdir(parents=True, exist_ok=True)
-        f.write_text(json.dumps(value))  # every cell in the DOM; nothing saved
-    env["JUPYTERLAB_SETTINGS_DIR"] = str(settings)
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-           f"--ServerApp.port={port}", f"--IdentityProvider.token={token}",
-           f"--ServerApp.root_dir={paths.REPO_ROOT}", "--ServerApp.port_retries=0",
-           "--allow-root", "--LabApp.extension_manager=readonly"]
-    log_file = tmp / "lab.log"
-    proc = subprocess.Popen(cmd, env=env, cwd=paths.REPO_ROOT, stdout=subprocess.DEVNULL,
-                            stderr=open(log_file, "wb"))
-    base = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}api/status?token={token}", timeout=2)
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("jupyter lab did not start: "
-                                       + log_file.read_text()[-2000:]) from None
-                time.sleep(0.5)
-        yield base, token
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    env = {PARAMS_ENV: CI_PARAMS, "SCLC_REPORTS_DIR": str(reports_root),
+           "SCLC_DATA_DIR": str(data_root)}
+    settings = {"notebook-extension/tracker": {"windowingMode": "none"},  # every cell
+                "docmanager-extension/plugin": {"autosave": False}}  # nothing saved
+    with running_lab(paths.REPO_ROOT, tmp, env, settings) as lab:
+        yield lab
 
 
 def test_make_lab_opens_02_segment_on_the_ci_run(runs, tmp_path):
