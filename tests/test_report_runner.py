@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from pathlib import Path
 
 import nbformat
 import pandas as pd
@@ -398,3 +399,28 @@ def test_executed_notebooks_keep_no_widget_state(tmp_path, chain):
     assert "widgets" not in nb.metadata
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {})
                for o in nb.cells[-1].outputs)
+
+
+def test_kernels_import_the_runners_own_checkout(tmp_path, monkeypatch):
+    """A virtual environment shared by two checkouts (git worktrees, a clone beside the
+    original) holds one editable install, pointing at one of them; the kernels must
+    still run the ``analysis`` of the checkout whose runner started them. Fault planted:
+    another checkout first on the kernels' path (PYTHONPATH); without ``PYTHONPATH`` in
+    :func:`kernel_env` the kernel imports that checkout's ``analysis`` (seen: a default
+    run in one clone executed another clone's code and failed in 01 on the other's data
+    folder)."""
+    from analysis import paths
+    from analysis.report import progress as rp
+
+    other = tmp_path / "other"
+    (other / "analysis").mkdir(parents=True)
+    (other / "analysis" / "__init__.py").write_text("")
+    monkeypatch.setenv("PYTHONPATH", str(other))
+    for k, v in report.kernel_env(tmp_path / "reports").items():
+        monkeypatch.setenv(k, v)
+    seen = tmp_path / "seen.txt"
+    _notebook(tmp_path / "which.ipynb", [
+        f"import analysis, pathlib\npathlib.Path({str(seen)!r}).write_text(analysis.__file__)"])
+    rp.execute(tmp_path / "which.ipynb", tmp_path / "out" / "which.ipynb", "x", tmp_path,
+               name="which", echo=lambda *_: None)
+    assert Path(seen.read_text()).resolve().is_relative_to(paths.REPO_ROOT / "analysis")

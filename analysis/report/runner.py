@@ -365,6 +365,21 @@ def execute_notebook(src: Path, dest: Path, params_arg: str, cwd: Path,
     report_progress.execute(src, dest, params_arg, cwd, name=src.stem, echo=echo)
 
 
+def kernel_env(reports_root: Path, data_root: Path | None = None) -> dict[str, str]:
+    """What the runner adds to the environment its kernels inherit: the run folders, the
+    hash seed, the inline backend, and ``PYTHONPATH`` led by this checkout, so that every
+    notebook imports the ``analysis`` this runner is (a virtual environment shared by
+    two checkouts holds one editable install, which may point at the other)."""
+    env = {"SCLC_REPORTS_DIR": str(reports_root), "PYTHONHASHSEED":
+           os.environ.get("PYTHONHASHSEED", "0"), "MPLBACKEND": INLINE_BACKEND,
+           "PYTHONPATH": os.pathsep.join(
+               [str(paths.REPO_ROOT)] + [p for p in os.environ.get("PYTHONPATH", "")
+                                         .split(os.pathsep) if p])}
+    if data_root is not None:
+        env["SCLC_DATA_DIR"] = str(Path(data_root).resolve())
+    return env
+
+
 def run_report(params_file: str | Path, *, force: bool = False,
                only: list[str] | None = None, notebooks_dir: Path | None = None,
                reports_root: Path | None = None, data_root: Path | None = None,
@@ -398,10 +413,7 @@ def run_report(params_file: str | Path, *, force: bool = False,
     chain = list(params.report.notebooks)
     selected = _select(chain, only)
 
-    env = {"SCLC_REPORTS_DIR": str(reports_root), "PYTHONHASHSEED":
-           os.environ.get("PYTHONHASHSEED", "0"), "MPLBACKEND": INLINE_BACKEND}
-    if data_root is not None:
-        env["SCLC_DATA_DIR"] = str(Path(data_root).resolve())
+    env = kernel_env(reports_root, data_root)
     saved = {k: os.environ.get(k) for k in (*env, LOCK_TOKEN_ENV)}
     os.environ.update(env)  # the kernels inherit this process's environment
     if not report_progress.IPC:
