@@ -134,3 +134,24 @@ def test_gallery_on_two_workers_matches_serial_and_an_unreadable_patient_is_coun
     assert broken.skipped == ("1 patient(s) without a card: their volumes could not be "
                               "read")
     assert "P002" not in (tmp_path / "c" / "gallery.html").read_text()
+
+
+def test_the_gallery_says_who_the_analysis_counts(tmp_path):
+    """Each card carries the analysis ledger's decision beside the QC flag: analysed,
+    kept despite a QC flag, or the step and reason the patient left. Planted ledger: P000
+    analysed, P001 left at 03_partition (no station map), P002 flagged but kept by the
+    param, P003 without a ledger row (-). Fault injected: ``analysis_label`` ignoring
+    ``kept_by`` -> P002 reads "analysed", the first assertion fails."""
+    store = make_store(tmp_path / "store")
+    store.write_table("analysis_ledger", pd.DataFrame(
+        {"included": [True, False, True], "step": ["", "03_partition", ""],
+         "reason": ["", "no stations_pred", ""], "kept_by": ["", "", "analysis.include_qc_failed"]},
+        index=pd.Index(["P000", "P001", "P002"], name="pid")))
+    summary = report_pages.write_patient_pages(tmp_path / "run", store, 0).summary
+    assert list(summary["analysis"]) == [
+        "analysed", "left out at 03_partition: no stations_pred",
+        "analysed (kept despite QC flag)", ""]
+    page = (tmp_path / "run" / "gallery.html").read_text()
+    assert page.count('<span class="analysis">analysed') == 2
+    assert '<span class="analysis">left out at 03_partition: no stations_pred</span>' in page
+    assert '<span class="analysis">-</span>' in page

@@ -29,7 +29,7 @@ from analysis.fsutil import atomic_write_bytes, atomic_write_text
 from analysis.labels import STATION_COLORS, STATIONS
 from analysis.scheduling.parallel import map_patients
 from analysis.segment.metrics import dice
-from analysis.store import SEGMENT_QC, CohortStore, StoreError
+from analysis.store import ANALYSIS_LEDGER, SEGMENT_QC, CohortStore, StoreError
 from analysis.viewers import slices as viewer
 from analysis.viewers import volume as viewer3d
 from analysis.viewers.slices import EDGES
@@ -111,6 +111,27 @@ def _with_qc(store, df: pd.DataFrame) -> pd.DataFrame:
         common = df.index.intersection(qc.index)
         df.loc[common, "usable"] = qc.loc[common, "usable"].astype("boolean")
         df.loc[common, "reasons"] = qc.loc[common, "reasons"].fillna("").astype(str)
+    return _with_analysis(store, df)
+
+
+def analysis_label(row) -> str:
+    """The analysis ledger's decision on one patient, in a few words: "analysed",
+    "analysed (kept despite QC flag)", or "left out at <step>: <reason>"."""
+    if bool(row.get("included")):
+        return "analysed" + (" (kept despite QC flag)" if row.get("kept_by") else "")
+    return f"left out at {row.get('step') or '?'}: {row.get('reason') or 'no reason'}"
+
+
+def _with_analysis(store, df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with ``analysis``: the ledger's decision per patient (:func:`analysis_label`),
+    "" where 03 wrote no ledger; so that the gallery says who the analysis counts, not
+    only whom the QC flagged."""
+    df["analysis"] = ""
+    if store.has_table(ANALYSIS_LEDGER):
+        ledger = store.read_table(ANALYSIS_LEDGER)
+        ledger.index = ledger.index.astype(str)
+        common = df.index.intersection(ledger.index)
+        df.loc[common, "analysis"] = [analysis_label(ledger.loc[p]) for p in common]
     return df
 
 
@@ -237,6 +258,7 @@ def gallery_html(summary: pd.DataFrame, thumbs: dict[str, str], pages: dict[str,
             f'data-dice="{"" if dice == "no reference" else f"{d:.6f}"}" data-qc="{qc_num}">'
             f"{img}<div><b>{html.escape(str(pid))}</b> Dice {dice} | QC "
             f'<span class="flag-{"no" if flag == "flagged" else "yes"}"{why}>{flag}</span>'
+            f' | <span class="analysis">{html.escape(r.get("analysis", "") or "-")}</span>'
             f'{" | <a href=" + chr(34) + html.escape(pages[pid]) + chr(34) + ">3D</a>" if pid in pages else ""}'
             "</div></div>")
     return "".join([
@@ -249,6 +271,9 @@ def gallery_html(summary: pd.DataFrame, thumbs: dict[str, str], pages: dict[str,
         "patient's left on the right: R and L at the edges); predicted stations in "
         "colour, GTV outlined in red. Dice: mean over the stations, predicted vs reference. "
         "QC: the segmentation domain check (table segment_qc; '-' when it was not run). "
+        "Then the analysis ledger's decision: analysed (kept despite a QC flag when "
+        "analysis.include_qc_failed is set), or the step and reason the patient left "
+        "('-' before 03_partition wrote the ledger). "
         "Click a thumbnail with a 3D page to open it.</p>",
         '<div class="bar">sort by: <button onclick="sortCards(\'dice\', true)">Dice '
         "(best first)</button><button onclick=\"sortCards('dice', false)\">Dice (worst "
