@@ -254,3 +254,32 @@ def test_a_duplicated_record_number_is_screened_twice_and_counted_twice(tmp_path
     assert got[(L.STEP_LABELS["01_ingest"], "total")] == 3
     assert L.read_ledger(store, _params()).step_counts()["n"].sum() == 9
     assert L.ledger_for(store, _params()).analysed == ["P1", "P6"]
+
+
+def test_figure1_flowchart_after_qc_draws_the_ledgers_counts():
+    """The flowchart of 03 carries the numbers of its table, and only them: screened 30,
+    one box per step that excluded anyone (01: 3 with two reasons, 02: 4), none for a
+    step that excluded no one (03: 0), analysed 23 with the 2 kept despite a QC flag.
+    Fault injected: a box for every step (total 0 included) -> three side boxes, not
+    two, and the count assertion fails."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    f1 = pd.DataFrame([
+        ("screened", "", 30), ("excluded at ingest (01)", "no CT", 2),
+        ("excluded at ingest (01)", "no follow-up", 1), ("excluded at ingest (01)", "total", 3),
+        ("excluded by segmentation QC (02)", "CT field of view too small", 4),
+        ("excluded by segmentation QC (02)", "total", 4),
+        ("excluded at the partition step (03)", "total", 0), ("analysed", "", 23),
+        ("kept despite QC flag", "analysis.include_qc_failed: true (counted in analysed)", 2)],
+        columns=["step", "reason", "n"])
+    fig = P.figure1_flowchart_after_qc(f1)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    plt.close(fig)
+    assert "Patients screened\nn = 30" in texts
+    assert "Patients analysed\nn = 23\nof whom kept despite QC flag: 2" in texts
+    sides = [t for t in texts if t.startswith("Excluded")]
+    assert sides == ["Excluded at ingest (01)  n = 3\n  no CT: 2\n  no follow-up: 1",
+                     "Excluded by segmentation QC (02)  n = 4\n  CT field of view too small: 4"]

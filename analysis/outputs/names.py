@@ -93,6 +93,7 @@ _ENTRIES: tuple[tuple[str, str, str, str], ...] = (
     ("partition_scalars", "03_partition", "figure", OTHER),
     ("partition_excluded_qc", "03_partition", "table", OTHER),
     ("figure1_after_qc", "03_partition", "table", "Figure 1"),
+    ("figure1_flowchart_after_qc", "03_partition", "figure", "Figure 1"),
     ("partition_agreement", "03_partition", "table", OTHER),
     ("partition_agreement_family", "03_partition", "table", OTHER),
     ("partition_agreement_station", "03_partition", "table", OTHER),

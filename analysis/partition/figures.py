@@ -139,6 +139,51 @@ def figure1_after_qc(table: PartitionTable) -> pd.DataFrame:
     return figure1_table(table.ledger)
 
 
+def figure1_flowchart_after_qc(f1: pd.DataFrame,
+                               title: str = "Figure 1: screened to analysed"):
+    """Figure 1 as a flowchart counted through to the analysis, from
+    :func:`figure1_after_qc`'s table (rows ``step, reason, n``): the screened patients at
+    the top, one side box per step that excluded anyone (its total and each reason), the
+    analysed patients at the bottom, and the patients kept despite a QC flag under them.
+    The boxes carry the table's numbers only (screened = the step totals + analysed)."""
+    import matplotlib.pyplot as plt
+
+    def n_of(step: str, reason: str = "") -> int:
+        hit = f1[(f1["step"] == step) & (f1["reason"] == reason)]
+        return int(hit["n"].iloc[0]) if len(hit) else 0
+
+    steps = [s for s in dict.fromkeys(f1["step"]) if s not in ("screened", "analysed")
+             and (f1["reason"] == "total").loc[f1["step"] == s].any()
+             and n_of(s, "total") > 0]
+    sides = []
+    for s in steps:
+        reasons = f1[(f1["step"] == s) & (f1["reason"] != "total")]
+        sides.append("\n".join([f"{s[0].upper()}{s[1:]}  n = {n_of(s, 'total')}"]
+                               + [f"  {r.reason}: {r.n}" for r in reasons.itertuples()]))
+    kept = f1[~f1["step"].isin(["screened", "analysed", *steps])
+              & (f1["reason"] != "total")]
+    lines = sum(t.count("\n") + 1 for t in sides)
+    fig, ax = plt.subplots(figsize=(8.5, max(4.0, 2.2 + 0.28 * lines + 0.9 * len(sides))))
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, 10)
+    ax.axis("off")
+    box = {"boxstyle": "round,pad=0.5", "fc": "white", "ec": "black", "lw": 1.2}
+    ax.text(2.2, 9.4, f"Patients screened\nn = {n_of('screened')}", ha="center",
+            va="center", bbox=box, fontsize=11)
+    bottom = [f"Patients analysed\nn = {n_of('analysed')}"]
+    bottom += [f"of whom {r.step}: {r.n}" for r in kept.itertuples() if r.n]
+    ax.text(2.2, 0.7, "\n".join(bottom), ha="center", va="center", bbox=box, fontsize=11)
+    arrow = {"arrowstyle": "-|>", "lw": 1.2, "color": "black"}
+    ax.annotate("", xy=(2.2, 1.5), xytext=(2.2, 8.6), arrowprops=arrow)
+    for k, text in enumerate(sides):
+        y = 8.6 - (k + 1) * 7.1 / (len(sides) + 1)
+        ax.annotate("", xy=(4.3, y), xytext=(2.2, y), arrowprops=arrow)
+        ax.text(4.4, y, text, ha="left", va="center", fontsize=9,
+                bbox={**box, "fc": "#f6f6f6"})
+    ax.set_title(title, fontsize=11)
+    return fig
+
+
 #: the features counted in voxels (SPEC rows 97-98): comparable across patients only on
 #: one voxel size
 VOXEL_COUNT_FEATURES: tuple[str, ...] = ("CTV_volume", "GTVnd_volume")
