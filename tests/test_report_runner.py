@@ -424,3 +424,31 @@ def test_kernels_import_the_runners_own_checkout(tmp_path, monkeypatch):
     rp.execute(tmp_path / "which.ipynb", tmp_path / "out" / "which.ipynb", "x", tmp_path,
                name="which", echo=lambda *_: None)
     assert Path(seen.read_text()).resolve().is_relative_to(paths.REPO_ROOT / "analysis")
+
+
+def test_a_long_cell_is_reported_while_it_runs():
+    """A step's whole work is one cell (07: about 9 minutes on the default run), so the
+    runner also speaks while a cell runs: after HEARTBEAT_S of silence, the cell running
+    and for how long, and the estimate less what it has run. Hand-computed: last run
+    1 + 100 + 2 = 103 s; cell 1 ends at 1 s; at 1 + HEARTBEAT_S (30) s cell 2 has run 30 s,
+    so about 100 + 2 - 30 = 72 s are left. Fault injected: ``beat`` ignoring how long
+    the cell has run -> "about 102 s left"."""
+    from analysis.report import progress as rp
+
+    assert rp.HEARTBEAT_S == 30.0  # the hand computation below
+    now = [0.0]
+    lines = []
+    p = rp.CellProgress("07_x", [1.0, 100.0, 2.0], lines.append, clock=lambda: now[0])
+    p.beat()  # before the first cell ends: nothing known, nothing said
+    now[0] = 1.0
+    p(1, 3)  # below PRINT_EVERY_S since the start: no line
+    now[0] = 8.0
+    p.beat()  # 8 s of silence < HEARTBEAT_S: nothing yet
+    assert lines == []
+    now[0] = 31.0
+    p.beat()
+    assert lines == ["[report] 07_x: cell 1/3, 31 s so far, about 72 s left (last run "
+                     "103 s); cell 2 running for 30 s"]
+    now[0] = 45.0
+    p.beat()  # 14 s after the last line: quiet
+    assert len(lines) == 1

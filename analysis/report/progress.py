@@ -15,7 +15,8 @@
   cell; :class:`CellProgress` prints ``cell 12/31, 95 s so far, about 150 s left (last
   run 244 s)``, the estimate being what the remaining cells took in the last executed
   copy of the notebook (papermill records each cell's duration), printed at most every
-  :data:`PRINT_EVERY_S` seconds.
+  :data:`PRINT_EVERY_S` seconds; while one cell runs long (a step's whole work is one
+  call), a line every :data:`HEARTBEAT_S` seconds says how long it has run.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -37,6 +39,8 @@ from traitlets import CaselessStrEnum
 ENGINE = "sclc-progress"
 #: least seconds between two progress lines of one notebook
 PRINT_EVERY_S = 10.0
+#: seconds of silence after which a long-running cell is reported (:meth:`CellProgress.beat`)
+HEARTBEAT_S = 30.0
 #: IPC needs Unix domain sockets
 IPC = os.name == "posix"
 #: said once per run when the kernels must use TCP
@@ -96,21 +100,39 @@ class CellProgress:
         self.name, self.last, self.echo, self.clock = name, last, echo, clock
         self.t0 = clock()
         self.printed = self.t0
+        #: cells done, cells in all (None before the first), when the last one ended
+        self.done, self.total, self.cell_t0 = 0, None, self.t0
 
-    def line(self, done: int, total: int) -> str:
-        """``cell 12/31, 95 s so far, about 150 s left (last run 244 s)``."""
+    def line(self, done: int, total: int, running: float = 0.0) -> str:
+        """``cell 12/31, 95 s so far, about 150 s left (last run 244 s)``; ``running``:
+        seconds the next cell has run already (taken off the estimate, never below 0)."""
         so_far = self.clock() - self.t0
         text = f"[report] {self.name}: cell {done}/{total}, {so_far:.0f} s so far"
         if self.last and len(self.last) == total:
-            left = sum(self.last[done:])
+            left = max(sum(self.last[done:]) - running, 0.0)
             text += f", about {left:.0f} s left (last run {sum(self.last):.0f} s)"
         return text
 
     def __call__(self, done: int, total: int) -> None:
         now = self.clock()
+        self.done, self.total, self.cell_t0 = done, total, now
         if now - self.printed >= PRINT_EVERY_S and done < total:
             self.printed = now
             self.echo(self.line(done, total))
+
+    def beat(self) -> None:
+        """Called every few seconds while the notebook runs: after :data:`HEARTBEAT_S`
+        seconds without a line, say that cell ``done + 1`` is still running and for how
+        long (``cell 5/25, 312 s so far, about 230 s left (last run 544 s); cell 6
+        running for 300 s``)."""
+        now = self.clock()
+        if self.total is None or self.done >= self.total or \
+                now - self.printed < HEARTBEAT_S:
+            return
+        self.printed = now
+        running = now - self.cell_t0
+        self.echo(f"{self.line(self.done, self.total, running)}; cell {self.done + 1} "
+                  f"running for {running:.0f} s")
 
 
 class ProgressEngine(NBClientEngine):
@@ -138,10 +160,23 @@ def execute(src: Path, dest: Path, params_arg: str, cwd: Path, *, name: str,
     ``params_file``, printing cell progress."""
     progress = CellProgress(name, last_cell_seconds(dest), echo)
     Path(dest).parent.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(str(src), str(dest), parameters={"params_file": params_arg},
-                               cwd=str(cwd), kernel_name="python3", progress_bar=False,
-                               log_output=False, engine_name=ENGINE, on_cell=progress,
-                               kernel_manager_class=IpcKernelManager)
+    stop = threading.Event()
+
+    def heartbeat() -> None:
+        while not stop.wait(HEARTBEAT_S / 6):
+            progress.beat()
+
+    beating = threading.Thread(target=heartbeat, name=f"progress-{name}", daemon=True)
+    beating.start()
+    try:
+        papermill.execute_notebook(str(src), str(dest),
+                                   parameters={"params_file": params_arg}, cwd=str(cwd),
+                                   kernel_name="python3", progress_bar=False,
+                                   log_output=False, engine_name=ENGINE, on_cell=progress,
+                                   kernel_manager_class=IpcKernelManager)
+    finally:
+        stop.set()
+        beating.join()
     drop_widget_state(Path(dest))
 
 
