@@ -40,7 +40,9 @@ from typing import Any
 
 import psutil
 
+from analysis.ingest import run as ingest
 from analysis.params import parse_params
+from analysis.scheduling import distributed as dd
 from analysis.scheduling.parallel import map_patients
 
 CI_GRID = {"shape_zyx": [48, 96, 96], "spacing_mm": [5.0, 4.0, 4.0]}
@@ -125,7 +127,6 @@ def _checkpoint(params, out: Path) -> str:
 def _step_items(params, export: Path, store_root: Path, ck_path: str) -> dict[str, Callable]:
     """Per step: a function returning (fn, items) for map_patients (built lazily)."""
     from analysis import partition as P
-    from analysis.ingest import run as ingest
     from analysis.segment import infer
 
     mrns = sorted(d.name for d in (export / "images").iterdir() if d.is_dir())
@@ -213,8 +214,6 @@ def run(quick: bool = False) -> dict:
         ``speedup_2_vs_1`` per step; ``fullres`` (quick=False): one full-resolution
         patient, seconds and peak RSS per step.
     """
-    from analysis.scheduling import distributed as dd
-
     n = 4 if quick else 8
     result: dict[str, Any] = {
         "machine": {"cpu_count": os.cpu_count(), "load_1min": round(os.getloadavg()[0], 2),

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from analysis.grid import Grid
+from analysis.ingest import run as ingest
 from analysis.store import CohortStore
 
 DEFAULT_GRID = Grid((48, 96, 96), (5.0, 4.0, 4.0), (-192.0, -192.0, -120.0))
@@ -75,8 +76,6 @@ def _params(root: Path):
 
 
 def _measure(tmp: Path, grid: Grid, n: int, fmt: str) -> dict:
-    from analysis.ingest import run as ingest
-
     exp = tmp / "export"
     _write_export(exp, grid, n, fmt)
     params = _params(tmp)

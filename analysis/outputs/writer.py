@@ -24,6 +24,7 @@ import pandas as pd
 
 from analysis import paths
 from analysis.fsutil import atomic_write, atomic_write_text
+from analysis.outputs import names as output_names
 
 if TYPE_CHECKING:
     import matplotlib.figure
@@ -59,8 +60,6 @@ class Outputs:
         return cls(params.run_name, notebook, params.is_phantom)
 
     def _record(self, item: dict) -> None:
-        from analysis.outputs import names as output_names
-
         if output_names.lookup(item["name"]) is None:
             warnings.warn(f"output name {item['name']!r} of {self.notebook} is not in "
                           "analysis.outputs.names: the report lists it under other "

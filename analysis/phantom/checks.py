@@ -22,6 +22,7 @@ from analysis.phantom.outcomes import clinical_design
 from analysis.phantom.outcomes import sample_outcomes as _sample_outcomes
 from analysis.stats.cox import SEPARATION_COEF, cox_newton, fit_cox
 from analysis.stats.intervals import wilson_interval
+from analysis.survival.plots import coverage_figure, note_figure
 
 _Z95 = stats.norm.ppf(0.975)
 PLANTED_DIAMETER = "diameter_ge_5cm"
@@ -227,7 +228,6 @@ def planted_truth_report(params, data: pd.DataFrame, partition_features: pd.Data
     PlantedTruthReport
     """
     from analysis.phantom.export import load_truth
-    from analysis.survival.plots import coverage_figure, note_figure
 
     sp = params.survival
     n_rep = sp.coverage_n or params.phantom.n_included

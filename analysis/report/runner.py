@@ -77,6 +77,7 @@ from pathlib import Path
 
 from analysis import paper, paths
 from analysis.fsutil import atomic_write_text, remove_stale_tmp, sha256_bytes, sha256_file
+from analysis.model.artefact import manifest_entry
 from analysis.outputs import names as output_names
 from analysis.params import Params, ParamsError, load_params
 from analysis.report import browser
@@ -584,8 +585,6 @@ def _select(chain: list[str], only: list[str] | None) -> set[str]:
 def build_manifest(params: Params, params_file: str | Path, results: list[StepResult],
                    started: datetime, data_root: Path | None = None) -> dict:
     """The run's manifest (no identifier: digests and counts only)."""
-    from analysis.model.artefact import manifest_entry  # 06_model's saved model
-
     return {
         "run_name": params.run_name,
         "params_file": _params_arg(Path(params_file)),

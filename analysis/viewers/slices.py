@@ -32,6 +32,7 @@ import numpy as np
 from analysis.grid import Grid
 from analysis.labels import N_CLASSES, STATIONS
 from analysis.viewers import render as viewer_render
+from analysis.viewers import volume as viewer3d
 from analysis.viewers.render import (  # noqa: F401 - the viewer's public drawing API
     CTV_RGB,
     EDGES,
@@ -169,8 +170,6 @@ def show(ct: np.ndarray, stations: np.ndarray, gtv: np.ndarray | None = None,
     if mode == "slices":
         return _show_slices(ct, np.asarray(stations), gtv, ctv, spacing, window_hu, grid)
     if mode == "3d":
-        from analysis.viewers import volume as viewer3d
-
         overlays = {k: np.asarray(v, dtype=bool) for k, v in
                     (("gtv", gtv), ("gtvnd", gtvnd), ("ctv", ctv)) if v is not None}
         scene = viewer3d.Scene(ct, np.asarray(stations), grid or Grid(ct.shape, spacing),

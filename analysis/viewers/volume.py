@@ -41,7 +41,9 @@ import numpy as np
 
 from analysis.fsutil import atomic_write_text
 from analysis.grid import Grid
+from analysis.io import write_nifti
 from analysis.labels import N_CLASSES, STATION_COLORS, STATIONS
+from analysis.viewers import render as viewer
 
 #: name of the vendored NiiVue script in a report's assets folder
 NIIVUE_ASSET = "niivue.js"
@@ -108,8 +110,6 @@ def label_lut(visible: Sequence[int] | None = None) -> dict:
 
 def nifti_gz(volume: np.ndarray, grid: Grid) -> bytes:
     """A (z, y, x) volume as gzip-compressed NIfTI bytes (``analysis.io``'s writer)."""
-    from analysis.io import write_nifti
-
     with tempfile.TemporaryDirectory() as tmp:
         path = write_nifti(Path(tmp) / "v.nii.gz", np.asarray(volume), grid)
         return path.read_bytes()
@@ -156,8 +156,6 @@ def widget(scene: Scene, *, height: int = 420):
     the NiiVue widgets (predicted first), ``box.station_toggles`` the checkboxes.
     """
     import ipywidgets as w
-
-    from analysis.viewers import render as viewer
 
     labels = np.asarray(scene.stations)
     views = [_niivue(scene, labels, height)]
