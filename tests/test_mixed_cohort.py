@@ -263,3 +263,28 @@ def test_four_patients_reach_the_index_with_each_skip_reason(four):
     # the scorecard's headlines of the skipped steps give the skip reason
     assert index.count("no table 05_outcome in this run: 05_survival skipped: ") == 3
     assert "Analysis ledger: 4 of 4 screened patients analysed" in index
+
+
+def test_the_gallery_and_the_flowchart_count_the_ledgers_patients(mixed):
+    """On the messy cohort, each gallery card's analysis label is the ledger's decision
+    for that patient (analysed, or the step it left at), the QC-flagged patients among
+    them, and 03's Figure 1 flowchart is written beside the table it draws. (The
+    partition-failing patient has no card: its GTVnd is off the grid, so its thumbnail
+    fails and the gallery counts it unreadable.) Fault injected: ``analysis_label``
+    ignoring ``included`` -> the flagged patients' cards read "analysed"."""
+    run_dir, store, params = mixed["run_dir"], mixed["store"], mixed["params"]
+    t = L.read_ledger(store, params).table
+    page = (run_dir / "gallery.html").read_text()
+    cards = dict(re.findall(r'data-pid="([^"]+)".*?<span class="analysis">([^<]*)</span>',
+                            page))
+    assert cards, "no gallery card carries an analysis label"
+    for pid, label in cards.items():
+        row = t.loc[pid]
+        assert label.startswith("analysed") == bool(row["included"]), (pid, label)
+        if not row["included"]:
+            assert label.startswith(f"left out at {row['step']}:"), (pid, label)
+    flagged = [p for p in cards if t.loc[p, "step"] == "02_segment"]
+    assert len(flagged) >= 2 and all(cards[p].startswith("left out at 02_segment:")
+                                     for p in flagged), flagged
+    for ext in ("png", "svg", "pdf"):
+        assert (run_dir / "figures" / f"figure1_flowchart_after_qc.{ext}").is_file()
